@@ -1,0 +1,43 @@
+"""`dsc`: the command line. Argument parsing and messages only; the work is in dsc_core.
+
+Each sub-module registers its sub-commands with ``add_parsers(subparsers)`` and sets
+``func`` on its parser; ``main`` turns every :class:`~dsc_core.errors.DSCError` into one line
+on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dsc_core.errors import DSCError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dsc_core.cli import benchmark, data, train
+
+    parser = argparse.ArgumentParser(
+        prog="dsc", description="Deep Spatiotemporal Clustering of gridded climate data."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (data, train, benchmark):
+        module.add_parsers(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DSCError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
