@@ -1,0 +1,260 @@
+"""One clustering run, end to end: load → preprocess → fit → analysis.
+
+:class:`RunConfig` holds the settings (JSON round trip); :func:`run` returns a
+:class:`dsc_core.runs.Run` with labels, latent vectors, soft assignments, composites and
+metrics, including a k-means reference fitted on the same preprocessed data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from dsc_core.errors import ConfigError, DataError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEEP_METHODS = ("dsc", "cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae")
+"""Methods built on :class:`dsc_core.estimator.DSC` (they take window, preset, device, ...)."""
+
+
+def _methods() -> dict[str, str]:
+    from dsc_core.baselines import METHODS
+
+    return METHODS
+
+
+def _presets() -> list[str]:
+    from dsc_core.model import PRESETS
+
+    return list(PRESETS)
+
+
+@dataclass
+class RunConfig:
+    """Settings of one run.
+
+    data: "sample" or a path (file, folder, glob). variables: names to use (None: all).
+    start/end: inclusive "YYYY-MM-DD" (None: the data's whole period). bbox: (lat_min,
+    lat_max, lon_min, lon_max) in degrees (None: whole grid). clusters: K. method: a name of
+    ``dsc_core.baselines.METHODS``. window: days the RNN reads (None: the estimator's
+    default). deseasonalize: remove the smoothed seasonal cycle first. preset: model size of
+    the deep methods. seed: random seed. device: "auto", "cpu", "cuda" or "mps".
+    params: extra estimator keyword arguments (e.g. ``{"pretrain_epochs": 2}``).
+    """
+
+    data: str = "sample"
+    variables: list[str] | None = None
+    start: str | None = None
+    end: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    clusters: int = 4
+    method: str = "dsc"
+    window: int | None = None
+    deseasonalize: bool = True
+    preset: str = "default"
+    seed: int = 0
+    device: str = "auto"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of the settings."""
+        d = asdict(self)
+        d["bbox"] = list(self.bbox) if self.bbox is not None else None
+        d["data"] = str(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are a ConfigError."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown run settings {sorted(unknown)}: remove them")
+        d = dict(d)
+        if d.get("bbox") is not None:
+            d["bbox"] = tuple(float(v) for v in d["bbox"])
+        return cls(**d)
+
+    def validate(self, n_days: int | None = None) -> RunConfig:
+        """Raise ConfigError (DataError for K > n_days) on a bad setting; return self."""
+        if not isinstance(self.clusters, int | np.integer) or self.clusters < 2:
+            raise ConfigError(f"clusters must be an integer >= 2, got {self.clusters!r}")
+        if n_days is not None and self.clusters > n_days:
+            raise DataError(
+                f"fewer days than clusters ({n_days} < {self.clusters}): "
+                "select a longer period or fewer clusters"
+            )
+        methods = _methods()
+        if self.method not in methods:
+            raise ConfigError(f"unknown method {self.method!r}: choose one of {', '.join(methods)}")
+        presets = _presets()
+        if self.preset not in presets:
+            raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(presets)}")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.window is not None and (self.window < 1 or self.window % 2 == 0):
+            raise ConfigError(f"window must be an odd number of days >= 1, got {self.window}")
+        if self.bbox is not None and len(self.bbox) != 4:
+            raise ConfigError("bbox must be (lat_min, lat_max, lon_min, lon_max)")
+        return self
+
+
+def estimator_params(config: RunConfig, callbacks: Iterable[Callable] = ()) -> dict:
+    """Keyword arguments of ``make_estimator`` for ``config`` (deep settings for deep methods)."""
+    params: dict[str, Any] = {}
+    if config.method in DEEP_METHODS:
+        params.update(preset=config.preset, device=config.device, callbacks=list(callbacks))
+        if config.window is not None:
+            params["window"] = config.window
+    params.update(config.params)
+    return params
+
+
+def _emit(callbacks: Iterable[Callable], phase: str, message: str, start: float) -> None:
+    from dsc_core.training import Event
+
+    event = Event(
+        phase=phase, epoch=0, n_epochs=0, elapsed=time.perf_counter() - start, message=message
+    )
+    for cb in callbacks:
+        cb(event)
+
+
+def embed(estimator: Any, X: np.ndarray, labels: np.ndarray, n_clusters: int):
+    """Latent vectors (day, latent) and soft assignments (day, K) of a fitted estimator.
+
+    Deep estimators give their latent space and q; others their ``transform`` (or, without
+    one, the input's leading principal components) and ``predict_proba`` (or one-hot labels).
+    """
+    if hasattr(estimator, "transform"):
+        latent = np.asarray(estimator.transform(X), dtype=np.float32)
+    else:
+        from sklearn.decomposition import PCA
+
+        flat = X.reshape(len(X), -1)
+        latent = PCA(n_components=min(10, *flat.shape), random_state=0).fit_transform(flat)
+    if hasattr(estimator, "soft_assignments"):
+        soft = estimator.soft_assignments(X)
+    elif hasattr(estimator, "predict_proba"):
+        soft = estimator.predict_proba(X)
+    else:
+        soft = np.eye(n_clusters)[labels]
+    return latent.astype(np.float32), np.asarray(soft, dtype=np.float32)
+
+
+def score(features: np.ndarray, labels: np.ndarray, truth: np.ndarray | None) -> dict:
+    """Internal scores and (when ``truth`` is given) truth scores of one labelling."""
+    from dsc_core.metrics import internal_scores, truth_scores
+
+    out: dict[str, Any] = {"internal": internal_scores(features, labels)}
+    out["truth"] = truth_scores(labels, truth) if truth is not None else None
+    return out
+
+
+def load_data(config: RunConfig, data=None):
+    """The dataset of ``config`` (``data``, when given, instead of ``config.data``)."""
+    from dsc_core.data import load
+
+    return load(
+        data if data is not None else config.data,
+        variables=config.variables,
+        start=config.start,
+        end=config.end,
+        bbox=config.bbox,
+    )
+
+
+def run(config: RunConfig, callbacks: Iterable[Callable] = (), data=None):
+    """Run ``config`` end to end and return a :class:`dsc_core.runs.Run`.
+
+    callbacks receive :class:`dsc_core.training.Event` objects: pipeline phases "load",
+    "preprocess", "analysis" and the estimator's training events; raising
+    :class:`dsc_core.errors.Cancelled` in one stops the run. ``data``: an already loaded
+    ``xr.Dataset`` to use instead of ``config.data`` (the selection is still applied).
+    """
+    import pandas as pd
+    import xarray as xr
+
+    from dsc_core.baselines import make_estimator
+    from dsc_core.composites import cluster_composites
+    from dsc_core.metrics import regime_stats
+    from dsc_core.preprocess import Preprocessor, paper_features
+    from dsc_core.runs import Run
+
+    callbacks = list(callbacks)
+    config.validate()
+    start = time.perf_counter()
+    _emit(callbacks, "load", f"loading {config.data if data is None else 'the given data'}", start)
+    ds = load_data(config, data)
+    n_days = int(ds.sizes["time"])
+    config.validate(n_days)
+    t_load = time.perf_counter()
+
+    _emit(callbacks, "preprocess", f"preprocessing {n_days} days", start)
+    pre = Preprocessor(deseasonalize=config.deseasonalize)
+    X = pre.fit_transform(ds)
+    mask = pre.padded_mask_
+    t_pre = time.perf_counter()
+
+    estimator = make_estimator(
+        config.method,
+        config.clusters,
+        random_state=config.seed,
+        **estimator_params(config, callbacks),
+    )
+    estimator.fit(X, mask)
+    labels = np.asarray(estimator.labels_, dtype=np.int64)
+    t_fit = time.perf_counter()
+
+    _emit(callbacks, "analysis", "composites and scores", start)
+    latent, soft = embed(estimator, X, labels, config.clusters)
+    fields_ = pre.anomalies(ds) if config.deseasonalize else ds
+    fields_ = fields_.assign(mask=ds["mask"]).load()
+    composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
+    features = paper_features(fields_, ds["mask"].values)
+    truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
+    metrics = score(features, labels, truth)
+    metrics["regimes"] = regime_stats(labels, config.clusters, time=ds["time"].values)
+    reference = make_estimator("kmeans", config.clusters, random_state=config.seed).fit(X, mask)
+    metrics["reference"] = {
+        "method": "kmeans",
+        **score(features, np.asarray(reference.labels_, dtype=np.int64), truth),
+    }
+    t_end = time.perf_counter()
+    metrics.update(
+        n_days=n_days,
+        load_seconds=t_load - start,
+        preprocess_seconds=t_pre - t_load,
+        fit_seconds=t_fit - t_pre,
+        analysis_seconds=t_end - t_fit,
+        total_seconds=t_end - start,
+    )
+
+    time_coord = {"time": ds["time"].values}
+    cluster_coord = np.arange(config.clusters)
+    return Run(
+        config=config,
+        labels=xr.DataArray(labels, dims="time", coords=time_coord, name="cluster"),
+        latent=xr.DataArray(
+            latent,
+            dims=("time", "latent"),
+            coords={**time_coord, "latent": np.arange(latent.shape[1])},
+            name="latent",
+        ),
+        soft=xr.DataArray(
+            soft,
+            dims=("time", "cluster"),
+            coords={**time_coord, "cluster": cluster_coord},
+            name="soft",
+        ),
+        composites=composites,
+        metrics=metrics,
+        history=pd.DataFrame(list(getattr(estimator, "history_", None) or [])),
+        fields=fields_,
+        preprocessor=pre.to_dict(),
+        estimator=estimator,
+    )
