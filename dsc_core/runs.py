@@ -43,16 +43,16 @@ SUMMARY_SCORES = ("silhouette_cosine", "davies_bouldin", "rmse")
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Plain-JSON copy of ``obj``: numpy scalars/arrays to Python, NaN/inf to None."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
@@ -120,7 +120,7 @@ class Run:
         scores = {k: internal.get(k) for k in SUMMARY_SCORES}
         scores.update(self.metrics.get("truth") or {})
         time = self.labels["time"].values
-        return _jsonable(
+        return jsonable(
             {
                 "name": self.name,
                 "created": self.created,
@@ -153,13 +153,13 @@ def _write_contents(run: Run, tmp: Path) -> None:
     pd.DataFrame({"time": times.strftime("%Y-%m-%d"), "cluster": run.labels.values}).to_csv(
         tmp / "labels.csv", index=False
     )
-    (tmp / "metrics.json").write_text(json.dumps(_jsonable(run.metrics), indent=1, allow_nan=False))
+    (tmp / "metrics.json").write_text(json.dumps(jsonable(run.metrics), indent=1, allow_nan=False))
     _write_netcdf(xr.Dataset({"latent": run.latent, "soft": run.soft}), tmp / "latent.nc")
     _write_netcdf(run.composites, tmp / "composites.nc")
     _write_netcdf(run.fields, tmp / "fields.nc")
     run.history.to_csv(tmp / "history.csv", index=False)
     if run.preprocessor is not None:
-        (tmp / "preprocessor.json").write_text(json.dumps(_jsonable(run.preprocessor)))
+        (tmp / "preprocessor.json").write_text(json.dumps(jsonable(run.preprocessor)))
     if run.estimator is not None:
         run.estimator.save(tmp / "model")
     elif model_src is not None and model_src.is_dir():
@@ -171,7 +171,7 @@ def _write_contents(run: Run, tmp: Path) -> None:
         "config": run.config.to_dict(),
         "summary": {k: v for k, v in run.summary().items() if k != "path"},
     }
-    (tmp / CONFIG_FILE).write_text(json.dumps(_jsonable(config), indent=1, allow_nan=False))
+    (tmp / CONFIG_FILE).write_text(json.dumps(jsonable(config), indent=1, allow_nan=False))
 
 
 def save_run(run: Run, directory: str | Path) -> Path:

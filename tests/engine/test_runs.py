@@ -85,7 +85,7 @@ def test_round_trip(tmp_path):
     assert back.fields["mask"].dtype == bool
     np.testing.assert_array_equal(back.latent.values, run.latent.values)
     np.testing.assert_array_equal(back.soft.values, run.soft.values)
-    expected = json.loads(json.dumps(runs_mod._jsonable(run.metrics)))
+    expected = json.loads(json.dumps(runs_mod.jsonable(run.metrics)))
     assert back.metrics == expected and back.metrics["odd"] is None
     pd.testing.assert_frame_equal(back.history, run.history)
     assert back.preprocessor == run.preprocessor

@@ -1,0 +1,192 @@
+"""`dsc train`: cluster the days of a dataset and write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dsc_core.errors import ConfigError
+
+SCORES = (
+    ("silhouette_cosine", "silhouette (cosine) ↑"),
+    ("davies_bouldin", "Davies-Bouldin ↓"),
+    ("calinski_harabasz", "Calinski-Harabasz ↑"),
+    ("rmse", "RMSE ↓"),
+)
+
+
+def parse_int(value: str, name: str) -> int:
+    """``value`` as an int, else a one-line ConfigError naming option ``name``."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+
+def parse_list(value: str | None) -> list[str] | None:
+    """``"a,b, c"`` → ``["a", "b", "c"]``; None or empty → None."""
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    return items or None
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """``"lat_min,lat_max,lon_min,lon_max"`` → a 4-tuple of floats."""
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4:
+        raise ConfigError(
+            f"--bbox must be lat_min,lat_max,lon_min,lon_max in degrees, got {value!r}"
+        )
+    return parts
+
+
+def add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by `dsc train` and `dsc benchmark`: data, selection, K, model settings."""
+    p.add_argument("--data", default="sample", help='"sample" or a file/folder/glob')
+    p.add_argument("--variables", help="comma-separated names, e.g. sst,t2m (default: all)")
+    p.add_argument("--start", help="first day, YYYY-MM-DD (default: the data's first)")
+    p.add_argument("--end", help="last day, YYYY-MM-DD, inclusive (default: the data's last)")
+    p.add_argument("--bbox", help="lat_min,lat_max,lon_min,lon_max in degrees (default: all)")
+    p.add_argument("--clusters", default="4", metavar="K", help="number of clusters (default 4)")
+    p.add_argument("--window", metavar="W", help="odd number of days the RNN reads")
+    p.add_argument("--preset", default="default", help="model size: default, paper, fast")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+
+
+def add_parsers(subparsers) -> None:
+    """Register `dsc train`."""
+    p = subparsers.add_parser(
+        "train",
+        help="cluster days and write a run directory",
+        description="Cluster the days of a dataset and write a run directory "
+        "(labels, composites, metrics, model).",
+    )
+    add_selection_arguments(p)
+    p.add_argument("--method", default="dsc", help="dsc (default), kmeans, pca-gmm, ...")
+    p.add_argument(
+        "--deseasonalize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="remove the smoothed seasonal cycle first (default: yes)",
+    )
+    p.add_argument("--seed", default="0", help="random seed (default 0)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=train_command)
+
+
+class Progress:
+    """A tqdm bar per training phase, fed by :class:`dsc_core.training.Event` objects."""
+
+    def __init__(self, disable: bool = False):
+        self.disable = disable
+        self.bar = None
+        self.phase: str | None = None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        if event.n_epochs <= 0:
+            self.close()
+            if not self.disable:
+                tqdm.write(f"[{event.phase}] {event.message}".rstrip(), file=sys.stderr)
+            return
+        if event.phase != self.phase or self.bar is None:
+            self.close()
+            self.phase = event.phase
+            self.bar = tqdm(
+                total=event.n_epochs,
+                desc=event.phase,
+                unit="epoch",
+                file=sys.stderr,
+                disable=self.disable,
+                leave=True,
+            )
+        post = {k: f"{v:.4g}" for k, v in event.losses.items()}
+        if event.changed is not None:
+            post["changed"] = f"{event.changed:.1%}"
+        if event.eta is not None:
+            post["eta"] = f"{event.eta:.0f}s"
+        self.bar.n = min(event.epoch, event.n_epochs)
+        self.bar.set_postfix(post, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.phase = None, None
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def summary_text(run) -> str:
+    """A few lines: where the run is, timings, scores beside the k-means reference."""
+    m = run.metrics
+    ref = m.get("reference") or {}
+    lines = [
+        f"run {run.name} written to {run.path}",
+        f"  files: {', '.join(sorted(p.name for p in Path(run.path).iterdir()))}",
+        f"  {run.config.method}, K={run.config.clusters}, {m['n_days']} days, "
+        f"fit {m['fit_seconds']:.1f} s, total {m['total_seconds']:.1f} s",
+        f"  {'score':24s} {run.config.method:>10s} {'k-means':>10s}",
+    ]
+    rows = [(label, m["internal"].get(key), ref["internal"].get(key)) for key, label in SCORES]
+    if m.get("truth"):
+        rows += [
+            ("ARI vs truth ↑", m["truth"]["ari"], ref["truth"]["ari"]),
+            ("NMI vs truth ↑", m["truth"]["nmi"], ref["truth"]["nmi"]),
+        ]
+    lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
+    reg = m["regimes"]
+    lines.append(
+        "  frequency: "
+        + ", ".join(f"{c}: {f:.0%}" for c, f in enumerate(reg["frequency"]))
+        + f"; mean spell {reg['mean_spell_overall']:.1f} days"
+    )
+    return "\n".join(lines)
+
+
+def config_from_args(args: argparse.Namespace, method: str):
+    """The :class:`dsc_core.pipeline.RunConfig` of parsed `dsc train` options."""
+    from dsc_core.pipeline import RunConfig
+
+    return RunConfig(
+        data=args.data,
+        variables=parse_list(args.variables),
+        start=args.start,
+        end=args.end,
+        bbox=parse_bbox(args.bbox),
+        clusters=parse_int(args.clusters, "--clusters"),
+        method=method,
+        window=None if args.window is None else parse_int(args.window, "--window"),
+        deseasonalize=args.deseasonalize,
+        preset=args.preset,
+        seed=parse_int(getattr(args, "seed", "0"), "--seed"),
+        device=args.device,
+    )
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from dsc_core.pipeline import run
+    from dsc_core.runs import CONFIG_FILE, save_run
+
+    config = config_from_args(args, args.method).validate()
+    out = Path(args.out)
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / CONFIG_FILE).is_file())
+    ):
+        raise ConfigError(f"--out {out} exists and is not a run directory: choose another path")
+    progress = Progress(disable=args.quiet)
+    try:
+        result = run(config, callbacks=[progress])
+    finally:
+        progress.close()
+    save_run(result, out)
+    print(summary_text(result))
+    return 0
