@@ -109,6 +109,12 @@ _CACHE: list[tuple[weakref.ref, _Stack]] = []
 _CACHE_SIZE = 4
 
 
+def prepare(fields: xr.Dataset) -> None:
+    """Build and cache the per-cell sums of ``fields`` (once per Dataset object, ~0.15 s on
+    the sample) so that the next :func:`composite_of_days` on them costs milliseconds."""
+    _stack(fields)
+
+
 def _stack(fields: xr.Dataset) -> _Stack:
     """The :class:`_Stack` of ``fields``, built once per Dataset object.
 

@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from dsc_core import __version__
+from dsc_core.composites import prepare
 from dsc_core.errors import DataError
 from dsc_core.pipeline import RunConfig
 
@@ -229,6 +230,8 @@ def load_run(directory: str | Path) -> Run:
     history_path = directory / "history.csv"
     history = pd.read_csv(history_path) if history_path.stat().st_size > 1 else pd.DataFrame()
     pre_path = directory / "preprocessor.json"
+    fields = xr.load_dataset(directory / "fields.nc")
+    prepare(fields)  # the dashboard's first selection composite is then fast
     return Run(
         config=RunConfig.from_dict(meta["config"]),
         labels=labels,
@@ -237,7 +240,7 @@ def load_run(directory: str | Path) -> Run:
         composites=xr.load_dataset(directory / "composites.nc"),
         metrics=json.loads((directory / "metrics.json").read_text()),
         history=history,
-        fields=xr.load_dataset(directory / "fields.nc"),
+        fields=fields,
         name=meta.get("name") or directory.name,
         path=directory,
         created=meta.get("created", ""),
