@@ -199,6 +199,8 @@ def _day(value, what: str) -> np.datetime64 | None:
     if value is None:
         return None
     try:
+        if isinstance(value, str):
+            return np.datetime64(value.strip()[:10], "D").astype("datetime64[ns]")
         return pd.Timestamp(value).floor("D").to_datetime64()
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{what}={value!r} is not a date; use YYYY-MM-DD") from err

@@ -1,0 +1,64 @@
+"""`dsc sample`, `dsc info`, `dsc fetch-era5` through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xarray as xr
+
+from dsc_core.cli import main
+from dsc_core.data import era5, load
+
+
+def test_sample_and_info(tmp_path, capsys):
+    out = tmp_path / "s.nc"
+    rc = main(["sample", "--out", str(out), "--start", "2021-01-01", "--end", "2021-02-28",
+               "--regimes", "3", "--seed", "1"])  # fmt: skip
+    assert rc == 0
+    assert "SYNTHETIC" in capsys.readouterr().out
+    ds = load(out)
+    assert ds.sizes["time"] == 59 and ds.attrs["synthetic"] == 1 and "regime" in ds.coords
+    assert [p.name for p in tmp_path.iterdir()] == ["s.nc"]
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "synthetic sample: 59 days 2021-01-01 .. 2021-02-28" in text and "sshf" in text
+    assert main(["info", "--json", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["shape"] == [41, 41]
+
+
+def test_errors_are_one_line_exit_2(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "does not exist" in err
+    assert main(["sample", "--out", str(tmp_path / "x" / "s.nc")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["fetch-era5", "--out", "o.nc", "--years", "2021", "--bbox", "1,2"]) == 2
+    assert "--bbox '1,2' is not 4" in capsys.readouterr().err
+
+
+def test_fetch_era5_cli_bbox_order(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake(out, years, variables, bbox, hours=None, progress=None):
+        seen.update(years=years, variables=variables, bbox=bbox, hours=hours)
+        xr.Dataset().to_netcdf(out)
+        return out
+
+    monkeypatch.setattr(era5, "fetch_era5", fake)
+    argv = ["fetch-era5", "--out", str(tmp_path / "e.nc"), "--years", "2021,2022",
+            "--variables", "sst,t2m", "--bbox", "43,-33,33,-23", "--hours", "0,12"]  # fmt: skip
+    assert main(argv) == 0
+    assert seen == {
+        "years": [2021, 2022],
+        "variables": ["sst", "t2m"],
+        "bbox": (33.0, 43.0, -33.0, -23.0),
+        "hours": [0, 12],
+    }
+
+
+@pytest.mark.parametrize("argv", [["sample", "--help"], ["fetch-era5", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "--out" in capsys.readouterr().out
