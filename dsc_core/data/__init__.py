@@ -254,6 +254,50 @@ def _times(ds: xr.Dataset, label: str) -> xr.Dataset:
     return ds
 
 
+def _group_mean(da: xr.DataArray, labels: np.ndarray) -> xr.DataArray:
+    """NaN-skipping mean over runs of equal ``labels`` along time (labels sorted, one per step).
+
+    da: (time, ...) numpy- or dask-backed → (label, ...) float32, one row per distinct label.
+    Dask input is rechunked so that no day straddles two chunks, then reduced block by block
+    (``np.add.reduceat``): one pass over the data, no per-day tasks.
+    """
+    da = da.transpose("time", ...)
+    new = np.r_[True, labels[1:] != labels[:-1]]
+    starts = np.flatnonzero(new)
+
+    def reduce(x: np.ndarray, block_info=None) -> np.ndarray:
+        lo, hi = block_info[0]["array-location"][0] if block_info else (0, x.shape[0])
+        local = np.flatnonzero(new[lo:hi])
+        sizes = np.diff(np.r_[local, x.shape[0]])
+        finite = np.isfinite(x)
+        values, counts = np.where(finite, x, 0).astype("float32"), finite.astype("float32")
+        if (sizes == sizes[0]).all():  # regular steps: a reshape is ~5x faster than reduceat
+            shape = (local.size, int(sizes[0]), *x.shape[1:])
+            total, count = values.reshape(shape).sum(1), counts.reshape(shape).sum(1)
+        else:
+            total = np.add.reduceat(values, local, axis=0)
+            count = np.add.reduceat(counts, local, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (total / count).astype("float32")
+
+    data = da.data
+    if isinstance(data, np.ndarray):
+        values = reduce(data)
+    else:
+        target = max(data.chunks[0][0], 1)
+        bounds = [0]
+        for start in starts[1:]:
+            if start - bounds[-1] >= target:
+                bounds.append(int(start))
+        bounds.append(labels.size)
+        data = data.rechunk({0: tuple(np.diff(bounds))})
+        groups = tuple(int(new[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        values = data.map_blocks(reduce, chunks=(groups, *data.chunks[1:]), dtype="float32")
+    coords = {"time": labels[starts].astype("datetime64[ns]")}
+    coords.update({d: da[d] for d in da.dims[1:] if d in da.coords})
+    return xr.DataArray(values, dims=da.dims, coords=coords)
+
+
 def _daily(ds: xr.Dataset, start, end, label: str) -> xr.Dataset:
     """Select the inclusive date range and turn sub-daily steps into daily values."""
     t = ds["time"].values
@@ -286,12 +330,10 @@ def _daily(ds: xr.Dataset, start, end, label: str) -> xr.Dataset:
     for name, da in ds.data_vars.items():
         attrs = dict(da.attrs)
         if cv.is_accumulated(str(name), str(attrs.get("units", ""))):
-            grouped = da.assign_coords(time=shifted.astype("datetime64[ns]")).groupby("time")
-            daily = (grouped.mean() * 24.0).reindex(time=out["time"])
+            daily = (_group_mean(da, shifted) * 24.0).reindex(time=out["time"])
             attrs["cell_methods"] = "time: sum (24 x mean of the day's steps)"
         else:
-            grouped = da.assign_coords(time=days.astype("datetime64[ns]")).groupby("time")
-            daily = grouped.mean().reindex(time=out["time"])
+            daily = _group_mean(da, days).reindex(time=out["time"])
             attrs["cell_methods"] = "time: mean"
         out[name] = daily.assign_attrs(attrs)
     out.attrs = ds.attrs

@@ -298,3 +298,19 @@ def test_roundtrip_of_load_output(tmp_path):
     again = load(tmp_path / "daily.nc")
     xr.testing.assert_allclose(ds.drop_attrs(), again.drop_attrs())
     assert cftime  # calendars above use cftime
+
+
+def test_dask_blocks_give_the_same_days(tmp_path, monkeypatch):
+    from dsc_core.data import io
+
+    ds = era5_hourly(5)
+    ds["sst"][30:40, 2, 2] = np.nan  # an irregular gap inside day 2
+    ds = ds.drop_isel(valid_time=[50, 51, 52])  # and missing hours on day 3
+    ds.to_netcdf(tmp_path / "e.nc")
+    ref = load(tmp_path / "e.nc")
+    monkeypatch.setattr(io, "CHUNKS", {"valid_time": 7})
+    lazy = load(tmp_path / "e.nc")
+    xr.testing.assert_allclose(ref, lazy)
+    gap = ref.sst.sel(latitude=41.0, longitude=-31.0).values[1]
+    np.testing.assert_allclose(gap, 290 + 0.1 * np.mean(np.r_[0:6, 16:24]))
+    np.testing.assert_allclose(ref.sshf.values[1:4, 1, 1], -24000.0)
