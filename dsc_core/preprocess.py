@@ -1,0 +1,413 @@
+"""Preprocessing: masks, smoothed seasonal cycle, per-variable normalisation, padding, windows.
+
+Input: an ``xr.Dataset`` as :func:`dsc_core.data.load` returns it, dims (time, latitude,
+longitude) per variable plus an optional boolean ``mask`` (latitude, longitude). Output of
+:meth:`Preprocessor.transform`: float32 (day, variable, y, x), zero-padded (centred) so that y and
+x are multiples of ``pad_multiple``.
+
+Seasonal cycle (``deseasonalize=True``): per grid cell and variable, the mean plus the first
+``n_harmonics`` annual harmonics of the day-of-year phase ``2π (doy − 1) / year_length`` (365 or
+366 days) are fitted by least squares, i.e. a *smoothed* daily climatology, whatever the number of
+years. A span shorter than 292 days (0.8 year) cannot pin an annual cycle: then only the mean is
+removed, so that short selections are not overfitted.
+Cells with too few finite days get no climatology (they are masked anyway).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from dsc_core.errors import ConfigError, DataError
+
+DIMS = ("time", "latitude", "longitude")
+_MIN_VALID_SHARE = 0.5  # a cell is valid where every variable is finite on at least this share
+_MIN_SPAN_DAYS = 292  # ~0.8 year: shorter spans get no annual harmonics (mean only)
+
+
+def data_variables(ds: xr.Dataset) -> list[str]:
+    """Names of the non-boolean data variables with dims (time, latitude, longitude)."""
+    return [
+        str(name)
+        for name, da in ds.data_vars.items()
+        if set(da.dims) == set(DIMS) and da.dtype != bool
+    ]
+
+
+def _check_dataset(ds: xr.Dataset) -> list[str]:
+    if not isinstance(ds, xr.Dataset):
+        raise DataError(f"expected an xarray.Dataset, got {type(ds).__name__}: load data first")
+    missing = [d for d in DIMS if d not in ds.dims]
+    if missing:
+        raise DataError(f"data lack dimension(s) {missing}: need (time, latitude, longitude)")
+    if any(ds.sizes[d] == 0 for d in DIMS):
+        raise DataError("the data are empty (no days or no grid cells): widen the selection")
+    names = data_variables(ds)
+    if not names:
+        raise DataError("the data have no variable on (time, latitude, longitude): choose one")
+    return names
+
+
+def _design(time: Any, harmonics: list[int]) -> np.ndarray:
+    """float64 (day, 1 + 2 len(harmonics)): [1, cos(h φ), sin(h φ), ...] of the annual phase φ."""
+    index = pd.DatetimeIndex(np.asarray(time))
+    year_len = np.where(index.is_leap_year, 366.0, 365.0)
+    phase = 2 * np.pi * (index.dayofyear.to_numpy() - 1) / year_len
+    columns = [np.ones_like(phase)]
+    for h in harmonics:
+        columns += [np.cos(h * phase), np.sin(h * phase)]
+    return np.stack(columns, axis=1)
+
+
+def _coefficient_names(harmonics: list[int]) -> list[str]:
+    return ["mean"] + [f"{f}{h}" for h in harmonics for f in ("cos", "sin")]
+
+
+def _fit_harmonics(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least squares per column: design (day, coef), values (day, cell) with NaN → (coef, cell).
+
+    Cells with fewer finite days than twice the number of coefficients get NaN.
+    """
+    n_coef = design.shape[1]
+    finite = np.isfinite(values)
+    if finite.all():
+        return np.linalg.lstsq(design, values, rcond=None)[0]
+    weight = finite.astype(np.float64)
+    filled = np.where(finite, values, 0.0)
+    gram = np.einsum("tc,td,tp->pcd", design, design, weight)  # (cell, coef, coef)
+    rhs = np.einsum("tc,tp->pc", design, filled)[..., None]
+    enough = finite.sum(axis=0) >= 2 * n_coef
+    coef = np.full((n_coef, values.shape[1]), np.nan)
+    if enough.any():
+        coef[:, enough] = np.linalg.solve(gram[enough], rhs[enough])[..., 0].T
+    return coef
+
+
+class Preprocessor:
+    """Stack, mask, (deseasonalise,) normalise and pad a dataset for the models.
+
+    Fitted attributes: ``variables_`` (list[str]), ``mask_`` (bool (latitude, longitude), True =
+    valid), ``mean_``/``std_`` (xr.DataArray on ``variable``), ``climatology_`` (xr.Dataset of
+    harmonic coefficients (coefficient, latitude, longitude) per variable, when deseasonalize),
+    ``harmonics_`` (list[int] used), ``padded_mask_`` (bool (y, x) matching transform's output).
+    """
+
+    def __init__(
+        self, deseasonalize: bool = False, n_harmonics: int = 3, pad_multiple: int = 16
+    ) -> None:
+        self.deseasonalize = deseasonalize
+        self.n_harmonics = n_harmonics
+        self.pad_multiple = pad_multiple
+
+    # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        if not isinstance(self.n_harmonics, int | np.integer) or self.n_harmonics < 0:
+            raise ConfigError(f"n_harmonics must be an integer >= 0, got {self.n_harmonics!r}")
+        if not isinstance(self.pad_multiple, int | np.integer) or self.pad_multiple < 1:
+            raise ConfigError(f"pad_multiple must be an integer >= 1, got {self.pad_multiple!r}")
+
+    def fit(self, ds: xr.Dataset) -> Preprocessor:
+        """Learn mask, climatology (if deseasonalize) and per-variable mean/std from ``ds``."""
+        self._check_params()
+        self.__dict__.pop("mean_", None)  # a failed (re)fit leaves it unfitted
+        names = _check_dataset(ds)
+        n_days = ds.sizes["time"]
+        if n_days < 2:
+            raise DataError(f"too few days ({n_days}) to preprocess: select at least 2 days")
+        self.variables_ = names
+        self.latitude_ = np.asarray(ds["latitude"].values, dtype=np.float64)
+        self.longitude_ = np.asarray(ds["longitude"].values, dtype=np.float64)
+        self.attrs_ = {
+            v: {k: str(ds[v].attrs[k]) for k in ("units", "long_name") if k in ds[v].attrs}
+            for v in names
+        }
+
+        mask = np.ones((ds.sizes["latitude"], ds.sizes["longitude"]), bool)
+        if "mask" in ds:
+            mask &= ds["mask"].transpose("latitude", "longitude").values.astype(bool)
+        for v in names:
+            finite_share = np.isfinite(self._values(ds, v)).mean(axis=0)
+            if not finite_share.any():
+                raise DataError(f"variable {v!r} is all NaN in the selection: drop it")
+            mask &= finite_share >= _MIN_VALID_SHARE
+        if not mask.any():
+            raise DataError("no grid cell has valid data for every variable: drop a variable")
+        self.mask_ = mask
+
+        self.climatology_ = None
+        self.harmonics_: list[int] = []
+        if self.deseasonalize:
+            time = pd.DatetimeIndex(ds["time"].values)
+            span = (time.max() - time.min()).days + 1
+            full = span >= _MIN_SPAN_DAYS
+            self.harmonics_ = list(range(1, self.n_harmonics + 1)) if full else []
+            n_coef = 1 + 2 * len(self.harmonics_)
+            if n_days < 2 * n_coef:
+                raise DataError(
+                    f"too few days ({n_days}) to fit a seasonal cycle with {n_coef} terms: "
+                    f"select at least {2 * n_coef} days or turn deseasonalize off"
+                )
+            design = _design(time, self.harmonics_)
+            coefs = {}
+            for v in names:
+                values = self._values(ds, v).reshape(n_days, -1)
+                coef = _fit_harmonics(design, values).reshape((n_coef, *mask.shape))
+                coefs[v] = (("coefficient", "latitude", "longitude"), coef)
+            self.climatology_ = self._climatology_dataset(coefs)
+
+        means, stds = [], []
+        anomalies = self.anomalies(ds)
+        for v in names:
+            valid = self._values(anomalies, v)[:, mask]
+            mean, std = float(np.nanmean(valid)), float(np.nanstd(valid))
+            if not np.isfinite(std) or std == 0:
+                raise DataError(f"variable {v!r} is constant over the valid cells: drop it")
+            means.append(mean)
+            stds.append(std)
+        self.mean_ = xr.DataArray(means, dims="variable", coords={"variable": names})
+        self.std_ = xr.DataArray(stds, dims="variable", coords={"variable": names})
+        return self
+
+    def _climatology_dataset(self, coefs: dict[str, Any]) -> xr.Dataset:
+        return xr.Dataset(
+            coefs,
+            coords={
+                "coefficient": _coefficient_names(self.harmonics_),
+                "latitude": self.latitude_,
+                "longitude": self.longitude_,
+            },
+            attrs={"harmonics": list(self.harmonics_)},
+        )
+
+    @staticmethod
+    def _values(ds: xr.Dataset, name: str) -> np.ndarray:
+        """float64 (time, latitude, longitude) values of one variable (computes dask arrays)."""
+        return np.asarray(ds[name].transpose(*DIMS).values, dtype=np.float64)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "mean_"):
+            raise ConfigError("this Preprocessor is not fitted yet: call fit(ds) first")
+
+    def _check_grid(self, ds: xr.Dataset) -> None:
+        missing = [v for v in self.variables_ if v not in ds]
+        if missing:
+            raise DataError(f"data lack the fitted variable(s) {missing}: select the same ones")
+        lat, lon = ds["latitude"].values, ds["longitude"].values
+        if (
+            lat.shape != self.latitude_.shape
+            or lon.shape != self.longitude_.shape
+            or not (np.allclose(lat, self.latitude_) and np.allclose(lon, self.longitude_))
+        ):
+            raise DataError(
+                "the data's grid differs from the fitted one: use the same box and grid"
+            )
+
+    # ------------------------------------------------------------------ transforms
+    def seasonal_cycle(self, time: Any) -> xr.Dataset:
+        """The fitted climatology evaluated on dates ``time``: (time, latitude, longitude)."""
+        if getattr(self, "climatology_", None) is None:
+            if not hasattr(self, "mask_"):
+                raise ConfigError("this Preprocessor is not fitted yet: call fit(ds) first")
+            raise ConfigError(
+                "no seasonal cycle: the Preprocessor was fitted without deseasonalize"
+            )
+        design = xr.DataArray(
+            _design(time, self.harmonics_),
+            dims=("time", "coefficient"),
+            coords={"time": np.asarray(time), "coefficient": self.climatology_["coefficient"]},
+        )
+        clim = self.climatology_
+        cycles = {v: xr.dot(design, clim[v], dim="coefficient") for v in self.variables_}
+        return xr.Dataset(cycles).transpose(*DIMS)
+
+    def anomalies(self, ds: xr.Dataset) -> xr.Dataset:
+        """Physical units: ``ds`` minus the climatology (or ``ds`` itself), float32, with ``mask``.
+
+        Lazy for dask-backed input. Dims (time, latitude, longitude); other coordinates kept.
+        """
+        if not hasattr(self, "mask_"):
+            raise ConfigError("this Preprocessor is not fitted yet: call fit(ds) first")
+        self._check_grid(ds)
+        out = ds[self.variables_].transpose(*DIMS)
+        if self.climatology_ is not None:
+            clim = self.seasonal_cycle(ds["time"].values).assign_coords(
+                latitude=ds["latitude"], longitude=ds["longitude"], time=ds["time"]
+            )
+            out = out - clim
+        out = out.astype(np.float32)
+        for v in self.variables_:
+            out[v].attrs = dict(ds[v].attrs)
+        out["mask"] = (("latitude", "longitude"), self.mask_)
+        out.attrs = dict(ds.attrs)
+        return out
+
+    def _padding(self) -> tuple[int, int, int, int]:
+        """(top, ny, left, nx) offsets of the data inside the padded grid."""
+        ny, nx = self.mask_.shape
+        m = int(self.pad_multiple)
+        return (math.ceil(ny / m) * m - ny) // 2, ny, (math.ceil(nx / m) * m - nx) // 2, nx
+
+    def _padded_shape(self) -> tuple[int, int]:
+        m = int(self.pad_multiple)
+        return tuple(math.ceil(n / m) * m for n in self.mask_.shape)  # type: ignore[return-value]
+
+    @property
+    def padded_mask_(self) -> np.ndarray:
+        """bool (y, x): the valid cells inside transform's padded grid."""
+        self._check_fitted()
+        top, ny, left, nx = self._padding()
+        padded = np.zeros(self._padded_shape(), bool)
+        padded[top : top + ny, left : left + nx] = self.mask_
+        return padded
+
+    def transform(self, ds: xr.Dataset) -> np.ndarray:
+        """float32 (day, variable, y, x): z-scored (anomalies), invalid cells 0, padded."""
+        self._check_fitted()
+        _check_dataset(ds)
+        anomalies = self.anomalies(ds)
+        top, ny, left, nx = self._padding()
+        out = np.zeros((ds.sizes["time"], len(self.variables_), *self._padded_shape()), np.float32)
+        for i, v in enumerate(self.variables_):
+            z = (self._values(anomalies, v) - float(self.mean_[i])) / float(self.std_[i])
+            z[:, ~self.mask_] = 0.0
+            out[:, i, top : top + ny, left : left + nx] = np.nan_to_num(z, nan=0.0)
+        return out
+
+    def fit_transform(self, ds: xr.Dataset) -> np.ndarray:
+        """``fit(ds)`` then ``transform(ds)``."""
+        return self.fit(ds).transform(ds)
+
+    def inverse_transform(self, x: np.ndarray) -> xr.Dataset:
+        """Back to physical units (anomaly units when deseasonalize), cropped, masked cells NaN.
+
+        ``x``: (day, variable, y, x) or one map (variable, y, x), padded as transform's output
+        (or already cropped to the data grid). Returns dims (time, latitude, longitude), or
+        (latitude, longitude) for one map; ``time`` carries no dates, only positions.
+        """
+        self._check_fitted()
+        x = np.asarray(x)
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        top, ny, left, nx = self._padding()
+        n_var = len(self.variables_)
+        if x.ndim != 4 or x.shape[1] != n_var:
+            raise DataError(f"expected an array (day, {n_var}, y, x), got shape {x.shape}")
+        if x.shape[2:] == self._padded_shape():
+            x = x[:, :, top : top + ny, left : left + nx]
+        elif x.shape[2:] != (ny, nx):
+            raise DataError(f"array maps are {x.shape[2:]}, expected {self._padded_shape()}")
+        data_vars = {}
+        for i, v in enumerate(self.variables_):
+            values = x[:, i].astype(np.float64) * float(self.std_[i]) + float(self.mean_[i])
+            values[:, ~self.mask_] = np.nan
+            values = values.astype(np.float32)
+            if single:
+                data_vars[v] = (("latitude", "longitude"), values[0], self.attrs_[v])
+            else:
+                data_vars[v] = (DIMS, values, self.attrs_[v])
+        data_vars["mask"] = (("latitude", "longitude"), self.mask_)
+        coords = {"latitude": self.latitude_, "longitude": self.longitude_}
+        return xr.Dataset(data_vars, coords=coords)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able settings and fitted statistics (lists and floats; NaN written as None)."""
+        self._check_fitted()
+        d: dict[str, Any] = {
+            "deseasonalize": bool(self.deseasonalize),
+            "n_harmonics": int(self.n_harmonics),
+            "pad_multiple": int(self.pad_multiple),
+            "variables": list(self.variables_),
+            "attrs": self.attrs_,
+            "latitude": self.latitude_.tolist(),
+            "longitude": self.longitude_.tolist(),
+            "mask": self.mask_.astype(int).tolist(),
+            "mean": [float(m) for m in self.mean_.values],
+            "std": [float(s) for s in self.std_.values],
+            "harmonics": list(self.harmonics_),
+            "climatology": None,
+        }
+        if self.climatology_ is not None:
+            d["climatology"] = {
+                v: np.where(np.isnan(c := self.climatology_[v].values), None, c).tolist()
+                for v in self.variables_
+            }
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        """Re-create a fitted Preprocessor from :meth:`to_dict` output."""
+        try:
+            pre = cls(d["deseasonalize"], d["n_harmonics"], d["pad_multiple"])
+            pre.variables_ = list(d["variables"])
+            pre.attrs_ = {v: dict(a) for v, a in d["attrs"].items()}
+            pre.latitude_ = np.asarray(d["latitude"], np.float64)
+            pre.longitude_ = np.asarray(d["longitude"], np.float64)
+            pre.mask_ = np.asarray(d["mask"], dtype=bool)
+            coord = {"variable": pre.variables_}
+            pre.mean_ = xr.DataArray(
+                np.asarray(d["mean"], np.float64), dims="variable", coords=coord
+            )
+            pre.std_ = xr.DataArray(np.asarray(d["std"], np.float64), dims="variable", coords=coord)
+            pre.harmonics_ = [int(h) for h in d["harmonics"]]
+            pre.climatology_ = None
+            if d["climatology"] is not None:
+                coefs = {
+                    v: (
+                        ("coefficient", "latitude", "longitude"),
+                        np.asarray(d["climatology"][v], dtype=np.float64),
+                    )
+                    for v in pre.variables_
+                }
+                pre.climatology_ = pre._climatology_dataset(coefs)
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(
+                f"saved preprocessing statistics are incomplete ({err}): refit"
+            ) from None
+        return pre
+
+
+def window_indices(n_days: int, window: int) -> np.ndarray:
+    """int64 (day, window): indices of the ``window`` days centred on each day, clamped at edges."""
+    if not isinstance(window, int | np.integer) or window < 1 or window % 2 == 0:
+        raise ConfigError(f"window must be an odd integer >= 1, got {window!r}")
+    if n_days < 1:
+        raise DataError(f"no days to window (n_days={n_days}): select at least one day")
+    half = window // 2
+    idx = np.arange(n_days)[:, None] + np.arange(-half, half + 1)[None, :]
+    return np.clip(idx, 0, n_days - 1).astype(np.int64)
+
+
+def paper_features(ds: xr.Dataset, mask: Any = None) -> np.ndarray:
+    """float64 (day, features): the paper's metric input.
+
+    The valid cells (``mask`` (latitude, longitude), True = valid; default ``ds["mask"]`` or
+    everywhere) of every data variable, flattened variable by variable, each feature min-max
+    scaled to [0, 1] (a constant feature becomes 0; a missing value its feature's minimum, 0).
+    """
+    names = _check_dataset(ds)
+    if mask is None:
+        mask = (
+            ds["mask"] if "mask" in ds else np.ones((ds.sizes["latitude"], ds.sizes["longitude"]))
+        )
+    if isinstance(mask, xr.DataArray):
+        mask = mask.transpose("latitude", "longitude").values
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (ds.sizes["latitude"], ds.sizes["longitude"]):
+        raise DataError(f"mask shape {mask.shape} does not match the grid: use the data's mask")
+    features = np.concatenate(
+        [np.asarray(ds[v].transpose(*DIMS).values, np.float64)[:, mask] for v in names], axis=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
+        low = np.nanmin(features, axis=0)
+        span = np.nanmax(features, axis=0) - low
+    scaled = (features - low) / np.where(span > 0, span, 1.0)
+    scaled[:, ~(span > 0)] = 0.0
+    return np.nan_to_num(scaled, nan=0.0)
