@@ -20,7 +20,7 @@ from typing import Any
 
 from dsc_core.data.conventions import CDS_TO_SHORT, ERA5
 from dsc_core.data.io import resolve, sniff, unzip, write_netcdf
-from dsc_core.errors import ConfigError, DependencyError, RetrievalError
+from dsc_core.errors import ConfigError, DataError, DependencyError, RetrievalError
 
 DATASET = "reanalysis-era5-single-levels"
 PAPER_VARIABLES = ("sst", "t2m", "sp", "sshf", "slhf", "u10", "v10")
@@ -167,6 +167,8 @@ def fetch_era5(
     years = [years] if isinstance(years, int) else list(years)
     requests = [build_request([y], variables, bbox, hours) for y in years]
     out = Path(out).expanduser()
+    if not out.parent.is_dir():
+        raise DataError(f"folder '{out.parent}' does not exist; create it or pick another --out")
     if client is None:
         client = _client()
     with tempfile.TemporaryDirectory(prefix=".dsc-era5-", dir=out.parent) as tmp:

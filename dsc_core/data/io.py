@@ -178,7 +178,7 @@ def open_many(paths: list[Path]) -> xr.Dataset:
     try:
         return xr.combine_by_coords(
             datasets,
-            data_vars="all",
+            data_vars="minimal",
             coords="minimal",
             compat="override",
             join="outer",

@@ -274,7 +274,13 @@ def test_describe_is_metadata_only(tmp_path):
 
 
 def test_sample_source():
-    pytest.importorskip("dsc_core.data.sample")
+    import dsc_core
+    import dsc_core.data
+    from dsc_core.data.sample import sample as build
+
+    # the submodule of the same name must not shadow the function
+    assert dsc_core.data.sample.__module__ == "dsc_core.data" and callable(dsc_core.sample)
+    assert callable(build)
     ds = load(
         "sample",
         variables=["sst", "sp"],
@@ -314,3 +320,13 @@ def test_dask_blocks_give_the_same_days(tmp_path, monkeypatch):
     gap = ref.sst.sel(latitude=41.0, longitude=-31.0).values[1]
     np.testing.assert_allclose(gap, 290 + 0.1 * np.mean(np.r_[0:6, 16:24]))
     np.testing.assert_allclose(ref.sshf.values[1:4, 1, 1], -24000.0)
+
+
+def test_static_field_in_time_split_files(tmp_path):
+    whole = era5_hourly(2)
+    for i in range(2):
+        part = whole.isel(valid_time=slice(24 * i, 24 * (i + 1)))
+        part["lsm"] = (("latitude", "longitude"), np.ones((4, 5)))
+        part.to_netcdf(tmp_path / f"d{i}.nc")
+    ds = load(tmp_path)
+    assert set(ds.data_vars) == {"sst", "sshf", "mask"} and ds.sizes["time"] == 2
