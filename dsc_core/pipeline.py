@@ -17,8 +17,8 @@ import numpy as np
 from dsc_core.errors import ConfigError, DataError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DEEP_METHODS = ("dsc", "cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae")
-"""Methods built on :class:`dsc_core.estimator.DSC` (they take window, preset, device, ...)."""
+MAX_LATENT = 64
+"""Wider "latent" features (a baseline's flattened input) are stored as their leading PCs."""
 
 
 def _methods() -> dict[str, str]:
@@ -104,12 +104,13 @@ class RunConfig:
 
 
 def estimator_params(config: RunConfig, callbacks: Iterable[Callable] = ()) -> dict:
-    """Keyword arguments of ``make_estimator`` for ``config`` (deep settings for deep methods)."""
-    params: dict[str, Any] = {}
-    if config.method in DEEP_METHODS:
-        params.update(preset=config.preset, device=config.device, callbacks=list(callbacks))
-        if config.window is not None:
-            params["window"] = config.window
+    """Keyword arguments of ``make_estimator`` for ``config``; ``make_estimator`` ignores the
+    ones a method does not use (the deep settings for k-means, say)."""
+    params: dict[str, Any] = dict(
+        preset=config.preset, device=config.device, callbacks=list(callbacks)
+    )
+    if config.window is not None:
+        params["window"] = config.window
     params.update(config.params)
     return params
 
@@ -127,16 +128,18 @@ def _emit(callbacks: Iterable[Callable], phase: str, message: str, start: float)
 def embed(estimator: Any, X: np.ndarray, labels: np.ndarray, n_clusters: int):
     """Latent vectors (day, latent) and soft assignments (day, K) of a fitted estimator.
 
-    Deep estimators give their latent space and q; others their ``transform`` (or, without
-    one, the input's leading principal components) and ``predict_proba`` (or one-hot labels).
+    The latent space is the estimator's ``transform``; one wider than :data:`MAX_LATENT`
+    (k-means' flattened input) is replaced by its 10 leading principal components. Soft
+    assignments come from ``soft_assignments``, ``predict_proba`` or one-hot labels.
     """
     if hasattr(estimator, "transform"):
-        latent = np.asarray(estimator.transform(X), dtype=np.float32)
+        latent = np.asarray(estimator.transform(X), dtype=np.float64)
     else:
+        latent = X.reshape(len(X), -1).astype(np.float64)
+    if latent.shape[1] > MAX_LATENT:
         from sklearn.decomposition import PCA
 
-        flat = X.reshape(len(X), -1)
-        latent = PCA(n_components=min(10, *flat.shape), random_state=0).fit_transform(flat)
+        latent = PCA(n_components=min(10, *latent.shape), random_state=0).fit_transform(latent)
     if hasattr(estimator, "soft_assignments"):
         soft = estimator.soft_assignments(X)
     elif hasattr(estimator, "predict_proba"):

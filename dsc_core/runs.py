@@ -60,15 +60,16 @@ def jsonable(obj: Any) -> Any:
 
 
 def _load_estimator(path: Path) -> Any:
-    """The estimator saved in ``path`` by its own ``save`` (DSC or a baseline)."""
-    config = json.loads((path / "config.json").read_text())
-    if config.get("estimator") == "DSC":
-        from dsc_core.estimator import DSC
+    """The estimator saved in ``path`` by its own ``save``: the class named in its
+    ``config.json`` ("estimator"), looked up in :mod:`dsc_core.baselines`, then ``load``."""
+    from dsc_core import baselines
+    from dsc_core.estimator import DSC
 
-        return DSC.load(path)
-    from dsc_core.baselines import load_estimator
-
-    return load_estimator(path)
+    name = json.loads((path / "config.json").read_text()).get("estimator")
+    cls = DSC if name == "DSC" else getattr(baselines, str(name), None)
+    if cls is None or not hasattr(cls, "load"):
+        raise DataError(f"{path} holds a {name!r} model that cannot be loaded: re-run it")
+    return cls.load(path)
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _write_contents(run: Run, tmp: Path) -> None:
     run.history.to_csv(tmp / "history.csv", index=False)
     if run.preprocessor is not None:
         (tmp / "preprocessor.json").write_text(json.dumps(jsonable(run.preprocessor)))
-    if run.estimator is not None:
+    if run.estimator is not None and hasattr(run.estimator, "save"):
         run.estimator.save(tmp / "model")
     elif model_src is not None and model_src.is_dir():
         shutil.copytree(model_src, tmp / "model")

@@ -1,0 +1,77 @@
+"""`dsc train` and `dsc benchmark` end to end; bad arguments give one line and exit 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dsc_core.cli import main
+
+SELECT = ["--data", "sample", "--start", "2021-01-01", "--end", "2021-03-31"]
+SELECT += ["--bbox", "35,38,-30,-27"]
+
+
+def test_train_writes_every_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        ["train", *SELECT, "--clusters", "3", "--method", "kmeans", "--quiet"] + ["--out", str(out)]
+    )
+    assert code == 0
+    files = {p.name for p in out.iterdir()}
+    expected = {"config.json", "labels.csv", "metrics.json", "latent.nc", "composites.nc"}
+    expected |= {"fields.nc", "history.csv", "preprocessor.json"}
+    assert expected <= files
+    stdout = capsys.readouterr().out
+    assert "written to" in stdout and "ARI" in stdout
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["clusters"] == 3 and cfg["config"]["deseasonalize"] is True
+    assert len((out / "labels.csv").read_text().splitlines()) == 91
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--clusters", "1"], "clusters"),
+        (["--clusters", "x"], "--clusters must be an integer"),
+        (["--clusters", "3", "--method", "nope"], "unknown method"),
+        (["--clusters", "3", "--preset", "nope"], "unknown preset"),
+        (["--clusters", "3", "--device", "tpu"], "unknown device"),
+        (["--clusters", "3", "--bbox", "1,2"], "--bbox"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, match):
+    assert main(["train", *SELECT, *args, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and match in err and "\n" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_more_clusters_than_days_via_subprocess(tmp_path):
+    cmd = [sys.executable, "-c", "import sys; from dsc_core.cli import main; sys.exit(main())"]
+    cmd += ["train", "--data", "sample"]
+    cmd += ["--start", "2021-01-01", "--end", "2021-01-03", "--clusters", "4"]
+    cmd += ["--method", "kmeans", "--out", str(tmp_path / "r")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "fewer days than clusters" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_benchmark_two_methods_two_seeds(tmp_path, capsys):
+    out = tmp_path / "bench"
+    code = main(
+        ["benchmark", *SELECT, "--clusters", "3", "--methods", "kmeans,pca-gmm"]
+        + ["--seeds", "2", "--out", str(out)]
+    )
+    assert code == 0
+    result = json.loads((out / "benchmark.json").read_text())
+    assert list(result["methods"]) == ["kmeans", "pca-gmm"]
+    km = result["methods"]["kmeans"]
+    assert len(km["runs"]) == 2
+    assert set(km["summary"]) >= {"ari", "nmi", "silhouette_cosine", "seconds", "stability"}
+    assert km["summary"]["ari"]["n"] == 2
+    table = (out / "benchmark.md").read_text()
+    assert table.startswith("| method |") and "| pca-gmm |" in table and "±" in table
+    assert "| kmeans |" in capsys.readouterr().out

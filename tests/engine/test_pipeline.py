@@ -1,0 +1,108 @@
+"""dsc_core.pipeline: RunConfig and run() end to end on a tiny crop of the sample."""
+
+import json
+
+import numpy as np
+import pytest
+
+import dsc_core
+from dsc_core.errors import Cancelled, ConfigError, DataError
+from dsc_core.pipeline import RunConfig, run
+from dsc_core.runs import load_run, save_run
+
+BBOX = (35.0, 38.0, -30.0, -27.0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return dsc_core.sample(start="2021-01-01", end="2021-03-31")
+
+
+def test_config_json_round_trip():
+    cfg = RunConfig(variables=["sst", "t2m"], bbox=BBOX, clusters=5, window=3, params={"a": 1})
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError):
+        RunConfig.from_dict({"clusterz": 3})
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"clusters": 1}, "clusters"),
+        ({"method": "kmeens"}, "unknown method"),
+        ({"preset": "huge"}, "unknown preset"),
+        ({"device": "tpu"}, "unknown device"),
+        ({"window": 4}, "window"),
+    ],
+)
+def test_validate_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        RunConfig(**kwargs).validate()
+    assert "\n" not in str(err.value)
+
+
+def test_more_clusters_than_days_is_a_data_error(tiny):
+    cfg = RunConfig(start="2021-01-01", end="2021-01-03", clusters=4, method="kmeans", bbox=BBOX)
+    with pytest.raises(DataError, match="fewer days than clusters"):
+        run(cfg, data=tiny)
+
+
+def test_kmeans_run_end_to_end(tiny, tmp_path):
+    events = []
+    cfg = RunConfig(clusters=3, method="kmeans", bbox=BBOX, deseasonalize=False)
+    r = run(cfg, callbacks=[events.append], data=tiny)
+    assert [e.phase for e in events] == ["load", "preprocess", "analysis"]
+    n = 90
+    assert r.labels.shape == (n,) and r.labels.dtype == np.int64
+    assert r.soft.shape == (n, 3)
+    np.testing.assert_allclose(r.soft.sum("cluster"), 1, rtol=1e-5)
+    assert r.latent.sizes["time"] == n
+    assert r.composites["anomaly"].dims == ("cluster", "variable", "latitude", "longitude")
+    assert r.composites.sizes["latitude"] == r.fields.sizes["latitude"] == 13
+    assert "mask" in r.fields and "sst" in r.fields
+    m = r.metrics
+    assert set(m) >= {"internal", "truth", "regimes", "reference", "fit_seconds", "total_seconds"}
+    assert m["reference"]["method"] == "kmeans"
+    assert -1 <= m["truth"]["ari"] <= 1 and m["internal"]["silhouette_cosine"] is not None
+    assert sum(m["regimes"]["counts"]) == n
+    # a kmeans run is its own reference when seeds agree
+    assert m["reference"]["truth"]["ari"] == pytest.approx(m["truth"]["ari"])
+
+    back = load_run(save_run(r, tmp_path / "run"))
+    assert (back.labels.values == r.labels.values).all()
+    assert back.metrics["truth"] == pytest.approx(r.metrics["truth"])
+
+
+def test_dsc_run_fast_preset_with_deseasonalising(tiny, tmp_path):
+    events = []
+    cfg = RunConfig(
+        clusters=3,
+        method="dsc",
+        bbox=BBOX,
+        preset="fast",
+        device="cpu",
+        params={"pretrain_epochs": 2, "max_epochs": 1},
+    )
+    r = run(cfg, callbacks=[events.append], data=tiny)
+    phases = [e.phase for e in events]
+    assert phases[:2] == ["load", "preprocess"] and phases[-1] == "analysis"
+    assert "pretrain" in phases
+    assert len(r.history) >= 1
+    assert r.latent.sizes["latent"] == 8
+    # deseasonalised fields are anomalies: about zero mean over the period
+    assert abs(float(r.fields["t2m"].mean())) < 1.0
+    path = save_run(r, tmp_path / "dsc")
+    back = load_run(path)
+    assert back.estimator is None
+    assert type(back.model).__name__ == "DSC"  # loaded lazily from model/
+    assert (back.model.labels_ == r.labels.values).all()
+
+
+def test_cancel_stops_the_run(tiny):
+    def cancel(event):
+        if event.phase == "pretrain":
+            raise Cancelled("stopped by the user")
+
+    cfg = RunConfig(clusters=3, method="dsc", bbox=BBOX, preset="fast", device="cpu")
+    with pytest.raises(Cancelled):
+        run(cfg, callbacks=[cancel], data=tiny)
