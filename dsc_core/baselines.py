@@ -1,0 +1,226 @@
+"""Every clustering method behind one interface, by name.
+
+``make_estimator(method, n_clusters, random_state=None, **params)`` returns an object with
+``fit(X, mask=None)``, ``predict(X)``, ``fit_predict(X, mask=None)``, ``transform(X)`` (the
+features the method clusters, ``(day, feature)``), ``soft_assignments(X)`` ``(day, K)`` and,
+once fitted, ``labels_``. ``X`` is the Preprocessor's float32 ``(day, variable, y, x)``, ``mask``
+its bool ``(y, x)``.
+
+Soft assignments: Student's-t q for the deep methods; GMM posterior probabilities for
+"pca-gmm"; for the centroid methods ("kmeans", "agglomerative", "pca-kmeans") a softmax of
+−d²/T over the squared distances d² to the cluster means, T = the mean squared distance of the
+training days to their own cluster mean (a scale-free temperature).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+
+from dsc_core.errors import ConfigError
+from dsc_core.estimator import DSC, check_input
+from dsc_core.model import DenseAutoencoder, Preset
+
+METHODS: dict[str, str] = {
+    "dsc": "Deep Spatiotemporal Clustering: CNN-RNN autoencoder + Student's-t layer, joint",
+    "cnn-encoder": "CNN encoder only (no decoder, no RNN), trained on the clustering loss",
+    "cnn-ae": "CNN autoencoder (no RNN), then k-means on its latent vectors",
+    "cnn-rnn-encoder": "CNN-RNN encoder only (no decoder), trained on the clustering loss",
+    "cnn-rnn-ae": "CNN-RNN autoencoder, then k-means on its latent vectors",
+    "kmeans": "k-means on the flattened valid cells of every variable",
+    "agglomerative": "Ward agglomerative clustering on the flattened valid cells",
+    "pca-kmeans": "EOF/PCA (15 components) + k-means, the classical weather-regime method",
+    "pca-gmm": "PCA (20 components) + Gaussian mixture with full covariances",
+    "dec": "DEC: dense autoencoder 500-500-2000-10 pretrained, then KL(P||Q) clustering",
+}
+
+
+def flatten_valid(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(day, variable, y, x)`` → ``(day, variable·valid cells)`` float64."""
+    return X[:, :, mask].reshape(len(X), -1).astype(np.float64)
+
+
+class FeatureClusterer:
+    """A scikit-learn clusterer on flattened valid cells, optionally after PCA.
+
+    ``kind`` is "kmeans", "agglomerative" or "gmm"; ``n_components`` > 0 inserts a PCA.
+    New days are assigned to the nearest cluster mean (GMM: highest posterior).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        n_clusters: int,
+        n_components: int = 0,
+        random_state: int | None = None,
+        n_init: int = 10,
+    ) -> None:
+        self.kind = kind
+        self.n_clusters = n_clusters
+        self.n_components = n_components
+        self.random_state = random_state
+        self.n_init = n_init
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Features ``(day, feature)``: flattened valid cells, or their PCA scores."""
+        X, _ = check_input(X, self.mask_)
+        flat = flatten_valid(X, self.mask_)
+        return self.pca_.transform(flat) if self.pca_ is not None else flat
+
+    def fit(self, X: np.ndarray, mask: np.ndarray | None = None) -> FeatureClusterer:
+        """Cluster the days of ``X`` ``(day, variable, y, x)``."""
+        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
+            raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
+        X, mask = check_input(X, mask)
+        if self.n_clusters > len(X):
+            raise ConfigError(
+                f"n_clusters={self.n_clusters} exceeds the {len(X)} days: choose fewer clusters"
+            )
+        self.mask_ = mask
+        flat = flatten_valid(X, mask)
+        self.pca_ = None
+        if self.n_components:
+            n = min(self.n_components, len(X) - 1, flat.shape[1])
+            self.pca_ = PCA(n, random_state=self.random_state).fit(flat)
+            flat = self.pca_.transform(flat)
+        if self.kind == "gmm":
+            self.model_ = GaussianMixture(
+                self.n_clusters,
+                covariance_type="full",
+                n_init=self.n_init,
+                reg_covar=1e-4,
+                random_state=self.random_state,
+            ).fit(flat)
+            self.labels_ = self.model_.predict(flat).astype(np.int64)
+            self.cluster_centers_ = self.model_.means_
+            return self
+        if self.kind == "kmeans":
+            est = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state)
+            labels = est.fit_predict(flat)
+        else:
+            labels = AgglomerativeClustering(self.n_clusters, linkage="ward").fit_predict(flat)
+        self.labels_ = labels.astype(np.int64)
+        self.cluster_centers_ = np.stack(
+            [flat[self.labels_ == k].mean(0) for k in range(self.n_clusters)]
+        )
+        d2 = self._distances(flat)
+        self.temperature_ = float(d2[np.arange(len(flat)), self.labels_].mean()) or 1.0
+        return self
+
+    def _distances(self, feats: np.ndarray) -> np.ndarray:
+        return ((feats[:, None, :] - self.cluster_centers_[None]) ** 2).sum(-1)
+
+    def soft_assignments(self, X: np.ndarray) -> np.ndarray:
+        """``(day, K)``: GMM posteriors, or softmax(−d²/T) to the cluster means (module doc)."""
+        feats = self.transform(X)
+        if self.kind == "gmm":
+            return self.model_.predict_proba(feats)
+        logits = -self._distances(feats) / self.temperature_
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(1, keepdims=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Cluster ``(day,)`` of each day: nearest cluster mean (GMM: highest posterior)."""
+        feats = self.transform(X)
+        if self.kind == "gmm":
+            return self.model_.predict(feats).astype(np.int64)
+        return self._distances(feats).argmin(1).astype(np.int64)
+
+    def fit_predict(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Fit, then return ``labels_`` ``(day,)``."""
+        return self.fit(X, mask).labels_
+
+
+class DEC(DSC):
+    """DEC (Xie et al. 2016) on the flattened day: dense autoencoder d-500-500-2000-latent
+    (ReLU), pretrained on reconstruction; centroids by k-means; then the clustering loss
+    KL(P‖Q) alone, the decoder dropped. Reuses DSC's training loop, save and load."""
+
+    def __init__(
+        self,
+        n_clusters: int = 7,
+        latent_dim: int = 10,
+        pretrain_epochs: int = 30,
+        max_epochs: int = 30,
+        alpha: float = 1.0,
+        tol: float = 0.001,
+        update_interval: int = 12,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        device: str = "auto",
+        random_state: int | None = None,
+        callbacks: list | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.alpha = alpha
+        self.tol = tol
+        self.update_interval = update_interval
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+
+    # DSC's machinery reads these; DEC has no window, RNN or preset of its own.
+    variant = "dsc"
+    preset = "default"
+    window = 1
+    rnn = "gru"
+    gamma = 1.0
+
+    def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
+        return DenseAutoencoder(
+            n_variables, grid, self.n_clusters, latent_dim=preset.latent_dim, alpha=self.alpha
+        )
+
+    def _train_config(self, preset: Preset, seed: int):
+        config = super()._train_config(preset, seed)
+        config.joint_recon = False
+        return config
+
+
+def make_estimator(
+    method: str, n_clusters: int, random_state: int | None = None, **params: Any
+) -> Any:
+    """A clusterer for ``method`` (a key of :data:`METHODS`) with ``n_clusters`` clusters.
+
+    ``params`` go to the estimator: DSC's parameters for the deep methods (``window``,
+    ``preset``, ``device``, ``callbacks`` ...), ``n_components`` / ``n_init`` for the PCA and
+    k-means ones; parameters a method does not use are ignored, so one call site can serve all.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if method in ("dsc", "cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"):
+        keys = DSC().get_params()
+        return DSC(
+            n_clusters=n_clusters,
+            random_state=random_state,
+            variant=method,
+            **{k: v for k, v in params.items() if k in keys and k != "variant"},
+        )
+    if method == "dec":
+        keys = DEC().get_params()
+        return DEC(
+            n_clusters=n_clusters,
+            random_state=random_state,
+            **{k: v for k, v in params.items() if k in keys},
+        )
+    kind, n_components = {
+        "kmeans": ("kmeans", 0),
+        "agglomerative": ("agglomerative", 0),
+        "pca-kmeans": ("kmeans", 15),
+        "pca-gmm": ("gmm", 20),
+    }[method]
+    options = {k: params[k] for k in ("n_components", "n_init") if k in params}
+    options.setdefault("n_components", n_components)
+    if kind == "gmm":
+        options.setdefault("n_init", 3)
+    return FeatureClusterer(kind, n_clusters, random_state=random_state, **options)

@@ -1,0 +1,351 @@
+"""DSC, the scikit-learn style estimator of Deep Spatiotemporal Clustering, with save / load.
+
+Input ``X`` is the Preprocessor's float32 array ``(day, variable, y, x)`` (z-scores, invalid
+cells 0) and ``mask`` its bool ``(y, x)`` grid of valid cells; days must be consecutive, in
+order, since each day's window is taken from its neighbours in ``X``.
+
+Variants (the paper's ablations):
+
+- ``"dsc"``: CNN-RNN autoencoder, pretrained, k-means init, then joint training (IDEC:
+  reconstruction + γ·KL(P‖Q)).
+- ``"cnn-rnn-ae"``: the same autoencoder, pretrained, then k-means on the latent vectors.
+- ``"cnn-ae"``: CNN autoencoder without the RNN (window 1), then k-means on the latent vectors.
+- ``"cnn-rnn-encoder"`` / ``"cnn-encoder"``: encoder only, no decoder. Our reading of the
+  paper's "encoder only": a randomly initialised encoder, centroids from k-means on its
+  features, then trained with the clustering loss KL(P‖Q) alone (DEC without pretraining).
+
+For variants without an RNN the window is 1 whatever ``window`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils import check_random_state
+from torch import nn
+
+from dsc_core.errors import ConfigError, DataError
+from dsc_core.model import PRESETS, DSCNet, Preset, get_preset
+from dsc_core.training import Callback, TrainConfig, encode_all, resolve_device, seeded, train
+
+VARIANTS = {
+    # name: (use_rnn, use_decoder, joint phase)
+    "dsc": (True, True, True),
+    "cnn-rnn-ae": (True, True, False),
+    "cnn-ae": (False, True, False),
+    "cnn-rnn-encoder": (True, False, True),
+    "cnn-encoder": (False, False, True),
+}
+
+
+def _window_indices(n_days: int, window: int) -> np.ndarray:
+    from dsc_core.preprocess import window_indices
+
+    return window_indices(n_days, window)
+
+
+def check_input(X: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``X`` ``(day, variable, y, x)`` and ``mask`` ``(y, x)``; return float32 / bool."""
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise DataError(
+            f"X must have shape (day, variable, y, x), got {X.shape}: use Preprocessor.transform"
+        )
+    if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
+        raise DataError(f"X must be numeric, got dtype {X.dtype}: use Preprocessor.transform")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        raise DataError("X contains NaN or inf: fill invalid cells (Preprocessor.transform does)")
+    if mask is None:
+        mask = np.ones(X.shape[2:], dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != X.shape[2:]:
+        raise DataError(f"mask shape {mask.shape} does not match the grid {X.shape[2:]} of X")
+    if not mask.any():
+        raise DataError("mask has no valid cell: check the data's mask")
+    return X, mask
+
+
+class DSC(ClusterMixin, BaseEstimator):
+    """Deep Spatiotemporal Clustering of days.
+
+    Parameters left ``None`` take the preset's value (``dsc_core.model.PRESETS``).
+
+    n_clusters: number of clusters K (2 ≤ K ≤ days).
+    window: odd number of consecutive days the RNN reads, centred on the day.
+    preset: "default" (2-core CPU size), "paper" (the reference network), "fast" (tests).
+    latent_dim: size of the latent vector. rnn: "gru" or "lstm".
+    pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
+    gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.
+    tol: stop when fewer than this share of days changed cluster between target refreshes.
+    update_interval: steps between refreshes of the target P.
+    batch_size, learning_rate: Adam mini-batches over days.
+    variant: "dsc", "cnn-rnn-ae", "cnn-ae", "cnn-rnn-encoder", "cnn-encoder" (module doc).
+    device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", "mps".
+    random_state: int seed (None: a fresh one, kept in ``seed_``); a CPU run is repeatable.
+    callbacks: callables receiving :class:`dsc_core.training.Event`; raising
+    :class:`dsc_core.errors.Cancelled` stops training and leaves the estimator unfitted.
+
+    Fitted attributes: labels_ ``(day,)``, cluster_centers_ ``(K, latent)``, history_ (list of
+    per-epoch dicts), n_features_in_ (variable·y·x), n_variables_, grid_shape_, mask_, window_,
+    seed_, fit_seconds_, model_ (the torch network).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 7,
+        window: int | None = None,
+        preset: str = "default",
+        latent_dim: int | None = None,
+        rnn: str = "gru",
+        pretrain_epochs: int | None = None,
+        max_epochs: int | None = None,
+        gamma: float | None = None,
+        alpha: float = 1.0,
+        tol: float | None = None,
+        update_interval: int | None = None,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        variant: str = "dsc",
+        device: str = "auto",
+        random_state: int | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.window = window
+        self.preset = preset
+        self.latent_dim = latent_dim
+        self.rnn = rnn
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.gamma = gamma
+        self.alpha = alpha
+        self.tol = tol
+        self.update_interval = update_interval
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.variant = variant
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+
+    # --- configuration ----------------------------------------------------------------------
+    def _resolved(self) -> Preset:
+        """The preset with this estimator's explicit settings applied; validates them."""
+        if self.variant not in VARIANTS:
+            raise ConfigError(
+                f"unknown variant {self.variant!r}: choose one of {', '.join(VARIANTS)}"
+            )
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
+        if self.rnn not in ("gru", "lstm"):
+            raise ConfigError(f"unknown rnn {self.rnn!r}: use 'gru' or 'lstm'")
+        p = get_preset(
+            self.preset,
+            window=self.window,
+            latent_dim=self.latent_dim,
+            pretrain_epochs=self.pretrain_epochs,
+            max_epochs=self.max_epochs,
+            gamma=self.gamma,
+            tol=self.tol,
+            update_interval=self.update_interval,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+        )
+        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
+            raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
+        if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
+            raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
+        checks = {
+            "latent_dim": p.latent_dim >= 1,
+            "pretrain_epochs": p.pretrain_epochs >= 0,
+            "max_epochs": p.max_epochs >= 0,
+            "gamma": p.gamma >= 0,
+            "tol": 0 <= p.tol < 1,
+            "update_interval": p.update_interval >= 1,
+            "batch_size": p.batch_size >= 1,
+            "learning_rate": p.learning_rate > 0,
+            "alpha": self.alpha > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                value = self.alpha if name == "alpha" else getattr(p, name)
+                raise ConfigError(f"invalid {name}={value!r}: see DSC's docstring for the range")
+        if not VARIANTS[self.variant][0]:
+            p = replace(p, window=1)
+        return p
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, (int, np.integer)):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset) -> nn.Module:
+        use_rnn, use_decoder, _ = VARIANTS[self.variant]
+        return DSCNet(
+            n_variables,
+            grid,
+            self.n_clusters,
+            preset,
+            rnn=self.rnn,
+            alpha=self.alpha,
+            use_rnn=use_rnn,
+            use_decoder=use_decoder,
+        )
+
+    def _train_config(self, preset: Preset, seed: int) -> TrainConfig:
+        return TrainConfig(
+            n_clusters=self.n_clusters,
+            pretrain_epochs=preset.pretrain_epochs,
+            max_epochs=preset.max_epochs,
+            gamma=preset.gamma,
+            tol=preset.tol,
+            update_interval=preset.update_interval,
+            batch_size=preset.batch_size,
+            learning_rate=preset.learning_rate,
+            seed=seed,
+            joint=VARIANTS[self.variant][2],
+        )
+
+    # --- fitting ----------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, mask: np.ndarray | None = None) -> DSC:
+        """Train on days ``X`` ``(day, variable, y, x)``; ``mask`` ``(y, x)`` True = valid."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        preset = self._resolved()
+        X, mask = check_input(X, mask)
+        if self.n_clusters > len(X):
+            raise ConfigError(
+                f"n_clusters={self.n_clusters} exceeds the {len(X)} days: choose fewer clusters"
+            )
+        device = resolve_device(self.device)
+        seed = self._seed()
+        start = time.perf_counter()
+        windows = _window_indices(len(X), preset.window)
+        with seeded(seed):
+            net = self._build(X.shape[1], X.shape[2:], preset).to(device)
+            result = train(
+                net,
+                torch.from_numpy(X).to(device),
+                torch.from_numpy(mask).to(device),
+                windows,
+                self._train_config(preset, seed),
+                self.callbacks or (),
+            )
+        self.model_ = net.eval()
+        self.labels_ = result.labels
+        self.cluster_centers_ = result.centroids
+        self.history_ = result.history
+        self._set_shape(X.shape, mask, preset.window, seed, device)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _set_shape(self, shape, mask, window, seed, device) -> None:
+        self.n_variables_ = int(shape[1])
+        self.grid_shape_ = (int(shape[2]), int(shape[3]))
+        self.n_features_in_ = int(shape[1] * shape[2] * shape[3])
+        self.mask_ = np.asarray(mask, dtype=bool)
+        self.window_ = int(window)
+        self.seed_ = int(seed)
+        self.device_ = device
+
+    def fit_predict(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Fit, then return ``labels_`` ``(day,)``."""
+        return self.fit(X, mask=mask).labels_
+
+    # --- inference --------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ConfigError("this DSC is not fitted yet: call fit(X) first")
+
+    @torch.no_grad()
+    def _latent(self, X: np.ndarray) -> torch.Tensor:
+        self._check_fitted()
+        X, _ = check_input(X, self.mask_)
+        if X.shape[1:] != (self.n_variables_, *self.grid_shape_):
+            raise DataError(
+                f"X has shape {X.shape[1:]} per day but the model was fitted on "
+                f"{(self.n_variables_, *self.grid_shape_)}: preprocess with the same settings"
+            )
+        windows = _window_indices(len(X), self.window_)
+        mask = torch.from_numpy(self.mask_).to(self.device_)
+        return encode_all(self.model_, torch.from_numpy(X).to(self.device_), mask, windows)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Latent vectors ``(day, latent)`` float32 of the days of ``X`` (windows: X's order)."""
+        return self._latent(X).cpu().numpy()
+
+    @torch.no_grad()
+    def soft_assignments(self, X: np.ndarray) -> np.ndarray:
+        """Student's-t soft assignments q ``(day, K)`` (rows sum to 1)."""
+        z = self._latent(X)
+        return self.model_.clustering(z).cpu().numpy()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Cluster of each day of ``X`` ``(day,)`` int64: argmax of q."""
+        return self.soft_assignments(X).argmax(1).astype(np.int64)
+
+    # --- persistence ------------------------------------------------------------------------
+    def _config(self) -> dict:
+        params = {k: v for k, v in self.get_params().items() if k != "callbacks"}
+        return {
+            "estimator": type(self).__name__,
+            "params": params,
+            "fitted": {
+                "n_variables": self.n_variables_,
+                "grid_shape": list(self.grid_shape_),
+                "window": self.window_,
+                "seed": self.seed_,
+                "labels": self.labels_.tolist(),
+                "history": self.history_,
+                "fit_seconds": self.fit_seconds_,
+            },
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` (params, fitted metadata) and ``model.pt`` (state dict with the
+        centroids as ``clustering.centroids``, and the mask) into directory ``path``."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(self._config(), indent=1))
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        torch.save({"state_dict": state, "mask": torch.from_numpy(self.mask_)}, path / "model.pt")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DSC:
+        """Restore an estimator written by :meth:`save` (weights loaded with weights_only)."""
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "model.pt").is_file():
+            raise DataError(f"{path} holds no saved model (config.json + model.pt): check the path")
+        config = json.loads((path / "config.json").read_text())
+        if config.get("estimator") != cls.__name__:
+            raise DataError(
+                f"{path} holds a {config.get('estimator')} model: load it with that class"
+            )
+        est = cls(**config["params"])
+        fitted = config["fitted"]
+        preset = est._resolved()
+        blob = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        try:
+            device = resolve_device(est.device)
+        except ConfigError:
+            device = torch.device("cpu")
+        net = est._build(fitted["n_variables"], tuple(fitted["grid_shape"]), preset)
+        net.load_state_dict(blob["state_dict"])
+        est.model_ = net.to(device).eval()
+        est.labels_ = np.asarray(fitted["labels"], dtype=np.int64)
+        est.cluster_centers_ = blob["state_dict"]["clustering.centroids"].numpy().copy()
+        est.history_ = fitted["history"]
+        mask = blob["mask"].numpy()
+        shape = (len(est.labels_), fitted["n_variables"], *fitted["grid_shape"])
+        est._set_shape(shape, mask, fitted["window"], fitted["seed"], device)
+        est.fit_seconds_ = fitted["fit_seconds"]
+        return est

@@ -1,0 +1,310 @@
+"""The training loop: autoencoder pretraining → k-means init of the centroids → joint phase.
+
+The joint phase is IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
+``update_interval`` steps; it stops when the share of days whose label changed since the last
+refresh falls below ``tol`` (or at ``max_epochs``). Networks without a decoder train on the
+KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects, at every epoch end
+and at least every ~1 s; a callback raising :class:`~dsc_core.errors.Cancelled` stops training.
+
+Each step encodes every day its batch's windows need exactly once, then gathers windows of day
+embeddings by index; batches are built from short runs of consecutive days so that windows
+overlap and few extra days need encoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from torch import nn
+
+from dsc_core.errors import ConfigError
+from dsc_core.model import target_distribution
+
+EVENT_EVERY_S = 1.0
+CHUNK_DAYS = 4  # consecutive days per run inside a batch when window > 1
+
+
+@dataclass
+class Event:
+    """A progress report sent to callbacks.
+
+    ``phase`` is "pretrain", "init", "joint" or "done"; ``epoch`` counts from 1 within the
+    phase (0 for "init"); ``losses`` holds running means of this epoch's loss terms;
+    ``changed`` is the share of days that changed cluster at the last target refresh (joint
+    phase only); ``elapsed`` and ``eta`` are seconds since training began / still to go.
+    """
+
+    phase: str
+    epoch: int
+    n_epochs: int
+    losses: dict[str, float] = field(default_factory=dict)
+    changed: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    message: str = ""
+
+
+Callback = Callable[[Event], None]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (see :class:`dsc_core.estimator.DSC` for meanings)."""
+
+    n_clusters: int
+    pretrain_epochs: int
+    max_epochs: int
+    gamma: float
+    tol: float
+    update_interval: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    joint: bool = True
+    joint_recon: bool = True  # False: KL only in the joint phase (DEC)
+    kmeans_n_init: int = 10
+
+
+@dataclass
+class TrainResult:
+    """Labels ``(day,)`` int64, centroids ``(cluster, latent)`` and per-epoch history rows."""
+
+    labels: np.ndarray
+    centroids: np.ndarray
+    history: list[dict] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" → cuda, then mps, then cpu; an unavailable explicit device is a ConfigError."""
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not cuda:
+            raise ConfigError(f"device {name!r} is not available here: use device='cpu' or 'auto'")
+        return torch.device(name)
+    if name == "mps":
+        if not mps:
+            raise ConfigError("device 'mps' is not available here: use device='cpu' or 'auto'")
+        return torch.device("mps")
+    raise ConfigError(f"unknown device {name!r}: use 'auto', 'cpu', 'cuda' or 'mps'")
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch inside, with deterministic algorithms; restore the global state after."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous)
+
+
+def batches(
+    n_days: int, batch_size: int, window: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch's batches of day indices: shuffled runs of consecutive days (single days
+    when ``window`` is 1), so a batch's windows share most of their days."""
+    chunk = 1 if window == 1 else CHUNK_DAYS
+    offset = int(rng.integers(chunk))
+    starts = np.arange(-offset, n_days, chunk)
+    rng.shuffle(starts)
+    order = np.concatenate([np.arange(max(s, 0), min(s + chunk, n_days)) for s in starts])
+    return [order[i : i + batch_size] for i in range(0, n_days, batch_size)]
+
+
+def latent_of(
+    net: nn.Module, x: torch.Tensor, mask: torch.Tensor, windows: np.ndarray, days: np.ndarray
+) -> torch.Tensor:
+    """Latent vectors ``(len(days), latent)`` of ``days``; encodes each needed day once."""
+    need, inverse = np.unique(windows[days], return_inverse=True)
+    emb = net.embed(x[torch.as_tensor(need, device=x.device)], mask)
+    idx = torch.as_tensor(inverse.reshape(len(days), -1), device=x.device)
+    return net.latent(emb, idx)
+
+
+@torch.no_grad()
+def encode_all(
+    net: nn.Module, x: torch.Tensor, mask: torch.Tensor, windows: np.ndarray, chunk: int = 256
+) -> torch.Tensor:
+    """Latent vectors ``(day, latent)`` of every day of ``x`` in eval mode."""
+    was_training = net.training
+    net.eval()
+    n = len(windows)
+    out = [
+        latent_of(net, x, mask, windows, np.arange(a, min(a + chunk, n)))
+        for a in range(0, n, chunk)
+    ]
+    net.train(was_training)
+    return torch.cat(out)
+
+
+class _Reporter:
+    """Sends events to callbacks: at epoch ends, and inside epochs at most every ~1 s."""
+
+    def __init__(self, callbacks: Iterable[Callback], total_epochs: int) -> None:
+        self.callbacks = list(callbacks)
+        self.start = time.perf_counter()
+        self.last = self.start
+        self.total = max(total_epochs, 1)
+        self.done = 0.0  # epochs done, fractional inside an epoch
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def send(self, event: Event) -> None:
+        event.elapsed = self.elapsed()
+        if self.done > 0:
+            event.eta = event.elapsed / self.done * max(self.total - self.done, 0.0)
+        self.last = time.perf_counter()
+        for cb in self.callbacks:
+            cb(event)
+
+    def due(self) -> bool:
+        return bool(self.callbacks) and time.perf_counter() - self.last >= EVENT_EVERY_S
+
+
+def _means(sums: dict[str, float], count: int) -> dict[str, float]:
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def train(
+    net: nn.Module,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    windows: np.ndarray,
+    config: TrainConfig,
+    callbacks: Iterable[Callback] = (),
+) -> TrainResult:
+    """Train ``net`` on days ``x`` ``(day, variable, y, x)`` (already on the device).
+
+    ``mask`` (y, x) bool marks valid cells; ``windows`` ``(day, W)`` int holds each day's
+    window (rows of ``x``). Returns the final labels (argmax of q), centroids and history.
+    Raises whatever a callback raises (:class:`~dsc_core.errors.Cancelled` to stop).
+    """
+    rng = np.random.default_rng(config.seed)
+    n = len(x)
+    has_decoder = net.decoder is not None
+    pretrain_epochs = config.pretrain_epochs if has_decoder else 0
+    joint_epochs = config.max_epochs if config.joint else 0
+    report = _Reporter(callbacks, pretrain_epochs + joint_epochs)
+    history: list[dict] = []
+    window = windows.shape[1]
+
+    def step_batches(phase: str, epoch: int, n_epochs: int, loss_fn) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        steps = batches(n, config.batch_size, window, rng)
+        for i, days in enumerate(steps):
+            terms = loss_fn(days)
+            if terms is None:  # the joint phase's stop rule fired
+                return {**_means(sums, i), "stopped": 1.0}
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            report.done += 1.0 / len(steps)
+            if report.due():
+                report.send(Event(phase, epoch, n_epochs, _means(sums, i + 1)))
+        return _means(sums, len(steps))
+
+    # --- pretraining: reconstruction only ---------------------------------------------------
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    net.train()
+
+    def recon_step(days: np.ndarray) -> dict[str, float]:
+        z = latent_of(net, x, mask, windows, days)
+        loss = net.recon_loss(z, x[torch.as_tensor(days, device=x.device)], mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"recon": loss.item()}
+
+    for epoch in range(1, pretrain_epochs + 1):
+        losses = step_batches("pretrain", epoch, pretrain_epochs, recon_step)
+        report.done = epoch
+        history.append({"phase": "pretrain", "epoch": epoch, **losses, "elapsed": report.elapsed()})
+        report.send(Event("pretrain", epoch, pretrain_epochs, losses))
+
+    # --- k-means initialisation of the centroids --------------------------------------------
+    z_all = encode_all(net, x, mask, windows)
+    km = KMeans(config.n_clusters, n_init=config.kmeans_n_init, random_state=config.seed)
+    labels = km.fit_predict(z_all.cpu().double().numpy()).astype(np.int64)
+    with torch.no_grad():
+        net.clustering.centroids.copy_(torch.as_tensor(km.cluster_centers_, dtype=z_all.dtype))
+    report.send(Event("init", 0, 0, {"inertia": float(km.inertia_)}, message="k-means init"))
+
+    # --- joint phase: reconstruction + γ·KL(P‖Q) --------------------------------------------
+    if config.joint and joint_epochs:
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+        net.train()
+        state = {"step": 0, "changed": None}
+        with torch.no_grad():
+            p_all = target_distribution(net.clustering(z_all))
+
+        def joint_step(days: np.ndarray) -> dict[str, float] | None:
+            nonlocal p_all, labels
+            if state["step"] and state["step"] % config.update_interval == 0:
+                with torch.no_grad():
+                    q_all = net.clustering(encode_all(net, x, mask, windows))
+                    p_all = target_distribution(q_all)
+                    new = q_all.argmax(1).cpu().numpy()
+                state["changed"] = float(np.mean(new != labels))
+                labels = new
+                if state["changed"] < config.tol:
+                    return None
+            state["step"] += 1
+            idx = torch.as_tensor(days, device=x.device)
+            z = latent_of(net, x, mask, windows, days)
+            q = net.clustering(z)
+            kl = F.kl_div(q.log(), p_all[idx], reduction="batchmean")
+            terms = {"kl": kl.item()}
+            loss = kl
+            if has_decoder and config.joint_recon:
+                recon = net.recon_loss(z, x[idx], mask)
+                loss = recon + config.gamma * kl
+                terms["recon"] = recon.item()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return terms
+
+        for epoch in range(1, joint_epochs + 1):
+            losses = step_batches("joint", epoch, joint_epochs, joint_step)
+            stopped = losses.pop("stopped", 0.0)
+            report.done = pretrain_epochs + epoch
+            history.append(
+                {
+                    "phase": "joint",
+                    "epoch": epoch,
+                    **losses,
+                    "changed": state["changed"],
+                    "elapsed": report.elapsed(),
+                }
+            )
+            msg = f"converged: {state['changed']:.4f} of days changed < tol" if stopped else ""
+            report.send(Event("joint", epoch, joint_epochs, losses, state["changed"], message=msg))
+            if stopped:
+                break
+
+    net.eval()
+    with torch.no_grad():
+        q_all = net.clustering(encode_all(net, x, mask, windows))
+    final = q_all.argmax(1).cpu().numpy().astype(np.int64)
+    report.done = report.total
+    report.send(Event("done", 0, 0, message="training finished"))
+    return TrainResult(
+        labels=final,
+        centroids=net.clustering.centroids.detach().cpu().numpy().copy(),
+        history=history,
+    )

@@ -1,0 +1,133 @@
+"""DSC estimator: fit / predict, determinism, events, cancel, save / load, bad parameters."""
+
+import numpy as np
+import pytest
+import torch
+
+from dsc_core.errors import Cancelled, ConfigError, DataError
+from dsc_core.estimator import DSC
+from dsc_core.training import Event
+
+FAST = {"preset": "fast", "pretrain_epochs": 3, "max_epochs": 2, "batch_size": 16}
+
+
+def _days(n=40, seed=0):
+    """Tiny (day, variable, y, x) data: two persistent patterns plus noise; mask (y, x)."""
+    rng = np.random.default_rng(seed)
+    patterns = np.kron(rng.normal(size=(2, 3, 2, 2)), np.ones((8, 8)))
+    truth = (np.arange(n) // 5) % 2
+    x = (patterns[truth] + 0.5 * rng.normal(size=(n, 3, 16, 16))).astype(np.float32)
+    mask = np.ones((16, 16), bool)
+    mask[:2, :3] = False
+    x[:, :, ~mask] = 0
+    return x, mask, truth
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    x, mask, _ = _days()
+    return DSC(2, window=3, random_state=0, **FAST).fit(x, mask), x
+
+
+def test_fit_predict_shapes(fitted):
+    model, x = fitted
+    assert model.labels_.shape == (40,) and model.labels_.dtype == np.int64
+    assert model.cluster_centers_.shape == (2, 8)
+    assert model.transform(x).shape == (40, 8)
+    q = model.soft_assignments(x)
+    assert q.shape == (40, 2) and np.allclose(q.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(model.predict(x), model.labels_)
+    assert model.n_features_in_ == 3 * 16 * 16 and model.window_ == 3
+    assert {"phase", "epoch", "recon", "elapsed"} <= set(model.history_[0])
+
+
+def test_pretraining_loss_decreases():
+    x, mask, _ = _days()
+    model = DSC(2, random_state=1, **{**FAST, "pretrain_epochs": 6, "max_epochs": 0}).fit(x, mask)
+    recon = [row["recon"] for row in model.history_ if row["phase"] == "pretrain"]
+    assert recon[-1] < recon[0]
+
+
+def test_seeded_fits_identical(fitted):
+    model, x = fitted
+    _, mask, _ = _days()
+    again = DSC(2, window=3, random_state=0, **FAST).fit(x, mask)
+    np.testing.assert_array_equal(again.labels_, model.labels_)
+    ours, theirs = model.model_.state_dict(), again.model_.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    model, x = fitted
+    model.save(tmp_path / "m")
+    loaded = DSC.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    np.testing.assert_array_equal(loaded.transform(x), model.transform(x))
+    np.testing.assert_array_equal(loaded.labels_, model.labels_)
+    assert loaded.get_params()["window"] == 3
+
+
+def test_events_and_cancel():
+    x, mask, _ = _days()
+    events: list[Event] = []
+    DSC(2, random_state=0, callbacks=[events.append], **FAST).fit(x, mask)
+    phases = [e.phase for e in events]
+    assert phases[0] == "pretrain" and "init" in phases and phases[-1] == "done"
+    assert all(isinstance(e.losses, dict) and e.elapsed >= 0 for e in events)
+    assert any(e.phase == "joint" and e.n_epochs == 2 for e in events)
+    pre = [e for e in events if e.phase == "pretrain"]
+    assert pre[-1].epoch == 3 and pre[-1].eta is not None and "recon" in pre[-1].losses
+
+    def cancel(event: Event) -> None:
+        if event.phase == "pretrain" and event.epoch == 2:
+            raise Cancelled("stopped")
+
+    model = DSC(2, random_state=0, callbacks=[cancel], **FAST)
+    with pytest.raises(Cancelled):
+        model.fit(x, mask)
+    assert not hasattr(model, "labels_") and not hasattr(model, "model_")
+    with pytest.raises(ConfigError):
+        model.predict(x)
+
+
+@pytest.mark.parametrize("variant", ["cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"])
+def test_variants_run(variant):
+    x, mask, _ = _days()
+    model = DSC(2, variant=variant, window=3, random_state=0, **FAST).fit(x, mask)
+    assert model.labels_.shape == (40,)
+    assert model.window_ == (3 if "rnn" in variant else 1)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_clusters": 1},
+        {"n_clusters": 41},
+        {"preset": "huge"},
+        {"variant": "dtc"},
+        {"device": "tpu"},
+        {"window": 4},
+        {"rnn": "transformer"},
+        {"learning_rate": 0},
+    ],
+)
+def test_bad_params(params):
+    x, mask, _ = _days()
+    with pytest.raises(ConfigError) as err:
+        DSC(**{"n_clusters": 2, **FAST, **params}).fit(x, mask)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_unavailable_cuda_is_config_error():
+    x, mask, _ = _days()
+    with pytest.raises(ConfigError, match="not available"):
+        DSC(2, device="cuda", **FAST).fit(x, mask)
+
+
+def test_bad_input():
+    x, mask, _ = _days()
+    with pytest.raises(DataError):
+        DSC(2, **FAST).fit(x[0], mask)
+    with pytest.raises(DataError):
+        DSC(2, **FAST).fit(x, mask[:8])

@@ -1,0 +1,102 @@
+"""The DSC network pieces: shapes, masked loss, clustering layer, one encoding per day."""
+
+import numpy as np
+import pytest
+import torch
+
+from dsc_core.model import (
+    ClusteringLayer,
+    DenseAutoencoder,
+    DSCNet,
+    get_preset,
+    masked_mse,
+    pool_valid,
+    target_distribution,
+)
+from dsc_core.preprocess import window_indices
+from dsc_core.training import encode_all, latent_of
+
+
+def _net(grid=(16, 16), **overrides) -> DSCNet:
+    torch.manual_seed(0)
+    return DSCNet(3, grid, 4, get_preset("fast", **overrides))
+
+
+@pytest.mark.parametrize("grid", [(16, 16), (13, 18)])
+def test_shapes(grid):
+    net = _net(grid)
+    x = torch.randn(6, 3, *grid)
+    emb = net.embed(x, torch.ones(grid, dtype=torch.bool))
+    assert emb.shape == (6, 32)
+    windows = torch.as_tensor(window_indices(6, 3))
+    z = net.latent(emb, windows)
+    assert z.shape == (6, 8)
+    assert net.decode(z).shape == (6, 3, *grid)
+    assert net.clustering(z).shape == (6, 4)
+
+
+def test_input_pool_reconstructs_pooled_grid():
+    net = _net((16, 16), input_pool=2)
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    z = net.latent(net.embed(torch.randn(2, 3, 16, 16), mask), torch.arange(2)[:, None])
+    assert net.decode(z).shape == (2, 3, 8, 8)
+
+
+def test_pool_valid_averages_valid_cells_only():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    mask = torch.ones(4, 4, dtype=torch.bool)
+    mask[0, 0] = False
+    pooled, pmask = pool_valid(x * mask, mask, 2)
+    assert pooled[0, 0, 0, 0].item() == pytest.approx((1 + 4 + 5) / 3)
+    assert pmask.all()
+
+
+def test_masked_loss_ignores_masked_cells():
+    net = _net()
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    mask[:3] = False
+    x = torch.randn(4, 3, 16, 16)
+    z = torch.randn(4, 8)
+    before = net.recon_loss(z, x, mask)
+    x2 = x.clone()
+    x2[:, :, 1, 5] = 100.0
+    assert net.recon_loss(z, x2, mask).item() == pytest.approx(before.item())
+    x2[:, :, 8, 5] = 100.0
+    assert net.recon_loss(z, x2, mask).item() > before.item()
+    assert masked_mse(x, x, mask).item() == 0.0
+
+
+def test_student_t_rows_sum_to_one_and_target_sharpens():
+    torch.manual_seed(0)
+    layer = ClusteringLayer(5, 3, alpha=1.0)
+    with torch.no_grad():
+        layer.centroids.copy_(torch.randn(5, 3))
+    q = layer(torch.randn(50, 3))
+    assert torch.allclose(q.sum(1), torch.ones(50))
+    p = target_distribution(q)
+    assert torch.allclose(p.sum(1), torch.ones(50))
+    assert (p.max(1).values >= q.max(1).values - 1e-6).all()
+
+
+def test_each_day_encoded_once():
+    net = _net()
+    seen = []
+    net.cnn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
+    x = torch.randn(40, 3, 16, 16)
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    windows = window_indices(40, 5)
+    z = latent_of(net, x, mask, windows, np.arange(10, 20))
+    assert z.shape == (10, 8) and seen == [14]  # days 8..21, not 10 × 5
+    seen.clear()
+    assert encode_all(net, x, mask, windows).shape == (40, 8)
+    assert sum(seen) == 40
+
+
+def test_dense_autoencoder_shapes():
+    net = DenseAutoencoder(3, (16, 16), 4, latent_dim=5, hidden=(20, 20, 30))
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    x = torch.randn(7, 3, 16, 16)
+    z = net.latent(net.embed(x, mask), torch.arange(7)[:, None])
+    assert z.shape == (7, 5)
+    assert net.decode(z).shape == x.shape
+    assert net.recon_loss(z, x, mask).ndim == 0
