@@ -89,9 +89,10 @@ def load(
     * instantaneous fields (sst, t2m, sp, u10, ...): mean of the day's steps;
     * ERA5 accumulated fields (sshf, slhf, ssr, str, ssrd, strd, tisr, tp, cp, lsp, e) in J m-2
       or m: each hourly ERA5 value is the accumulation over the hour *ending* at its time stamp,
-      so the stamps are moved back one hour and the day's value is 24 × the mean of its steps,
-      i.e. the SUM over the day's 24 hours (J m-2 per day); with a subset of hours (e.g.
-      00/06/12/18) or a partial first/last day it is the same estimate from the steps present.
+      so the stamps are moved back one hour (00:00 closes the previous day) and the day's value
+      is 24 × the mean of its steps, i.e. the SUM over the day's 24 hours (J m-2 per day);
+      with a subset of hours (e.g. 00/06/12/18) or a partial first/last day it is the same
+      estimate from the steps present.
       Rates (W m-2, kg m-2 s-1) are averaged like any other field;
     * already-daily data (one step per date, any time of day) are kept as they are.
 
@@ -325,9 +326,8 @@ def _daily(ds: xr.Dataset, start, end, label: str) -> xr.Dataset:
     lo = start.astype("datetime64[D]") if start is not None else days[0]
     hi = end.astype("datetime64[D]") if end is not None else days[-1]
     subdaily = np.unique(days).size < days.size
-    step = np.median(np.diff(t)) if t.size > 1 else np.timedelta64(1, "D")
-    hourly = subdaily and step == np.timedelta64(1, "h")
-    shifted = (t - np.timedelta64(1, "h")).astype("datetime64[D]") if hourly else days
+    # the day an hourly accumulation belongs to: it covers the hour ending at its stamp
+    shifted = (t - np.timedelta64(1, "h")).astype("datetime64[D]") if subdaily else days
     sel = ((days >= lo) & (days <= hi)) | ((shifted >= lo) & (shifted <= hi))
     if lo > hi or not ((days >= lo) & (days <= hi)).any():
         raise DataError(

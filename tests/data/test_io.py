@@ -330,3 +330,10 @@ def test_static_field_in_time_split_files(tmp_path):
         part.to_netcdf(tmp_path / f"d{i}.nc")
     ds = load(tmp_path)
     assert set(ds.data_vars) == {"sst", "sshf", "mask"} and ds.sizes["time"] == 2
+
+
+@pytest.mark.parametrize("calendar, n_days", [("all_leap", 39), ("julian", 40), ("365_day", 40)])
+def test_other_calendars_keep_date_labels(tmp_path, calendar, n_days):
+    cf_daily(calendar, n=40).to_netcdf(tmp_path / "c.nc")
+    ds = load(tmp_path / "c.nc", variables="tas")
+    assert ds.sizes["time"] == n_days and str(ds.time.values[0])[:10] == "2001-02-15"
