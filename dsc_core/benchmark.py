@@ -44,6 +44,7 @@ def run_benchmark(
     seeds: int = 3,
     callbacks: Iterable[Callable[[str, int, dict], None]] = (),
     data=None,
+    out: str | Path | None = None,
 ) -> dict:
     """Fit every method ``seeds`` times (seeds 0..seeds-1) on the data of ``config``.
 
@@ -52,6 +53,8 @@ def run_benchmark(
     ``dsc_core.baselines.METHODS``). callbacks: ``cb(method, seed, result)`` after each fit.
     Returns a JSON-able dict: settings, n_days, and per method the per-seed ``runs`` and the
     ``summary`` {score: {mean, std, n}} including ``seconds`` and ``stability``.
+    out: a folder to (re)write benchmark.json/.md into after every method, so that a long
+    benchmark's finished methods are on disk (``complete`` is False until the last one).
     """
     from dsc_core.baselines import METHODS, make_estimator
     from dsc_core.preprocess import Preprocessor, paper_features
@@ -72,6 +75,15 @@ def run_benchmark(
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
 
     results: dict[str, dict] = {}
+    result = {
+        "config": {**config.to_dict(), "method": None, "seed": None},
+        "seeds": list(range(seeds)),
+        "n_days": n_days,
+        "has_truth": truth is not None,
+        "higher_is_better": HIGHER_IS_BETTER,
+        "complete": False,
+        "methods": results,
+    }
     for method in methods:
         cfg = replace(config, method=method)
         runs, labelings = [], []
@@ -95,14 +107,10 @@ def run_benchmark(
         stab = stability(labelings) if len(labelings) >= 2 else None
         summary["stability"] = {"mean": stab, "std": None, "n": len(labelings)}
         results[method] = {"runs": runs, "summary": summary}
-    return {
-        "config": {**config.to_dict(), "method": None, "seed": None},
-        "seeds": list(range(seeds)),
-        "n_days": n_days,
-        "has_truth": truth is not None,
-        "higher_is_better": HIGHER_IS_BETTER,
-        "methods": results,
-    }
+        result["complete"] = method == methods[-1]
+        if out is not None:
+            write_benchmark(result, out)
+    return result
 
 
 def _cell(stat: dict, digits: int = 3) -> str:

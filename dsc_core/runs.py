@@ -10,7 +10,7 @@ A run directory holds (no pickle anywhere)::
     fields.nc        the physical fields the run used (anomalies if deseasonalised) + mask
     history.csv      the training history, one row per epoch (may be empty)
     preprocessor.json the preprocessing statistics (when known)
-    model/           the fitted estimator's own save()
+    model/           the fitted estimator's own save() (estimators that have one)
 
 :func:`save_run` writes into a hidden temporary directory next to the target and renames it
 into place, so a crash never leaves a directory that looks complete: a run directory is

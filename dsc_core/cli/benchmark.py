@@ -44,7 +44,9 @@ def benchmark_command(args: argparse.Namespace) -> int:
             bar.set_description(f"{method} seed {seed}")
             bar.update(1)
 
-        result = run_benchmark(config, methods=methods, seeds=seeds, callbacks=[progress])
+        result = run_benchmark(
+            config, methods=methods, seeds=seeds, callbacks=[progress], out=args.out
+        )
     js, md = write_benchmark(result, args.out)
     print(markdown_table(result))
     print(f"written: {js}, {md}")

@@ -67,7 +67,7 @@ def test_benchmark_two_methods_two_seeds(tmp_path, capsys):
     )
     assert code == 0
     result = json.loads((out / "benchmark.json").read_text())
-    assert list(result["methods"]) == ["kmeans", "pca-gmm"]
+    assert list(result["methods"]) == ["kmeans", "pca-gmm"] and result["complete"]
     km = result["methods"]["kmeans"]
     assert len(km["runs"]) == 2
     assert set(km["summary"]) >= {"ari", "nmi", "silhouette_cosine", "seconds", "stability"}
