@@ -26,7 +26,7 @@ class _Stack:
 
     A cell is one (variable, latitude, longitude). Centring (in float64) keeps the sums of
     squares accurate for fields with a large offset (surface pressure in Pa). Masked and NaN
-    values are 0 in ``x`` and counted out through ``finite`` (None when no value is missing
+    values are 0 in ``xx`` and counted out through ``finite`` (None when no value is missing
     apart from masked cells).
     """
 
@@ -62,14 +62,16 @@ class _Stack:
             x[:, i] = np.where(fi, xi - mean[i], 0.0)
             finite[:, i] = fi
         self.mean = mean.reshape(-1)  # (cell,) whole-period mean, NaN where never valid
-        self.x = x.reshape(n_time, -1)
-        self.x2 = self.x * self.x
+        x = x.reshape(n_time, -1)
+        # centred values and their squares side by side: one matrix product per selection
+        self.xx = np.concatenate([x, x * x], axis=1)
+        self.n_cells = x.shape[1]
         finite = finite.reshape(n_time, -1)
         self.n = finite.sum(axis=0)  # (cell,)
         # where every valid cell is finite on every day, the count of a selection is its size
         self.finite = None if np.all(finite == finite[:1]) else finite.astype(np.float32)
-        self.s = self.x.sum(axis=0, dtype=np.float64)
-        self.ss = self.x2.sum(axis=0, dtype=np.float64)
+        sums = self.xx.sum(axis=0, dtype=np.float64)
+        self.s, self.ss = sums[: self.n_cells], sums[self.n_cells :]
 
     def composite(self, weights: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
         """Composites of groups of days; weights: float32 (group, time), 1 where selected.
@@ -81,8 +83,8 @@ class _Stack:
             n1 = np.where(self.n > 0, size, 0.0)
         else:
             n1 = (weights @ self.finite).astype(np.float64)
-        s1 = (weights @ self.x).astype(np.float64)
-        ss1 = (weights @ self.x2).astype(np.float64)
+        sums = (weights @ self.xx).astype(np.float64)
+        s1, ss1 = sums[:, : self.n_cells], sums[:, self.n_cells :]
         n2, s2, ss2 = self.n - n1, self.s - s1, self.ss - ss1
         with np.errstate(invalid="ignore", divide="ignore"):
             m1, m2 = s1 / n1, s2 / n2
