@@ -1,0 +1,136 @@
+"""DSC Explorer: ``panel serve dashboard/app.py``.
+
+Builds one page per browser session from the state objects (dashboard.state) and the views
+(dashboard.views). Trainings run in the process-wide job manager (dashboard.jobs); a periodic
+callback on the session's event loop copies their progress into the page. The first session
+starts the background warm-up (engine import, UMAP compilation) once per process.
+"""
+
+# ruff: noqa: E402  (the path set-up below must run before the package imports)
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `panel serve dashboard/app.py` without an installed package
+    sys.path.insert(0, str(ROOT))
+
+import panel as pn
+
+from dashboard import jobs
+from dashboard.config import ServerConfig
+from dashboard.state import Session
+from dashboard.views.controls import controls_view
+from dashboard.views.latent import latent_view
+from dashboard.views.maps import cluster_maps_view, day_view, selection_map_view
+from dashboard.views.metrics import statistics_view, summary_view
+from dashboard.views.progress import progress_view
+from dashboard.views.runs import export_view, runs_view
+from dashboard.views.timeline import timeline_view
+
+CSS = (ROOT / "assets" / "app.css").read_text()
+POLL_MS = 300
+
+
+def _store(root):
+    from dsc_core.runs import RunStore
+
+    return RunStore(root)
+
+
+def cluster_buttons(session: Session) -> pn.viewable.Viewable:
+    """Legend-like buttons: highlight every day of one cluster in every view."""
+    results = session.results
+    group = pn.widgets.RadioButtonGroup(
+        name="Highlight a cluster", button_type="light", css_classes=["dsc-clusters"]
+    )
+
+    def sync_options(*_):
+        run = results.run
+        group.options = (
+            ["none", *[f"cluster {c}" for c in range(results.n_clusters)]] if run else []
+        )
+        group.value = "none" if results.cluster is None else f"cluster {results.cluster}"
+
+    def on_click(event):
+        chosen = None if event.new in (None, "none") else int(event.new.split()[-1])
+        if chosen != results.cluster:
+            results.select_cluster(chosen)
+
+    results.param.watch(sync_options, ["run", "cluster"])
+    group.param.watch(on_click, "value")
+    sync_options()
+    return group
+
+
+def build(session: Session) -> pn.template.BaseTemplate:
+    """The page of one session."""
+    results = session.results
+    variable = pn.widgets.Select.from_param(results.param.variable, name="Variable", width=160)
+    kind = pn.widgets.RadioButtonGroup.from_param(results.param.kind, name="Field", width=180)
+    basemap = pn.widgets.Checkbox.from_param(
+        results.param.basemap, name="Online basemap (needs internet)"
+    )
+    clear = pn.widgets.Button(name="Clear selection", width=130)
+    clear.on_click(lambda _: results.clear())
+
+    def banner(run, synthetic):
+        if run is not None and str(run.config.data) == "sample" or run is None and synthetic:
+            return pn.pane.Alert(
+                "The built-in sample is **SYNTHETIC**: ERA5-like fields with planted regimes, "
+                "not observations. Its scores against the planted truth (ARI/NMI) show how well "
+                "a method recovers known structure.",
+                alert_type="info", css_classes=["dsc-synthetic"], margin=(0, 10),
+            )  # fmt: skip
+        return pn.pane.Markdown("")
+
+    explore = pn.Column(
+        pn.Row(variable, kind, cluster_buttons(session), clear, basemap, align="center"),
+        "### Cluster composites",
+        cluster_maps_view(results),
+        pn.Row(selection_map_view(results), latent_view(results), summary_view(results)),
+        "### Timeline",
+        timeline_view(results),
+        pn.Column("### The clicked day", day_view(results)),
+    )
+    tabs = pn.Tabs(("Explore", explore), ("Statistics", statistics_view(results)), dynamic=True)
+    template = pn.template.BootstrapTemplate(
+        title="DSC Explorer: deep spatiotemporal clustering of climate maps",
+        sidebar=[
+            "### New run",
+            controls_view(session),
+            progress_view(session.status),
+            "### Past runs",
+            runs_view(session),
+            "### Export",
+            export_view(results),
+        ],
+        main=[pn.bind(banner, results.param.run, session.settings.param.info), tabs],
+        sidebar_width=360,
+        header_background="#1f4e79",
+    )
+    return template
+
+
+def main() -> pn.template.BaseTemplate:
+    """Create the session, its page and its callbacks; start the process-wide warm-up."""
+    pn.extension()
+    if CSS not in pn.config.raw_css:
+        pn.config.raw_css.append(CSS)
+    server = ServerConfig.from_env()
+    jobs.warm_up()
+    manager = jobs.manager(server.run_store, server.max_jobs, _store)
+    session = Session(server, manager, manager.store)
+    page = build(session)
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        session.results.batch = doc.models.freeze
+        pn.state.onload(session.open)
+        pn.state.add_periodic_callback(session.poll, period=POLL_MS)
+        pn.state.on_session_destroyed(lambda _ctx: session.close())
+    return page
+
+
+if __name__.startswith("bokeh_app"):
+    main().servable()

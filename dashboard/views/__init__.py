@@ -1,0 +1,1 @@
+"""One module per view; every view is a function of the dashboard's state objects."""

@@ -1,0 +1,76 @@
+"""The settings of the next run, the Train and Cancel buttons, and messages for the user."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from dashboard.state import Session
+
+
+def controls_view(session: Session) -> pn.viewable.Viewable:
+    """Data source, variables, dates, clusters, method, window, seasonal cycle, preset, seed,
+    Train / Cancel; loader and configuration errors appear in the page as one line."""
+    s = session.settings
+    source = pn.widgets.Select.from_param(
+        s.param.source, options=dict(session.settings.sources), name="Data source"
+    )
+    variables = pn.widgets.MultiChoice.from_param(s.param.variables, name="Variables")
+    start = pn.widgets.DatePicker.from_param(s.param.start, name="First day", width=145)
+    end = pn.widgets.DatePicker.from_param(s.param.end, name="Last day", width=145)
+    clusters = pn.widgets.IntInput.from_param(
+        s.param.clusters, name="Number of clusters", width=145
+    )
+    method = pn.widgets.Select.from_param(s.param.method, name="Method")
+    window = pn.widgets.Select.from_param(
+        s.param.window,
+        name="Window (days)",
+        width=145,
+        options={"preset's default": None, **{str(w): w for w in (1, 3, 5, 7, 9, 11)}},
+    )
+    deseason = pn.widgets.Checkbox.from_param(s.param.deseasonalize, name="Remove seasonal cycle")
+    preset = pn.widgets.Select.from_param(s.param.preset, name="Model preset", width=145)
+    seed = pn.widgets.IntInput.from_param(s.param.seed, name="Seed", width=145)
+    train = pn.widgets.Button(name="Train", button_type="primary", css_classes=["dsc-train"])
+    cancel = pn.widgets.Button(name="Cancel", button_type="danger", css_classes=["dsc-cancel"])
+    train.on_click(lambda _: session.train())
+    cancel.on_click(lambda _: session.cancel())
+
+    def _cancel_enabled(state):
+        return state not in ("queued", "running")
+
+    cancel.disabled = pn.bind(_cancel_enabled, session.status.param.state)
+
+    def _method_help(method, helps):
+        return f"<small>{helps.get(method, '')}</small>"
+
+    def _data_note(info, error):
+        if error:
+            return pn.pane.Alert(error, alert_type="danger", css_classes=["dsc-data-error"])
+        if not info:
+            return pn.pane.Markdown("")
+        kind = "**SYNTHETIC** sample with planted regimes · " if info.get("synthetic") else ""
+        ny, nx = info.get("shape", ("?", "?"))
+        return pn.pane.Markdown(
+            f"<small>{kind}{info['n_days']} days {info['start']} – {info['end']}, "
+            f"grid {ny} × {nx}</small>"
+        )
+
+    def _message(msg):
+        if not msg:
+            return pn.pane.Markdown("")
+        return pn.pane.Alert(msg, alert_type="warning", css_classes=["dsc-message"])
+
+    return pn.Column(
+        source,
+        pn.bind(_data_note, s.param.info, s.param.error),
+        variables,
+        pn.Row(start, end, sizing_mode="stretch_width"),
+        pn.Row(clusters, seed, sizing_mode="stretch_width"),
+        method,
+        pn.bind(_method_help, s.param.method, s.param.method_help),
+        pn.Row(preset, window, sizing_mode="stretch_width"),
+        deseason,
+        pn.Row(train, cancel),
+        pn.bind(_message, session.param.message),
+        sizing_mode="stretch_width",
+    )

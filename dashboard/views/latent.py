@@ -1,0 +1,80 @@
+"""The latent space: a 2-D UMAP (PCA until UMAP is ready) of every day's latent vector,
+coloured by cluster; box/lasso selection highlights days everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from dashboard.state import Results
+from dashboard.views.style import cluster_colors
+
+
+def latent_frame(results: Results) -> pd.DataFrame:
+    """One row per day: x, y (the projection), cluster, date, colour, certainty (max q)."""
+    xy = results.embedding
+    run = results.run
+    return pd.DataFrame(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "cluster": results.labels,
+            "date": results.times.strftime("%Y-%m-%d"),
+            "color": cluster_colors(results.labels),
+            "certainty": run.soft.values.max(axis=1),
+        }
+    )
+
+
+def latent_plot(results: Results, width: int = 420, height: int = 360):
+    """Scatter of the projection with a Selection1D stream wired to the shared selection, plus
+    a ring around every highlighted day (updated in place)."""
+    import holoviews as hv
+
+    df = latent_frame(results)
+    kind = results.embedding_kind
+    points = hv.Points(df, ["x", "y"], ["cluster", "date", "color", "certainty"]).opts(
+        color="color",
+        size=6,
+        line_color=None,
+        tools=["hover", "box_select", "lasso_select"],
+        active_tools=["box_select"],
+        hover_tooltips=[("date", "@date"), ("cluster", "@cluster"), ("max q", "@certainty{0.00}")],
+        nonselection_alpha=0.25,
+        width=width,
+        height=height,
+        title=f"Latent space: {kind}",
+        xaxis=None,
+        yaxis=None,
+    )
+    selection = hv.streams.Selection1D(source=points)
+
+    def on_select(index):
+        if index:
+            results.select_indices(index, "umap")
+        elif results.origin == "umap":
+            results.clear()
+
+    selection.add_subscriber(on_select)
+
+    def rings(version):
+        days = results.days if results.days is not None else np.zeros(len(df), bool)
+        sub = df[days]
+        return hv.Points(sub, ["x", "y"], ["date"]).opts(
+            fill_alpha=0, line_color="black", line_width=1.2, size=9, tools=[]
+        )
+
+    highlight = hv.DynamicMap(rings, streams=[hv.streams.Params(results, ["version"])])
+    return points * highlight
+
+
+def latent_view(results: Results) -> pn.viewable.Viewable:
+    """Panel of :func:`latent_plot`, rebuilt when the run or its projection change."""
+
+    def render(run, embedding):
+        if run is None or embedding is None:
+            return pn.pane.Markdown("")
+        return pn.pane.HoloViews(latent_plot(results), sizing_mode="fixed")
+
+    return pn.panel(pn.bind(render, results.param.run, results.param.embedding))

@@ -1,0 +1,276 @@
+"""Maps: per-cluster composites, the composite of the selected days, a clicked day's fields.
+
+All maps are GeoViews images on a PlateCarree projection with offline coastlines; an online
+tile basemap (Web Mercator) is drawn only when the user asks for it. Fields are
+(latitude, longitude) arrays in physical units.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import panel as pn
+
+from dashboard.state import Results
+from dashboard.views.style import cluster_color, cmap_for, color_range, field_label, fmt_day
+
+MAP_WIDTH = 250
+MAP_HEIGHT = 230
+MAX_STIPPLES = 300
+
+
+def _crs():
+    import cartopy.crs as ccrs
+    import geoviews.plotting.bokeh  # noqa: F401  (registers GeoViews' Bokeh plots)
+
+    return ccrs
+
+
+def bbox_of(fields) -> tuple[float, float, float, float]:
+    """(lat_min, lat_max, lon_min, lon_max) of the fields' grid."""
+    lat, lon = fields["latitude"].values, fields["longitude"].values
+    return float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max())
+
+
+@lru_cache(maxsize=16)
+def _coastline_xy(bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """Coastline pieces in ``bbox`` joined into one (n, 2) lon/lat array, NaN rows between
+    pieces (one glyph instead of one per piece: much faster to draw)."""
+    from dashboard.coastlines import coastline_segments
+
+    pieces = coastline_segments(bbox)
+    if not pieces:
+        return np.empty((0, 2))
+    gap = np.full((1, 2), np.nan)
+    return np.concatenate([p for piece in pieces for p in (piece, gap)][:-1])
+
+
+def _coastlines(bbox):
+    import geoviews as gv
+
+    return gv.Path([_coastline_xy(bbox)], kdims=["Longitude", "Latitude"]).opts(
+        color="black", line_width=0.8, tools=[]
+    )
+
+
+def geo_map(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    *,
+    title: str,
+    clim: tuple[float, float],
+    cmap: str,
+    clabel: str,
+    significant: np.ndarray | None = None,
+    colorbar: bool = True,
+    basemap: bool = False,
+    width: int = MAP_WIDTH,
+    height: int = MAP_HEIGHT,
+):
+    """One map: ``values`` (lat, lon) with stippling where ``significant`` (lat, lon) is True.
+
+    Returns a GeoViews overlay: image, stipple points, coastlines (and tiles if ``basemap``).
+    """
+    import geoviews as gv
+    import holoviews as hv
+
+    ccrs = _crs()
+    pc = ccrs.PlateCarree()
+    img = gv.Image(
+        (lon, lat, np.asarray(values, dtype=np.float32)),
+        kdims=["Longitude", "Latitude"],
+        vdims=[hv.Dimension("value", label=clabel)],
+        crs=pc,
+    ).opts(
+        cmap=cmap,
+        clim=clim,
+        colorbar=colorbar,
+        clabel=clabel,
+        tools=["hover"],
+        framewise=True,
+    )
+    layers = [img]
+    if significant is not None:
+        jj, ii = np.nonzero(np.asarray(significant, dtype=bool))
+        step = max(1, int(np.ceil(np.sqrt(len(jj) / MAX_STIPPLES))))
+        keep = (jj % step == 0) & (ii % step == 0)
+        pts = gv.Points((lon[ii[keep]], lat[jj[keep]]), crs=pc).opts(
+            color="black", size=1.5, alpha=0.6, tools=[]
+        )
+        layers.append(pts)
+    else:
+        layers.append(gv.Points(([], []), crs=pc))
+    bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
+    layers.append(_coastlines(bbox))
+    overlay = hv.Overlay(layers)
+    if basemap:
+        overlay = gv.tiles.CartoLight() * overlay
+    return overlay.opts(
+        title=title,
+        width=width + (90 if colorbar else 0),
+        height=height,
+        projection=ccrs.GOOGLE_MERCATOR if basemap else pc,
+        toolbar="above",
+    )
+
+
+def cluster_maps(results: Results, width: int = MAP_WIDTH):
+    """One small map per cluster of the chosen variable: composite mean or anomaly against the
+    whole period, stippled where significant, frequency in the title, one shared colour scale
+    (colour bar on the last map). Clicking a map highlights its cluster's days."""
+    import holoviews as hv
+
+    run, var, kind = results.run, results.variable, results.kind
+    comp = run.composites
+    data = comp[kind].sel(variable=var).values  # (cluster, lat, lon)
+    sig = comp["significant"].sel(variable=var).values
+    freq = comp["frequency"].values
+    lon, lat = comp["longitude"].values, comp["latitude"].values
+    clim = color_range(data, kind)
+    label = field_label(run.fields, var, kind)
+    k = data.shape[0]
+    maps = []
+    for c in range(k):
+        m = geo_map(
+            lon, lat, data[c],
+            title=f"Cluster {c} · {freq[c]:.0%} of days",
+            clim=clim, cmap=cmap_for(kind), clabel=label, significant=sig[c],
+            colorbar=c == k - 1, basemap=results.basemap, width=width,
+        )  # fmt: skip
+        tap = hv.streams.Tap(source=m)
+        tap.add_subscriber(lambda x=None, y=None, c=c: x is not None and results.select_cluster(c))
+        maps.append(m)
+    return hv.Layout(maps).cols(4).opts(shared_axes=True)
+
+
+def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
+    """Panel of :func:`cluster_maps`; rebuilt when the run, variable, field kind or basemap
+    change (a selection does not rebuild it)."""
+
+    def render(run, variable, kind, basemap):
+        if run is None or variable is None:
+            return pn.pane.Markdown("*No run yet: train one or load a past run.*")
+        return pn.pane.HoloViews(cluster_maps(results), sizing_mode="fixed", linked_axes=False)
+
+    return pn.panel(
+        pn.bind(
+            render,
+            results.param.run,
+            results.param.variable,
+            results.param.kind,
+            results.param.basemap,
+        )  # fmt: skip
+    )
+
+
+def selection_title(results: Results, count: int) -> str:
+    """Title of the selection map: what was selected and how many days."""
+    what = {
+        "umap": "days selected in the latent space",
+        "timeline": "days selected on the timeline",
+        "cluster": f"days of cluster {results.cluster}",
+    }.get(results.origin, "selected days")
+    return f"Composite of {count} {what}"
+
+
+def selection_map(results: Results):
+    """The composite of exactly the highlighted days (chosen variable), updated in place when
+    the selection changes (a DynamicMap on the selection's ``version``)."""
+    import holoviews as hv
+
+    run, var, kind = results.run, results.variable, results.kind
+    comp = run.composites
+    lon, lat = comp["longitude"].values, comp["latitude"].values
+    clim = color_range(comp[kind].sel(variable=var).values, kind)
+    label = field_label(run.fields, var, kind)
+    empty = np.full((len(lat), len(lon)), np.nan, dtype=np.float32)
+
+    def render(version):
+        sel = results.selection_composite()
+        if sel is None:
+            values, sig, title = empty, None, "Select days: UMAP, timeline or a cluster map"
+        else:
+            values = sel[kind].sel(variable=var).values
+            sig = sel["significant"].sel(variable=var).values
+            title = selection_title(results, int(sel["count"]))
+        return geo_map(
+            lon, lat, values, title=title, clim=clim, cmap=cmap_for(kind), clabel=label,
+            significant=sig if sig is not None else np.zeros_like(values, dtype=bool),
+            basemap=results.basemap, width=380, height=330,
+        )  # fmt: skip
+
+    return hv.DynamicMap(render, streams=[hv.streams.Params(results, ["version"])])
+
+
+def selection_map_view(results: Results) -> pn.viewable.Viewable:
+    """Panel of :func:`selection_map`; rebuilt only with the run, variable, kind or basemap."""
+
+    def render(run, variable, kind, basemap):
+        if run is None or variable is None:
+            return pn.pane.Markdown("")
+        return pn.pane.HoloViews(selection_map(results), sizing_mode="fixed")
+
+    return pn.panel(
+        pn.bind(
+            render,
+            results.param.run,
+            results.param.variable,
+            results.param.kind,
+            results.param.basemap,
+        )  # fmt: skip
+    )
+
+
+def day_maps(results: Results):
+    """Every variable of the clicked day (its own colour scale each) and the day's soft
+    assignment q over the clusters (bar chart)."""
+    import holoviews as hv
+    import pandas as pd
+
+    run, day = results.run, np.datetime64(results.day, "ns")
+    fields = run.fields.sel(time=day)
+    lon, lat = fields["longitude"].values, fields["latitude"].values
+    mask = fields["mask"].values if "mask" in fields else np.ones((len(lat), len(lon)), bool)
+    label = int(run.labels.sel(time=day))
+    maps = []
+    for var in [v for v in fields.data_vars if v != "mask"]:
+        values = np.where(mask, fields[var].values, np.nan)
+        kind = "anomaly" if run.config.deseasonalize else "mean"
+        maps.append(
+            geo_map(
+                lon,
+                lat,
+                values,
+                title=f"{var} on {fmt_day(day)}",
+                clim=color_range(values, kind),
+                cmap=cmap_for(kind),
+                clabel=field_label(run.fields, var, kind).replace(" mean", ""),
+                basemap=results.basemap,
+                width=200,
+                height=190,
+            )  # fmt: skip
+        )
+    q = run.soft.sel(time=day).values
+    bars = hv.Bars(
+        pd.DataFrame({"cluster": [str(c) for c in range(len(q))], "q": q}), "cluster", "q"
+    ).opts(
+        color=hv.dim("cluster").categorize({str(c): cluster_color(c) for c in range(len(q))}),
+        ylim=(0, 1), width=260, height=220, tools=["hover"],
+        title=f"Soft assignment q (label: cluster {label})",
+    )  # fmt: skip
+    return hv.Layout([bars, *maps]).cols(5).opts(shared_axes=False)
+
+
+def day_view(results: Results) -> pn.viewable.Viewable:
+    """Panel of :func:`day_maps` for the clicked day."""
+
+    def render(run, day):
+        if run is None or day is None:
+            return pn.pane.Markdown(
+                "*Click a day on the timeline to see its own fields and soft assignment.*"
+            )
+        return pn.pane.HoloViews(day_maps(results), sizing_mode="fixed")
+
+    return pn.panel(pn.bind(render, results.param.run, results.param.day))

@@ -1,0 +1,173 @@
+"""Scores and regime statistics of the run on screen: the paper's metrics beside the k-means
+reference on the same data, settings, frequency by month, spell lengths, transitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from dashboard.state import Results
+from dashboard.views.style import cluster_color
+
+SCORE_NAMES = {
+    "silhouette_cosine": "Silhouette, cosine (↑)",
+    "silhouette_euclidean": "Silhouette, euclidean (↑)",
+    "davies_bouldin": "Davies–Bouldin (↓)",
+    "calinski_harabasz": "Calinski–Harabasz (↑)",
+    "rmse": "RMSE (paper)",
+    "variance": "Within-cluster variance",
+    "inter_cluster_distance": "Inter-cluster distance",
+    "ari": "ARI vs planted truth (↑)",
+    "nmi": "NMI vs planted truth (↑)",
+}
+
+
+def scores_table(metrics: dict, method: str) -> pd.DataFrame:
+    """Rows: scores; columns: this run and the k-means reference on the same data."""
+    ref = metrics.get("reference") or {}
+    cols = {}
+    for label, part in ((method, metrics), (f"{ref.get('method', 'kmeans')} (reference)", ref)):
+        values = {**(part.get("internal") or {}), **(part.get("truth") or {})}
+        cols[label] = {k: v for k, v in values.items() if isinstance(v, int | float)}
+    df = pd.DataFrame(cols)
+    order = [k for k in SCORE_NAMES if k in df.index] + [
+        k for k in df.index if k not in SCORE_NAMES
+    ]
+    return df.loc[order].rename(index=SCORE_NAMES).round(3)
+
+
+def regime_table(metrics: dict) -> pd.DataFrame:
+    """Per cluster: share of days, number of days, mean spell length."""
+    reg = metrics.get("regimes") or {}
+    k = len(reg.get("frequency", []))
+    return pd.DataFrame(
+        {
+            "share of days": np.round(reg.get("frequency", []), 3),
+            "days": reg.get("counts", [0] * k),
+            "mean spell (days)": [None if s is None else round(s, 1) for s in reg["mean_spell"]],
+        },
+        index=pd.Index(range(k), name="cluster"),
+    )
+
+
+def settings_table(config) -> pd.DataFrame:
+    """The run's settings as a two-column table."""
+    d = config.to_dict()
+    d["variables"] = ", ".join(d["variables"]) if d.get("variables") else "all"
+    rows = {k: ("—" if v is None else str(v)) for k, v in d.items() if v not in ({}, [])}
+    return pd.DataFrame({"setting": list(rows), "value": list(rows.values())}).set_index("setting")
+
+
+def monthly_frequency(labels: np.ndarray, times: pd.DatetimeIndex) -> pd.DataFrame:
+    """Share of each month's days in each cluster: long table (month, cluster, share)."""
+    df = pd.DataFrame({"month": times.strftime("%Y-%m"), "cluster": labels})
+    counts = df.groupby(["month", "cluster"]).size().unstack(fill_value=0)
+    share = counts.div(counts.sum(axis=1), axis=0)
+    out = share.stack().rename("share").reset_index()
+    out["cluster"] = out["cluster"].astype(str)
+    return out
+
+
+def monthly_bars(results: Results):
+    """Stacked bars: each month's share of days per cluster."""
+    import holoviews as hv
+
+    df = monthly_frequency(results.labels, results.times)
+    k = results.n_clusters
+    return hv.Bars(df, ["month", "cluster"], "share").opts(
+        stacked=True,
+        cmap=[cluster_color(c) for c in range(k)],
+        width=520,
+        height=280,
+        xrotation=45,
+        tools=["hover"],
+        title="Frequency by month",
+        legend_position="right",
+    )
+
+
+def spell_bars(results: Results):
+    """Histogram of spell lengths (days in a row in one cluster), stacked by cluster."""
+    import holoviews as hv
+
+    hist = results.run.metrics["regimes"]["spell_histogram"]
+    counts = np.asarray(hist["counts"])  # (cluster, length)
+    rows = [
+        {"length": str(length), "cluster": str(c), "spells": int(counts[c, i])}
+        for i, length in enumerate(hist["length"])
+        for c in range(counts.shape[0])
+    ]
+    mean = results.run.metrics["regimes"].get("mean_spell_overall")
+    title = "Spell lengths" + (f" (mean {mean:.1f} days)" if mean else "")
+    return hv.Bars(pd.DataFrame(rows), ["length", "cluster"], "spells").opts(
+        stacked=True,
+        cmap=[cluster_color(c) for c in range(counts.shape[0])],
+        width=460,
+        height=280,
+        tools=["hover"],
+        title=title,
+        xlabel="spell length (days)",
+        legend_position="right",
+    )
+
+
+def transition_heatmap(results: Results):
+    """Day-to-day transition probabilities, from-cluster rows to to-cluster columns."""
+    import holoviews as hv
+
+    p = np.asarray(results.run.metrics["regimes"]["transition"])
+    rows = [(str(j), str(i), float(p[i, j])) for i in range(p.shape[0]) for j in range(p.shape[1])]
+    df = pd.DataFrame(rows, columns=["to", "from", "probability"])
+    heat = hv.HeatMap(df, ["to", "from"], "probability").opts(
+        cmap="Blues", clim=(0, 1), colorbar=True, tools=["hover"], width=340, height=300,
+        title="Transition matrix (from row to column)", invert_yaxis=True,
+    )  # fmt: skip
+    labels = hv.Labels(
+        df.assign(text=df["probability"].map("{:.2f}".format)), ["to", "from"], "text"
+    )
+    return heat * labels.opts(text_font_size="9pt")
+
+
+def summary_view(results: Results) -> pn.viewable.Viewable:
+    """Compact settings and scores card that sits beside the maps."""
+
+    def render(run):
+        if run is None:
+            return pn.pane.Markdown("")
+        synthetic = str(run.config.data) == "sample"
+        head = f"**Run** `{run.name}`" + (" · data: **SYNTHETIC sample**" if synthetic else "")
+        return pn.Column(
+            pn.pane.Markdown(head, margin=(0, 5)),
+            pn.pane.DataFrame(scores_table(run.metrics, run.config.method), sizing_mode="fixed",
+                              css_classes=["dsc-table"]),
+            pn.pane.DataFrame(settings_table(run.config), sizing_mode="fixed",
+                              css_classes=["dsc-table"]),
+            width=330,
+        )  # fmt: skip
+
+    return pn.panel(pn.bind(render, results.param.run))
+
+
+def statistics_view(results: Results) -> pn.viewable.Viewable:
+    """Regime frequency, persistence and transitions, and the full score comparison."""
+
+    def render(run):
+        if run is None:
+            return pn.pane.Markdown("*No run yet.*")
+        import holoviews as hv
+
+        plots = hv.Layout(
+            [monthly_bars(results), spell_bars(results), transition_heatmap(results)]
+        ).opts(shared_axes=False)
+        return pn.Column(
+            pn.Row(
+                pn.Column("#### Scores", pn.pane.DataFrame(
+                    scores_table(run.metrics, run.config.method), css_classes=["dsc-table"])),
+                pn.Column("#### Regimes", pn.pane.DataFrame(
+                    regime_table(run.metrics), css_classes=["dsc-table"])),
+            ),
+            pn.pane.HoloViews(plots.cols(3), sizing_mode="fixed"),
+        )  # fmt: skip
+
+    return pn.panel(pn.bind(render, results.param.run))

@@ -1,0 +1,84 @@
+"""Progress of the session's training: phase, progress bar, epoch, live loss curve, share of
+changed labels, time left, queue position."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from dashboard.state import JobStatus
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "—"
+    s = int(round(s))
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def status_text(status: JobStatus) -> str:
+    """One-paragraph summary of the job's state (Markdown)."""
+    if status.state == "idle":
+        return "No training running."
+    if status.state == "queued":
+        where = f" (position {status.position} in the queue)" if status.position else ""
+        return f"**Queued**{where}: waiting for a free worker."
+    if status.state == "failed":
+        return f"**Failed**: {status.error}"
+    if status.state == "cancelled":
+        return "**Cancelled.**"
+    if status.state == "done":
+        return f"**Done** in {_fmt_seconds(status.elapsed)}."
+    parts = [f"**{status.phase or 'starting'}**"]
+    if status.n_epochs:
+        parts.append(f"epoch {status.epoch}/{status.n_epochs}")
+    if status.changed is not None:
+        parts.append(f"labels changed {status.changed:.1%}")
+    parts.append(f"elapsed {_fmt_seconds(status.elapsed)}")
+    parts.append(f"time left {_fmt_seconds(status.eta)}")
+    return " · ".join(parts) + (f"<br><small>{status.stage}</small>" if status.stage else "")
+
+
+def loss_frame(status: JobStatus) -> pd.DataFrame:
+    """Long table of the losses so far: step, loss name, value."""
+    if not status.losses:
+        return pd.DataFrame({"step": [], "loss": [], "value": []})
+    df = pd.DataFrame(status.losses).drop(columns=["phase", "epoch"])
+    return df.melt("step", var_name="loss", value_name="value").dropna()
+
+
+def progress_view(status: JobStatus) -> pn.viewable.Viewable:
+    """Status line, progress bar and a loss curve updated in place (a Pipe stream)."""
+    import holoviews as hv
+
+    bar = pn.indicators.Progress.from_param(
+        status.param.progress, max=100, sizing_mode="stretch_width", bar_color="primary"
+    )
+    watched = [status.param[n] for n in ("state", "stage", "position", "epoch", "phase", "error")]
+    text = pn.pane.Markdown(
+        pn.bind(lambda *_: status_text(status), *watched), css_classes=["dsc-status"]
+    )
+    pipe = hv.streams.Pipe(data=loss_frame(status))
+
+    def curve(data):
+        if data.empty:
+            return hv.Curve([], "step", "value").opts(title="Losses")
+        return hv.NdOverlay(
+            {name: hv.Curve(g, "step", "value") for name, g in data.groupby("loss")}, "loss"
+        ).opts(title="Losses (per epoch)")
+
+    losses = hv.DynamicMap(curve, streams=[pipe]).opts(
+        hv.opts.Curve(height=180, responsive=True, logy=False, tools=["hover"], framewise=True),
+        hv.opts.NdOverlay(legend_position="top_right"),
+    )
+    status.param.watch(lambda e: pipe.send(loss_frame(status)), "losses")
+
+    def visible(state):
+        return state in ("queued", "running")
+
+    return pn.Column(
+        text,
+        pn.Column(bar, pn.pane.HoloViews(losses, sizing_mode="stretch_width"),
+                  visible=pn.bind(visible, status.param.state)),
+        sizing_mode="stretch_width",
+    )  # fmt: skip
