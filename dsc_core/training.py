@@ -28,6 +28,10 @@ from dsc_core.errors import ConfigError
 from dsc_core.model import target_distribution
 
 EVENT_EVERY_S = 1.0
+# Torch intra-op threads while training. The networks are small: on 2 cores one thread was
+# measured faster than two, and far faster when anything else (a dashboard, tests) shares the
+# cores, where OpenMP threads wait on each other (benchmarks/tune_defaults.py).
+TORCH_THREADS = 1
 CHUNK_DAYS = 4  # consecutive days per run inside a batch when window > 1
 
 
@@ -101,16 +105,20 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch inside, with deterministic algorithms; restore the global state after."""
+def seeded(seed: int, threads: int | None = None) -> Iterator[None]:
+    """Seed torch inside, with deterministic algorithms and ``threads`` intra-op threads
+    (None: ``TORCH_THREADS``); restore the global state after."""
     previous = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_num_threads(threads or TORCH_THREADS)
         try:
             yield
         finally:
             torch.use_deterministic_algorithms(previous)
+            torch.set_num_threads(previous_threads)
 
 
 def batches(
