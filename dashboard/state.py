@@ -42,9 +42,9 @@ class Settings(param.Parameterized):
     clusters = param.Integer(default=4, bounds=(2, 20), doc="Number of clusters")
     method = param.Selector(default="dsc", objects=["dsc"], doc="Method")
     window = param.Selector(
-        default=None, objects=[None, 1, 3, 5, 7, 9, 11], allow_None=True,
-        doc="Window length (days; None: the preset's)",
-    )  # fmt: skip
+        default=0, objects=[0, 1, 3, 5, 7, 9, 11], doc="Window length (days; 0: the preset's)"
+    )
+    bbox = param.List(default=None, allow_None=True, doc="(lat_min, lat_max, lon_min, lon_max)")
     deseasonalize = param.Boolean(default=True, doc="Remove the seasonal cycle")
     preset = param.Selector(default="default", objects=["default"], doc="Model preset")
     seed = param.Integer(default=0, bounds=(0, None), doc="Random seed")
@@ -66,12 +66,24 @@ class Settings(param.Parameterized):
         from dsc_core.pipeline import RunConfig
 
         defaults = {**RunConfig().to_dict(), **overrides}
-        for name in ("method", "window", "deseasonalize", "preset", "seed", "clusters", "params"):
+        names = (
+            "method",
+            "window",
+            "deseasonalize",
+            "preset",
+            "seed",
+            "clusters",
+            "params",
+            "bbox",
+        )
+        for name in names:
             value = defaults.get(name)
             if value is None:
                 continue
             if name in ("method", "preset") and value not in self.param[name].objects:
                 self.param[name].objects = [*self.param[name].objects, value]
+            if name == "bbox":
+                value = [float(v) for v in value]
             if name == "window" and value not in self.param.window.objects:
                 self.param.window.objects = [*self.param.window.objects, value]
             setattr(self, name, value)
@@ -140,7 +152,8 @@ class Settings(param.Parameterized):
             end=self.end.isoformat() if self.end else None,
             clusters=self.clusters,
             method=self.method,
-            window=self.window,
+            window=self.window or None,
+            bbox=tuple(self.bbox) if self.bbox else None,
             deseasonalize=self.deseasonalize,
             preset=self.preset,
             seed=self.seed,

@@ -25,7 +25,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         s.param.window,
         name="Window (days)",
         width=145,
-        options={"preset's default": None, **{str(w): w for w in (1, 3, 5, 7, 9, 11)}},
+        options={"preset's": 0, **{str(w): w for w in (1, 3, 5, 7, 9, 11)}},
     )
     deseason = pn.widgets.Checkbox.from_param(s.param.deseasonalize, name="Remove seasonal cycle")
     preset = pn.widgets.Select.from_param(s.param.preset, name="Model preset", width=145)

@@ -93,8 +93,9 @@ def geo_map(
     )
     layers = [img]
     if significant is not None:
-        jj, ii = np.nonzero(np.asarray(significant, dtype=bool))
-        step = max(1, int(np.ceil(np.sqrt(len(jj) / MAX_STIPPLES))))
+        significant = np.asarray(significant, dtype=bool)
+        jj, ii = np.nonzero(significant)
+        step = max(1, int(np.ceil(np.sqrt(significant.size / MAX_STIPPLES))))
         keep = (jj % step == 0) & (ii % step == 0)
         pts = gv.Points((lon[ii[keep]], lat[jj[keep]]), crs=pc).opts(
             color="black", size=1.5, alpha=0.6, tools=[]
@@ -105,6 +106,9 @@ def geo_map(
     bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
     layers.append(_coastlines(bbox))
     overlay = hv.Overlay(layers)
+    dx = float(abs(lon[1] - lon[0])) / 2 if len(lon) > 1 else 0.5
+    dy = float(abs(lat[1] - lat[0])) / 2 if len(lat) > 1 else 0.5
+    extent = dict(xlim=(lon.min() - dx, lon.max() + dx), ylim=(lat.min() - dy, lat.max() + dy))
     if basemap:
         overlay = gv.tiles.CartoLight() * overlay
     return overlay.opts(
@@ -113,6 +117,7 @@ def geo_map(
         height=height,
         projection=ccrs.GOOGLE_MERCATOR if basemap else pc,
         toolbar="above",
+        **({} if basemap else extent),
     )
 
 

@@ -11,15 +11,15 @@ from dashboard.state import Results
 from dashboard.views.style import cluster_color
 
 SCORE_NAMES = {
-    "silhouette_cosine": "Silhouette, cosine (↑)",
-    "silhouette_euclidean": "Silhouette, euclidean (↑)",
-    "davies_bouldin": "Davies–Bouldin (↓)",
-    "calinski_harabasz": "Calinski–Harabasz (↑)",
+    "silhouette_cosine": "Silhouette cos ↑",
+    "silhouette_euclidean": "Silhouette eucl ↑",
+    "davies_bouldin": "Davies–Bouldin ↓",
+    "calinski_harabasz": "Calinski–Harab. ↑",
     "rmse": "RMSE (paper)",
-    "variance": "Within-cluster variance",
-    "inter_cluster_distance": "Inter-cluster distance",
-    "ari": "ARI vs planted truth (↑)",
-    "nmi": "NMI vs planted truth (↑)",
+    "variance": "Variance",
+    "inter_cluster_distance": "Inter-cluster dist",
+    "ari": "ARI vs truth ↑",
+    "nmi": "NMI vs truth ↑",
 }
 
 
@@ -27,14 +27,12 @@ def scores_table(metrics: dict, method: str) -> pd.DataFrame:
     """Rows: scores; columns: this run and the k-means reference on the same data."""
     ref = metrics.get("reference") or {}
     cols = {}
-    for label, part in ((method, metrics), (f"{ref.get('method', 'kmeans')} (reference)", ref)):
+    for label, part in ((method, metrics), (f"{ref.get('method', 'kmeans')} (ref.)", ref)):
         values = {**(part.get("internal") or {}), **(part.get("truth") or {})}
-        cols[label] = {k: v for k, v in values.items() if isinstance(v, int | float)}
+        cols[label] = {k: v for k, v in values.items() if k in SCORE_NAMES}
     df = pd.DataFrame(cols)
-    order = [k for k in SCORE_NAMES if k in df.index] + [
-        k for k in df.index if k not in SCORE_NAMES
-    ]
-    return df.loc[order].rename(index=SCORE_NAMES).round(3)
+    order = [k for k in SCORE_NAMES if k in df.index]
+    return df.loc[order].rename(index=SCORE_NAMES).astype(float).round(3)
 
 
 def regime_table(metrics: dict) -> pd.DataFrame:

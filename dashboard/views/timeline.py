@@ -76,8 +76,8 @@ def timeline_plot(results: Results, width: int = 1100):
 
     highlight = hv.DynamicMap(marks, streams=[hv.streams.Params(results, ["version", "day"])])
     certainty = hv.Curve(df, "date", hv.Dimension("certainty", label="max q")).opts(
-        color="gray", width=width, height=110, ylim=(0, 1.02), tools=["hover"],
-        title="Model certainty (soft assignment of the chosen cluster)", xlabel="date",
+        color="gray", width=width, height=150, ylim=(0, 1.02), tools=["hover"],
+        title="Model certainty: soft assignment q of each day's cluster", xlabel="",
     )  # fmt: skip
     return (cells * highlight + certainty).cols(1)
 
