@@ -7,8 +7,11 @@ x are multiples of ``pad_multiple``.
 
 Seasonal cycle (``deseasonalize=True``): per grid cell and variable, the mean plus the first
 ``n_harmonics`` annual harmonics of the day-of-year phase ``2π (doy − 1) / year_length`` (365 or
-366 days) are fitted by least squares, i.e. a *smoothed* daily climatology, whatever the number of
-years. A span shorter than 292 days (0.8 year) cannot pin an annual cycle: then only the mean is
+366 days) are fitted by least squares, i.e. a *smoothed* daily climatology. ``n_harmonics="auto"``
+(the default) fits one harmonic per full year of data, at most 3: with a single year, higher
+harmonics (periods of 6 and 4 months) are pinned by that year's own weather and absorb part of the
+regimes (measured on the sample: ARI of k-means 0.71–0.79 with 3 harmonics, 0.75–0.89 with 1).
+A span shorter than 292 days (0.8 year) cannot pin an annual cycle: then only the mean is
 removed, so that short selections are not overfitted.
 Cells with too few finite days get no climatology (they are masked anyway).
 """
@@ -28,6 +31,14 @@ from dsc_core.errors import ConfigError, DataError
 DIMS = ("time", "latitude", "longitude")
 _MIN_VALID_SHARE = 0.5  # a cell is valid where every variable is finite on at least this share
 _MIN_SPAN_DAYS = 292  # ~0.8 year: shorter spans get no annual harmonics (mean only)
+_MAX_AUTO_HARMONICS = 3
+
+
+def auto_harmonics(span_days: int) -> int:
+    """Harmonics for ``n_harmonics="auto"``: one per full year spanned, at most 3, 0 if < 0.8 y."""
+    if span_days < _MIN_SPAN_DAYS:
+        return 0
+    return int(min(_MAX_AUTO_HARMONICS, max(1, span_days // 365)))
 
 
 def data_variables(ds: xr.Dataset) -> list[str]:
@@ -98,7 +109,10 @@ class Preprocessor:
     """
 
     def __init__(
-        self, deseasonalize: bool = False, n_harmonics: int = 3, pad_multiple: int = 16
+        self,
+        deseasonalize: bool = False,
+        n_harmonics: int | str = "auto",
+        pad_multiple: int = 16,
     ) -> None:
         self.deseasonalize = deseasonalize
         self.n_harmonics = n_harmonics
@@ -106,8 +120,12 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if not isinstance(self.n_harmonics, int | np.integer) or self.n_harmonics < 0:
-            raise ConfigError(f"n_harmonics must be an integer >= 0, got {self.n_harmonics!r}")
+        if self.n_harmonics != "auto" and (
+            not isinstance(self.n_harmonics, int | np.integer) or self.n_harmonics < 0
+        ):
+            raise ConfigError(
+                f"n_harmonics must be 'auto' or an integer >= 0, got {self.n_harmonics!r}"
+            )
         if not isinstance(self.pad_multiple, int | np.integer) or self.pad_multiple < 1:
             raise ConfigError(f"pad_multiple must be an integer >= 1, got {self.pad_multiple!r}")
 
@@ -144,8 +162,11 @@ class Preprocessor:
         if self.deseasonalize:
             time = pd.DatetimeIndex(ds["time"].values)
             span = (time.max() - time.min()).days + 1
-            full = span >= _MIN_SPAN_DAYS
-            self.harmonics_ = list(range(1, self.n_harmonics + 1)) if full else []
+            if self.n_harmonics == "auto":
+                n_harmonics = auto_harmonics(span)
+            else:
+                n_harmonics = self.n_harmonics if span >= _MIN_SPAN_DAYS else 0
+            self.harmonics_ = list(range(1, n_harmonics + 1))
             n_coef = 1 + 2 * len(self.harmonics_)
             if n_days < 2 * n_coef:
                 raise DataError(
@@ -321,7 +342,9 @@ class Preprocessor:
         self._check_fitted()
         d: dict[str, Any] = {
             "deseasonalize": bool(self.deseasonalize),
-            "n_harmonics": int(self.n_harmonics),
+            "n_harmonics": self.n_harmonics
+            if self.n_harmonics == "auto"
+            else int(self.n_harmonics),
             "pad_multiple": int(self.pad_multiple),
             "variables": list(self.variables_),
             "attrs": self.attrs_,

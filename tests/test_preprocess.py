@@ -97,7 +97,10 @@ def test_harmonics_follow_span():
     assert Preprocessor(deseasonalize=True).fit(_tiny(n_days=60)).harmonics_ == []
     assert Preprocessor(deseasonalize=True).fit(_tiny(n_days=250)).harmonics_ == []
     year = _tiny(n_days=365, start="2021-01-01")
-    assert Preprocessor(deseasonalize=True).fit(year).harmonics_ == [1, 2, 3]
+    assert Preprocessor(deseasonalize=True).fit(year).harmonics_ == [1]  # auto: 1 per year
+    assert Preprocessor(deseasonalize=True, n_harmonics=3).fit(year).harmonics_ == [1, 2, 3]
+    years = _tiny(n_days=5 * 365, start="2015-01-01")
+    assert Preprocessor(deseasonalize=True).fit(years).harmonics_ == [1, 2, 3]
 
 
 def test_dict_round_trip(tiny):
@@ -116,7 +119,7 @@ def test_dask_input(tiny):
     lazy = tiny.chunk({"time": 100})
     pre = Preprocessor(deseasonalize=True, pad_multiple=4)
     np.testing.assert_allclose(
-        pre.fit_transform(lazy), Preprocessor(True, 3, 4).fit_transform(tiny), atol=1e-5
+        pre.fit_transform(lazy), Preprocessor(True, pad_multiple=4).fit_transform(tiny), atol=1e-5
     )
 
 

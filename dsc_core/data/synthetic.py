@@ -61,12 +61,12 @@ RANGES: dict[str, tuple[float, float]] = {
 #: Regime sp-anomaly patterns: lists of (amplitude Pa, centre lat, centre lon, e-folding °).
 #: The first ``n_regimes`` are used.
 _PATTERNS: list[tuple[str, list[tuple[float, float, float, float]]]] = [
-    ("Azores high strong", [(900.0, 37.0, -29.0, 6.0)]),
+    ("Azores high strong", [(900.0, 38.0, -28.5, 5.5)]),
     ("Azores high weak, low to the north", [(-1000.0, 43.5, -28.0, 6.0)]),
-    ("ridge shifted north-east", [(900.0, 42.0, -24.0, 5.5)]),
+    ("ridge north-east, low south-west", [(800.0, 42.5, -23.5, 5.0), (-800.0, 33.5, -32.5, 5.0)]),
+    ("ridge north-west, low south-east", [(800.0, 42.5, -32.5, 5.0), (-800.0, 33.5, -23.5, 5.0)]),
     ("cut-off low south-west", [(-900.0, 34.0, -32.0, 5.0)]),
     ("high to the north-west", [(900.0, 42.0, -32.0, 5.5)]),
-    ("low to the south-east", [(-900.0, 34.0, -24.0, 5.5)]),
     ("meridional dipole", [(700.0, 42.5, -28.0, 5.0), (-700.0, 33.5, -28.0, 5.0)]),
     ("zonal dipole", [(-700.0, 38.0, -32.5, 5.0), (700.0, 38.0, -23.5, 5.0)]),
 ]
