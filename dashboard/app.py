@@ -47,11 +47,13 @@ def cluster_buttons(session: Session) -> pn.viewable.Viewable:
     )
 
     def sync_options(*_):
-        run = results.run
-        group.options = (
-            ["none", *[f"cluster {c}" for c in range(results.n_clusters)]] if run else []
-        )
-        group.value = "none" if results.cluster is None else f"cluster {results.cluster}"
+        n = results.n_clusters if results.run is not None else 0
+        options = ["none", *[f"cluster {c}" for c in range(n)]] if n else []
+        if options != group.options:
+            group.options = options
+        value = "none" if results.cluster is None else f"cluster {results.cluster}"
+        if n and value != group.value:
+            group.value = value
 
     def on_click(event):
         chosen = None if event.new in (None, "none") else int(event.new.split()[-1])

@@ -1,20 +1,22 @@
 """Background work for the dashboard: training jobs, UMAP embeddings, warm-up.
 
-Everything here runs off the server's event loop, in daemon threads shared by all sessions of
-the process. Nothing here touches a Panel object: a session polls its :class:`Job` (and the
-embedding future) from a periodic callback on its own event loop and copies what it finds
-into its param state.
+Everything here runs off the server's event loop: trainings in daemon threads shared by all
+sessions of the process, UMAP (and the numba warm-up) in one worker process, so that
+compilation never holds the server's GIL. Nothing here touches a Panel object: a session polls
+its :class:`Job` (and the embedding future) from a periodic callback on its own event loop and
+copies what it finds into its param state.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -176,31 +178,50 @@ def umap2(latent: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def embedding(run) -> np.ndarray:
     """The run's 2-D UMAP embedding (day, 2), from ``umap.nc`` in the run folder or computed
-    and cached there (written to a temporary file and renamed, so readers never see half)."""
+    and cached there (see :func:`cached_umap`)."""
+    folder = str(run.path) if getattr(run, "path", None) else None
+    seed = int(getattr(run.config, "seed", 0) or 0)
+    return cached_umap(folder, run.latent.values, run.latent["time"].values, seed)
+
+
+def cached_umap(folder: str | None, latent: np.ndarray, time: np.ndarray, seed: int) -> np.ndarray:
+    """UMAP of ``latent`` (day, latent) → (day, 2), cached as ``folder/umap.nc`` (written to a
+    temporary file and renamed, so readers never see half a file). Runs in the UMAP process."""
     import xarray as xr
 
-    path = Path(run.path) / UMAP_FILE if getattr(run, "path", None) else None
+    path = Path(folder) / UMAP_FILE if folder else None
     if path is not None and path.exists():
         with xr.open_dataset(path) as ds:
             xy = ds["umap"].values
-        if xy.shape == (run.latent.sizes["time"], 2):
+        if xy.shape == (len(latent), 2):
             return xy
-    xy = umap2(run.latent.values, seed=int(getattr(run.config, "seed", 0) or 0))
+    xy = umap2(latent, seed=seed)
     if path is not None:
         tmp = path.with_suffix(".tmp")
-        xr.Dataset(
-            {"umap": (("time", "component"), xy)}, coords={"time": run.latent["time"].values}
-        ).to_netcdf(tmp)
+        xr.Dataset({"umap": (("time", "component"), xy)}, coords={"time": time}).to_netcdf(tmp)
         tmp.replace(path)
     return xy
 
 
-_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsc-umap")
+_pool_lock = threading.Lock()
+_pool: dict[str, ProcessPoolExecutor] = {}
+
+
+def _umap_process() -> ProcessPoolExecutor:
+    """One worker process for UMAP (numba compiles hold the GIL for seconds: a separate
+    process keeps the server's event loop and the training threads free)."""
+    with _pool_lock:
+        if "pool" not in _pool:
+            _pool["pool"] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return _pool["pool"]
 
 
 def embedding_future(run) -> Future:
-    """Compute :func:`embedding` of ``run`` in the background thread."""
-    return _background.submit(embedding, run)
+    """Compute :func:`embedding` of ``run`` in the UMAP process."""
+    folder = str(run.path) if getattr(run, "path", None) else None
+    seed = int(getattr(run.config, "seed", 0) or 0)
+    latent = np.asarray(run.latent.values)
+    return _umap_process().submit(cached_umap, folder, latent, run.latent["time"].values, seed)
 
 
 _warm_lock = threading.Lock()
@@ -208,18 +229,16 @@ _warm: dict[str, Future] = {}
 
 
 def warm_up() -> Future:
-    """Once per process, in the background: import the engine (torch) and compile UMAP's
-    numba code on a tiny problem, so that the first run and the first embedding are quick."""
+    """Once per process, in the UMAP process: compile UMAP's numba code on a tiny problem and
+    read the engine's methods and presets; the result is :func:`engine_options`."""
     with _warm_lock:
         if "future" not in _warm:
-            _warm["future"] = _background.submit(_warm_up)
+            _warm["future"] = _umap_process().submit(_warm_up)
         return _warm["future"]
 
 
 def _warm_up() -> dict:
     started = time.perf_counter()
-    import dsc_core.pipeline  # noqa: F401  (imports torch)
-
     umap2(np.random.default_rng(0).normal(size=(40, 4)))
     info = engine_options()
     log.info("warm-up done in %.1f s", time.perf_counter() - started)

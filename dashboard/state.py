@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
+import threading
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,43 @@ FALLBACK_METHODS = {"dsc": "Deep Spatiotemporal Clustering"}
 
 def _day(value) -> dt.date | None:
     return None if value in (None, "") else pd.Timestamp(value).date()
+
+
+def describe_cached(source: str) -> dict:
+    """``dsc_core.data.describe(source)``, remembered per source and modification time (the
+    sample's description never changes), so that a new session does not rebuild the sample."""
+    import os
+
+    stamp = 0.0 if source == SAMPLE else os.stat(source).st_mtime
+    return _describe(source, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _describe(source: str, stamp: float) -> dict:
+    from dsc_core.data import describe
+
+    return describe(source)
+
+
+_RUNS: dict[tuple, object] = {}
+_RUNS_LOCK = threading.Lock()
+RUN_CACHE_SIZE = 4
+
+
+def load_run_cached(store, name: str):
+    """``store.load(name)``, shared by the sessions of this process: a run directory does not
+    change once written (a rewrite changes its config.json's time, and so the cache key)."""
+    config = store.root / name / "config.json"
+    key = (str(store.root), name, config.stat().st_mtime_ns if config.exists() else 0)
+    with _RUNS_LOCK:
+        if key in _RUNS:
+            return _RUNS[key]
+    run = store.load(name)
+    with _RUNS_LOCK:
+        _RUNS[key] = run
+        while len(_RUNS) > RUN_CACHE_SIZE:
+            _RUNS.pop(next(iter(_RUNS)))
+    return run
 
 
 class Settings(param.Parameterized):
@@ -108,11 +147,9 @@ class Settings(param.Parameterized):
     @param.depends("source", watch=True)
     def describe(self) -> None:
         """Read what the source holds (cheap) and fill variables and dates; errors → ``error``."""
-        from dsc_core.data import describe
-
         try:
             source = self._server.check_source(self.source) if self._server else self.source
-            info = describe(source)
+            info = describe_cached(source)
         except DSCError as err:
             self.error, self.info = str(err), {}
             self.param.variables.objects = []
@@ -375,6 +412,7 @@ class Session(param.Parameterized):
         self.results = Results()
         self.job: jobs.Job | None = None
         self._embedding = None
+        self._autostart = False
         self.refresh_runs()
 
     # ---- runs -------------------------------------------------------------------------
@@ -390,7 +428,7 @@ class Session(param.Parameterized):
     def load_run(self, name: str) -> None:
         """Show the stored run ``name`` (no retraining)."""
         try:
-            run = self.store.load(name)
+            run = load_run_cached(self.store, name)
         except DSCError as err:
             self.message = str(err)
             return
@@ -429,17 +467,27 @@ class Session(param.Parameterized):
         self.cancel()
 
     def open(self) -> None:
-        """Session start: show the newest stored run, else start a first run on the sample."""
+        """Session start: show the newest stored run, else start a first run on the sample at
+        the first :meth:`poll` (so a server's warm-up session, which is never polled, does
+        not train)."""
         if self.runs:
             self.load_run(self.runs[0]["name"])
         elif self.server.autostart:
-            self.train()
+            self._autostart = True
 
     def poll(self) -> None:
         """Copy background progress (job events, outcome, UMAP, warm-up) into the state."""
+        if self._autostart:
+            self._autostart = False
+            self.train()
         warm = jobs.warm_up()
-        if not self.engine_ready and warm.done() and warm.exception() is None:
-            self.settings.set_engine_options(warm.result())
+        if not self.engine_ready and warm.done():
+            if warm.exception() is None:
+                options = warm.result()
+            else:
+                log.error("warm-up failed", exc_info=warm.exception())
+                options = jobs.engine_options()
+            self.settings.set_engine_options(options)
             self.engine_ready = True
         job = self.job
         if job is not None:

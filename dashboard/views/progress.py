@@ -73,12 +73,11 @@ def progress_view(status: JobStatus) -> pn.viewable.Viewable:
     )
     status.param.watch(lambda e: pipe.send(loss_frame(status)), "losses")
 
-    def visible(state):
-        return state in ("queued", "running")
+    live = pn.Column(bar, pn.pane.HoloViews(losses, sizing_mode="stretch_width"))
+
+    def while_active(state):  # the plot is only built once a job starts
+        return live if state in ("queued", "running") else None
 
     return pn.Column(
-        text,
-        pn.Column(bar, pn.pane.HoloViews(losses, sizing_mode="stretch_width"),
-                  visible=pn.bind(visible, status.param.state)),
-        sizing_mode="stretch_width",
-    )  # fmt: skip
+        text, pn.panel(pn.bind(while_active, status.param.state)), sizing_mode="stretch_width"
+    )

@@ -52,7 +52,7 @@ def server(tmp_path_factory):
     }
     log = open(tmp / "server.log", "w")  # noqa: SIM115  (closed below)
     cmd = [
-        sys.executable, "-m", "panel", "serve", "dashboard/app.py",
+        sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--warm",
         "--address", "127.0.0.1", "--port", str(port),
         "--allow-websocket-origin", f"127.0.0.1:{port}",
     ]  # fmt: skip
