@@ -10,11 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dsc_core.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from dsc_core.runs import Run
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_LATENT = 64
@@ -158,7 +163,7 @@ def score(features: np.ndarray, labels: np.ndarray, truth: np.ndarray | None) ->
     return out
 
 
-def load_data(config: RunConfig, data=None):
+def load_data(config: RunConfig, data: xr.Dataset | None = None) -> xr.Dataset:
     """The dataset of ``config`` (``data``, when given, instead of ``config.data``)."""
     from dsc_core.data import load
 
@@ -171,7 +176,9 @@ def load_data(config: RunConfig, data=None):
     )
 
 
-def run(config: RunConfig, callbacks: Iterable[Callable] = (), data=None):
+def run(
+    config: RunConfig, callbacks: Iterable[Callable] = (), data: xr.Dataset | None = None
+) -> Run:
     """Run ``config`` end to end and return a :class:`dsc_core.runs.Run`.
 
     callbacks receive :class:`dsc_core.training.Event` objects: pipeline phases "load",
