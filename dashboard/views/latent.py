@@ -27,7 +27,7 @@ def latent_frame(results: Results) -> pd.DataFrame:
     )
 
 
-def latent_plot(results: Results, width: int = 420, height: int = 360):
+def latent_plot(results: Results, width: int = 380, height: int = 340):
     """Scatter of the projection with a Selection1D stream wired to the shared selection, plus
     a ring around every highlighted day (updated in place)."""
     import holoviews as hv

@@ -18,6 +18,7 @@ from dashboard.views.style import cluster_color, cmap_for, color_range, field_la
 MAP_WIDTH = 250
 MAP_HEIGHT = 230
 MAX_STIPPLES = 300
+PROMPT = "Select days: UMAP, timeline or a cluster map"
 
 
 def _crs():
@@ -180,9 +181,39 @@ def selection_title(results: Results, count: int) -> str:
     return f"Composite of {count} {what}"
 
 
+def flat_map(lon, lat, values, *, title, clim, cmap, clabel, significant, width, height):
+    """Like :func:`geo_map` on PlateCarree, built from plain HoloViews elements in lon/lat
+    (the same picture: PlateCarree is the lon/lat grid). Updating it in place skips GeoViews'
+    projection pipeline: ~90 ms instead of ~600 ms per update on a loaded 2-core machine."""
+    import holoviews as hv
+
+    img = hv.Image(
+        (lon, lat, np.asarray(values, dtype=np.float32)),
+        kdims=["Longitude", "Latitude"],
+        vdims=[hv.Dimension("value", label=clabel)],
+    ).opts(cmap=cmap, clim=clim, colorbar=True, clabel=clabel, tools=["hover"])
+    jj, ii = np.nonzero(np.asarray(significant, dtype=bool))
+    step = max(1, int(np.ceil(np.sqrt(np.size(significant) / MAX_STIPPLES))))
+    keep = (jj % step == 0) & (ii % step == 0)
+    pts = hv.Points((lon[ii[keep]], lat[jj[keep]]), ["Longitude", "Latitude"]).opts(
+        color="black", size=1.5, alpha=0.6, tools=[]
+    )
+    bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
+    coast = hv.Path([_coastline_xy(bbox)], ["Longitude", "Latitude"]).opts(
+        color="black", line_width=0.8, tools=[]
+    )
+    dx = float(abs(lon[1] - lon[0])) / 2 if len(lon) > 1 else 0.5
+    dy = float(abs(lat[1] - lat[0])) / 2 if len(lat) > 1 else 0.5
+    return (img * pts * coast).opts(
+        title=title, width=width + 90, height=height, toolbar="above",
+        xlim=(lon.min() - dx, lon.max() + dx), ylim=(lat.min() - dy, lat.max() + dy),
+    )  # fmt: skip
+
+
 def selection_map(results: Results):
     """The composite of exactly the highlighted days (chosen variable), updated in place when
-    the selection changes (a DynamicMap on the selection's ``version``)."""
+    the selection changes (a DynamicMap on the selection's ``version``). Without the online
+    basemap it is drawn with :func:`flat_map`, so that a selection reaches the page fast."""
     import holoviews as hv
 
     run, var, kind = results.run, results.variable, results.kind
@@ -190,20 +221,25 @@ def selection_map(results: Results):
     lon, lat = comp["longitude"].values, comp["latitude"].values
     clim = color_range(comp[kind].sel(variable=var).values, kind)
     label = field_label(run.fields, var, kind)
-    empty = np.full((len(lat), len(lon)), np.nan, dtype=np.float32)
+    blank = np.zeros((len(lat), len(lon)), dtype=np.float32)
+    draw = geo_map if results.basemap else flat_map
+    extra = {"basemap": True} if results.basemap else {}
 
     def render(version):
         sel = results.selection_composite()
         if sel is None:
-            values, sig, title = empty, None, "Select days: UMAP, timeline or a cluster map"
+            values, sig, title = (
+                blank,
+                blank.astype(bool),
+                "Select days: UMAP, timeline or a cluster map",
+            )
         else:
             values = sel[kind].sel(variable=var).values
             sig = sel["significant"].sel(variable=var).values
             title = selection_title(results, int(sel["count"]))
-        return geo_map(
+        return draw(
             lon, lat, values, title=title, clim=clim, cmap=cmap_for(kind), clabel=label,
-            significant=sig if sig is not None else np.zeros_like(values, dtype=bool),
-            basemap=results.basemap, width=380, height=330,
+            significant=sig, width=330, height=310, **extra,
         )  # fmt: skip
 
     return hv.DynamicMap(render, streams=[hv.streams.Params(results, ["version"])])

@@ -128,7 +128,7 @@ def _first_run_selection_and_linked_views(server, page):
     # A box selection in the latent space: composite of exactly those days, marks on the timeline.
     page.get_by_role("button", name="Clear selection").click()
     wait_title(page, "Select days", 10)
-    umap = canvas_box(page, 420, 360)
+    umap = canvas_box(page, 380, 340)
     t0 = page.evaluate("() => performance.now()")
     drag(page, umap, 0.1, 0.6, 0.15, 0.95)
     ms = page.evaluate(WAIT_TITLE_JS, ["selected in the latent space", t0, 5000])
