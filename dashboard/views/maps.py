@@ -205,7 +205,7 @@ def flat_map(lon, lat, values, *, title, clim, cmap, clabel, significant, width,
     dx = float(abs(lon[1] - lon[0])) / 2 if len(lon) > 1 else 0.5
     dy = float(abs(lat[1] - lat[0])) / 2 if len(lat) > 1 else 0.5
     return (img * pts * coast).opts(
-        title=title, width=width + 90, height=height, toolbar="above",
+        title=title, width=width + 90, height=height, toolbar="above", fontsize={"title": "10pt"},
         xlim=(lon.min() - dx, lon.max() + dx), ylim=(lat.min() - dy, lat.max() + dy),
     )  # fmt: skip
 

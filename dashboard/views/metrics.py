@@ -124,7 +124,7 @@ def transition_heatmap(results: Results):
     labels = hv.Labels(
         df.assign(text=df["probability"].map("{:.2f}".format)), ["to", "from"], "text"
     )
-    return heat * labels.opts(text_font_size="9pt")
+    return heat * labels.opts(text_font_size="9pt", text_color="black")
 
 
 def summary_view(results: Results) -> pn.viewable.Viewable:
@@ -160,12 +160,12 @@ def statistics_view(results: Results) -> pn.viewable.Viewable:
         ).opts(shared_axes=False)
         return pn.Column(
             pn.Row(
-                pn.Column("#### Scores", pn.pane.DataFrame(
+                pn.Column("#### Scores (this run and k-means on the same data)", pn.pane.DataFrame(
                     scores_table(run.metrics, run.config.method), css_classes=["dsc-table"])),
                 pn.Column("#### Regimes", pn.pane.DataFrame(
                     regime_table(run.metrics), css_classes=["dsc-table"])),
             ),
-            pn.pane.HoloViews(plots.cols(3), sizing_mode="fixed"),
+            pn.pane.HoloViews(plots.cols(2), sizing_mode="fixed"),
         )  # fmt: skip
 
     return pn.panel(pn.bind(render, results.param.run))
