@@ -175,6 +175,8 @@ class DEC(DSC):
     window = 1
     rnn = "gru"
     gamma = 1.0
+    reconstruct = "centre"
+    standardize = False
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return DenseAutoencoder(

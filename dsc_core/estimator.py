@@ -81,6 +81,8 @@ class DSC(ClusterMixin, BaseEstimator):
     window: odd number of consecutive days the RNN reads, centred on the day.
     preset: "default" (2-core CPU size), "paper" (the reference network), "fast" (tests).
     latent_dim: size of the latent vector. rnn: "gru" or "lstm".
+    reconstruct: "window" (the decoder rebuilds every day of the window) or "centre".
+    standardize: z-score the latent dims for the k-means init and the Student's-t layer.
     pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
     gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.
     tol: stop when fewer than this share of days changed cluster between target refreshes.
@@ -103,6 +105,8 @@ class DSC(ClusterMixin, BaseEstimator):
         window: int | None = None,
         preset: str = "default",
         latent_dim: int | None = None,
+        reconstruct: str | None = None,
+        standardize: bool | None = None,
         rnn: str = "gru",
         pretrain_epochs: int | None = None,
         max_epochs: int | None = None,
@@ -121,6 +125,8 @@ class DSC(ClusterMixin, BaseEstimator):
         self.window = window
         self.preset = preset
         self.latent_dim = latent_dim
+        self.reconstruct = reconstruct
+        self.standardize = standardize
         self.rnn = rnn
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
@@ -150,6 +156,8 @@ class DSC(ClusterMixin, BaseEstimator):
             self.preset,
             window=self.window,
             latent_dim=self.latent_dim,
+            reconstruct=self.reconstruct,
+            standardize=self.standardize,
             pretrain_epochs=self.pretrain_epochs,
             max_epochs=self.max_epochs,
             gamma=self.gamma,
@@ -162,6 +170,8 @@ class DSC(ClusterMixin, BaseEstimator):
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
         if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
             raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
+        if p.reconstruct not in ("window", "centre"):
+            raise ConfigError(f"unknown reconstruct {p.reconstruct!r}: use 'window' or 'centre'")
         checks = {
             "latent_dim": p.latent_dim >= 1,
             "pretrain_epochs": p.pretrain_epochs >= 0,
@@ -211,6 +221,7 @@ class DSC(ClusterMixin, BaseEstimator):
             learning_rate=preset.learning_rate,
             seed=seed,
             joint=VARIANTS[self.variant][2],
+            standardize=preset.standardize,
         )
 
     # --- fitting ----------------------------------------------------------------------------

@@ -7,8 +7,10 @@ centre column = the day itself); latent vectors are ``(day, latent)``.
 
 Every network exposes the same three steps so that one training loop drives them all:
 ``embed(x, mask)`` encodes each day once, ``latent(emb, windows)`` builds each day's latent
-vector from the gathered window of embeddings, ``recon_loss(z, x, mask)`` scores the decoder's
-reconstruction of the centre days (``decoder`` is ``None`` when the network has none).
+vector from the gathered window of embeddings, ``recon_target(x, mask)`` prepares the
+reconstruction targets of all days once, and ``recon_loss(z, target, mask)`` scores the
+decoder's reconstruction against the targets of each day's window ``(day, W, variable, y', x')``
+(``decoder`` is ``None`` when the network has none).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class Preset:
     synoptic regimes are large-scale, and it divides the cost by about ``input_pool``².
     ``embedding`` is the Dense day embedding after the flattened CNN output (``None``: feed the
     flattened map to the RNN, as the paper does).
+    ``reconstruct``: "window" decodes every day of the window from the latent vector (output
+    channels W × variables), so the latent must carry the window's persistent state; "centre"
+    decodes the centre day only (the paper). ``standardize``: the clustering layer (and the
+    k-means init) see the latent vectors z-scored per dim with the statistics of all days at
+    the init, so that no dim dominates the distances.
     """
 
     conv: tuple[tuple[int, bool], ...]
@@ -53,6 +60,8 @@ class Preset:
     update_interval: int
     batch_size: int
     learning_rate: float
+    reconstruct: str = "centre"
+    standardize: bool = False
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -136,17 +145,29 @@ def get_preset(name: str, **overrides) -> Preset:
 class ClusteringLayer(nn.Module):
     """Student's-t soft assignment to learnable centroids (DEC).
 
-    q_ij ∝ (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2), rows normalised to 1.
+    q_ij ∝ (1 + ‖s(z_i) − μ_j‖² / α)^(−(α+1)/2), rows normalised to 1, where
+    s(z) = (z − shift) / scale (buffers; identity until :meth:`standardize` sets them).
     """
 
     def __init__(self, n_clusters: int, latent_dim: int, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = float(alpha)
         self.centroids = nn.Parameter(torch.zeros(n_clusters, latent_dim))
+        self.register_buffer("shift", torch.zeros(latent_dim))
+        self.register_buffer("scale", torch.ones(latent_dim))
+
+    def standardize(self, z: torch.Tensor) -> None:
+        """Fix s(·) to z-score each dim with the mean / std of ``z`` (day, latent)."""
+        self.shift.copy_(z.mean(0))
+        self.scale.copy_(z.std(0).clamp_min(1e-6))
+
+    def scaled(self, z: torch.Tensor) -> torch.Tensor:
+        """s(z): the vectors the centroids live among, ``(day, latent)``."""
+        return (z - self.shift) / self.scale
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z`` (day, latent) → q (day, cluster)."""
-        d2 = torch.cdist(z, self.centroids).pow(2)
+        d2 = torch.cdist(self.scaled(z), self.centroids).pow(2)
         log_kernel = -(self.alpha + 1.0) / 2.0 * torch.log1p(d2 / self.alpha)
         return torch.softmax(log_kernel, dim=1)
 
@@ -204,6 +225,12 @@ class DSCNet(nn.Module):
     ) -> None:
         super().__init__()
         self.input_pool = preset.input_pool
+        if preset.reconstruct not in ("window", "centre"):
+            raise ConfigError(
+                f"unknown reconstruct {preset.reconstruct!r}: use 'window' or 'centre'"
+            )
+        self.window = preset.window if preset.reconstruct == "window" else 1
+        self.n_variables = n_variables
         self.grid = tuple(-(-g // self.input_pool) for g in grid)
         n_pools = sum(pool for _, pool in preset.conv)
         self.factor = 2**n_pools
@@ -258,7 +285,7 @@ class DSCNet(nn.Module):
             for out in up_channels:
                 dec += [nn.Upsample(scale_factor=2), nn.Conv2d(prev, out, 3, padding=1), nn.Tanh()]
                 prev = out
-            dec.append(nn.Conv2d(prev, n_variables, 3, padding=1))
+            dec.append(nn.Conv2d(prev, self.window * n_variables, 3, padding=1))
             self.decoder = nn.Sequential(*dec)
         self.clustering = ClusteringLayer(n_clusters, preset.latent_dim, alpha)
 
@@ -280,17 +307,28 @@ class DSCNet(nn.Module):
         return self.to_latent(seq[:, windows.shape[1] // 2])
 
     def decode(self, z: torch.Tensor) -> torch.Tensor | None:
-        """Latent ``(day, latent)`` → reconstruction ``(day, variable, y', x')`` of the centre
-        day, on the grid pooled by ``input_pool``; ``None`` without a decoder."""
+        """Latent ``(day, latent)`` → reconstruction ``(day, W', variable, y', x')`` of the
+        window's days (W' = W when ``reconstruct`` is "window", else 1: the centre day), on the
+        grid pooled by ``input_pool``; ``None`` without a decoder."""
         if self.decoder is None:
             return None
-        out = self.decoder(z)
-        return out[..., : self.grid[0], : self.grid[1]]
+        out = self.decoder(z)[..., : self.grid[0], : self.grid[1]]
+        return out.reshape(len(z), self.window, self.n_variables, *self.grid)
 
-    def recon_loss(self, z: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Masked MSE between ``decode(z)`` and the days ``x`` (pooled like the input)."""
-        target, m = pool_valid(x, mask, self.input_pool)
-        return masked_mse(self.decode(z), target, m)
+    def recon_target(
+        self, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Days ``(day, variable, y, x)`` → targets ``(day, variable, y', x')`` pooled like
+        the input, and their mask ``(y', x')``."""
+        return pool_valid(x, mask, self.input_pool)
+
+    def recon_loss(self, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Masked MSE between ``decode(z)`` and the targets of each day's window ``target``
+        ``(day, W, variable, y', x')`` (only the centre day when reconstructing the centre)."""
+        if self.window == 1:
+            target = target[:, target.shape[1] // 2, None]
+        out = self.decode(z)
+        return masked_mse(out.flatten(0, 1), target.flatten(0, 1), mask)
 
 
 class DenseAutoencoder(nn.Module):
@@ -337,6 +375,13 @@ class DenseAutoencoder(nn.Module):
         """Latent ``(day, latent)`` → ``(day, variable, y, x)``."""
         return self.decoder(z)
 
-    def recon_loss(self, z: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Masked MSE between ``decode(z)`` and the days ``x``."""
-        return masked_mse(self.decode(z), x, mask)
+    def recon_target(
+        self, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The days themselves and the mask (no pooling)."""
+        return x, mask
+
+    def recon_loss(self, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Masked MSE between ``decode(z)`` and the centre days of ``target``
+        ``(day, W, variable, y, x)``."""
+        return masked_mse(self.decode(z), target[:, target.shape[1] // 2], mask)

@@ -73,6 +73,7 @@ class TrainConfig:
     seed: int
     joint: bool = True
     joint_recon: bool = True  # False: KL only in the joint phase (DEC)
+    standardize: bool = False  # z-score the latent dims for k-means and the Student's t
     kmeans_n_init: int = 10
 
 
@@ -211,6 +212,15 @@ def train(
     report = _Reporter(callbacks, pretrain_epochs + joint_epochs)
     history: list[dict] = []
     window = windows.shape[1]
+    if has_decoder:
+        with torch.no_grad():
+            target, target_mask = net.recon_target(x, mask)
+    full_window = getattr(net, "window", 1) > 1
+
+    def targets(days: np.ndarray) -> torch.Tensor:
+        """Reconstruction targets ``(day, W', variable, y', x')`` of ``days``' windows."""
+        rows = windows[days] if full_window else days[:, None]
+        return target[torch.as_tensor(rows, device=x.device)]
 
     def step_batches(phase: str, epoch: int, n_epochs: int, loss_fn) -> dict[str, float]:
         sums: dict[str, float] = {}
@@ -232,7 +242,7 @@ def train(
 
     def recon_step(days: np.ndarray) -> dict[str, float]:
         z = latent_of(net, x, mask, windows, days)
-        loss = net.recon_loss(z, x[torch.as_tensor(days, device=x.device)], mask)
+        loss = net.recon_loss(z, targets(days), target_mask)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -246,9 +256,12 @@ def train(
 
     # --- k-means initialisation of the centroids --------------------------------------------
     z_all = encode_all(net, x, mask, windows)
+    if config.standardize:
+        net.clustering.standardize(z_all)
     km = KMeans(config.n_clusters, n_init=config.kmeans_n_init, random_state=config.seed)
-    labels = km.fit_predict(z_all.cpu().double().numpy()).astype(np.int64)
     with torch.no_grad():
+        labels = km.fit_predict(net.clustering.scaled(z_all).cpu().double().numpy())
+        labels = labels.astype(np.int64)
         net.clustering.centroids.copy_(torch.as_tensor(km.cluster_centers_, dtype=z_all.dtype))
     report.send(Event("init", 0, 0, {"inertia": float(km.inertia_)}, message="k-means init"))
 
@@ -279,7 +292,7 @@ def train(
             terms = {"kl": kl.item()}
             loss = kl
             if has_decoder and config.joint_recon:
-                recon = net.recon_loss(z, x[idx], mask)
+                recon = net.recon_loss(z, targets(days), target_mask)
                 loss = recon + config.gamma * kl
                 terms["recon"] = recon.item()
             optimizer.zero_grad()

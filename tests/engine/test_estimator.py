@@ -90,6 +90,18 @@ def test_events_and_cancel():
         model.predict(x)
 
 
+def test_window_reconstruction_standardized_round_trip(tmp_path):
+    x, mask, _ = _days()
+    params = {"window": 3, "reconstruct": "window", "standardize": True, **FAST}
+    model = DSC(2, random_state=0, **{**params, "max_epochs": 0}).fit(x, mask)
+    assert model.model_.decode(torch.zeros(1, 8)).shape == (1, 3, 3, 16, 16)
+    scaled = model.model_.clustering.scaled(torch.from_numpy(model.transform(x)))
+    assert torch.allclose(scaled.std(0), torch.ones(8), atol=1e-3)
+    model.save(tmp_path / "w")
+    loaded = DSC.load(tmp_path / "w")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
 @pytest.mark.parametrize("variant", ["cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"])
 def test_variants_run(variant):
     x, mask, _ = _days()
@@ -108,6 +120,7 @@ def test_variants_run(variant):
         {"device": "tpu"},
         {"window": 4},
         {"rnn": "transformer"},
+        {"reconstruct": "both"},
         {"learning_rate": 0},
     ],
 )

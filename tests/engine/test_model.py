@@ -31,15 +31,19 @@ def test_shapes(grid):
     windows = torch.as_tensor(window_indices(6, 3))
     z = net.latent(emb, windows)
     assert z.shape == (6, 8)
-    assert net.decode(z).shape == (6, 3, *grid)
+    assert net.decode(z).shape == (6, 1, 3, *grid)
     assert net.clustering(z).shape == (6, 4)
+    net = _net(grid, window=3, reconstruct="window")
+    assert net.decode(z).shape == (6, 3, 3, *grid)
 
 
 def test_input_pool_reconstructs_pooled_grid():
     net = _net((16, 16), input_pool=2)
     mask = torch.ones(16, 16, dtype=torch.bool)
     z = net.latent(net.embed(torch.randn(2, 3, 16, 16), mask), torch.arange(2)[:, None])
-    assert net.decode(z).shape == (2, 3, 8, 8)
+    assert net.decode(z).shape == (2, 1, 3, 8, 8)
+    target, tmask = net.recon_target(torch.randn(2, 3, 16, 16), mask)
+    assert target.shape == (2, 3, 8, 8) and tmask.shape == (8, 8)
 
 
 def test_pool_valid_averages_valid_cells_only():
@@ -55,15 +59,41 @@ def test_masked_loss_ignores_masked_cells():
     net = _net()
     mask = torch.ones(16, 16, dtype=torch.bool)
     mask[:3] = False
-    x = torch.randn(4, 3, 16, 16)
+    x = torch.randn(4, 1, 3, 16, 16)
     z = torch.randn(4, 8)
     before = net.recon_loss(z, x, mask)
     x2 = x.clone()
-    x2[:, :, 1, 5] = 100.0
+    x2[..., 1, 5] = 100.0
     assert net.recon_loss(z, x2, mask).item() == pytest.approx(before.item())
-    x2[:, :, 8, 5] = 100.0
+    x2[..., 8, 5] = 100.0
     assert net.recon_loss(z, x2, mask).item() > before.item()
-    assert masked_mse(x, x, mask).item() == 0.0
+    assert masked_mse(x[:, 0], x[:, 0], mask).item() == 0.0
+
+
+@pytest.mark.parametrize("reconstruct", ["window", "centre"])
+def test_window_reconstruction_covers_every_day(reconstruct):
+    """Window reconstruction: every day's target enters the loss; centre: only the centre's."""
+    net = _net(window=5, reconstruct=reconstruct)
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    z = torch.randn(2, 8)
+    target = torch.randn(2, 5, 3, 16, 16)
+    before = net.recon_loss(z, target, mask).item()
+    for offset in range(5):
+        changed = target.clone()
+        changed[:, offset] += 10.0
+        differs = net.recon_loss(z, changed, mask).item() != pytest.approx(before)
+        assert differs == (reconstruct == "window" or offset == 2), offset
+
+
+def test_standardized_clustering_layer():
+    torch.manual_seed(0)
+    layer = ClusteringLayer(3, 2)
+    z = torch.randn(100, 2) * torch.tensor([100.0, 0.01]) + 5.0
+    layer.standardize(z)
+    s = layer.scaled(z)
+    assert torch.allclose(s.mean(0), torch.zeros(2), atol=1e-4)
+    assert torch.allclose(s.std(0), torch.ones(2), atol=1e-4)
+    assert {"shift", "scale"} <= set(layer.state_dict())
 
 
 def test_student_t_rows_sum_to_one_and_target_sharpens():
@@ -99,4 +129,4 @@ def test_dense_autoencoder_shapes():
     z = net.latent(net.embed(x, mask), torch.arange(7)[:, None])
     assert z.shape == (7, 5)
     assert net.decode(z).shape == x.shape
-    assert net.recon_loss(z, x, mask).ndim == 0
+    assert net.recon_loss(z, x[:, None], mask).ndim == 0
