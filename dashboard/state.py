@@ -300,17 +300,18 @@ class Results(param.Parameterized):
         self.param.variable.objects = names
         keep = self.variable in names
         self._composite_cache = None
-        self.param.update(
-            run=run,
-            variable=self.variable if keep else names[0],
-            days=None,
-            origin="",
-            cluster=None,
-            day=None,
-            embedding=jobs.pca2(run.latent.values),
-            embedding_kind="PCA (UMAP is being computed)",
-            version=self.version + 1,
-        )
+        with self.batch():
+            self.param.update(
+                run=run,
+                variable=self.variable if keep else names[0],
+                days=None,
+                origin="",
+                cluster=None,
+                day=None,
+                embedding=jobs.pca2(run.latent.values),
+                embedding_kind="PCA (UMAP is being computed)",
+                version=self.version + 1,
+            )
 
     @property
     def times(self) -> pd.DatetimeIndex:
