@@ -111,7 +111,7 @@ def geo_map(
     dy = float(abs(lat[1] - lat[0])) / 2 if len(lat) > 1 else 0.5
     extent = dict(xlim=(lon.min() - dx, lon.max() + dx), ylim=(lat.min() - dy, lat.max() + dy))
     if basemap:
-        overlay = gv.tiles.CartoLight() * overlay
+        overlay = gv.tile_sources.CartoLight() * overlay
     return overlay.opts(
         title=title,
         width=width + (90 if colorbar else 0),

@@ -129,3 +129,13 @@ def test_whole_page_builds(server_config, store, tiny_run):
     from bokeh.document import Document
 
     page.server_doc(Document())
+
+
+def test_online_basemap_is_an_option_that_builds_without_network(results):
+    from bokeh.models import WMTSTileSource
+
+    results.basemap = True
+    sel = pn.pane.HoloViews(maps.selection_map(results)).get_root()
+    assert list(sel.select({"type": WMTSTileSource}))
+    results.select_cluster(0)
+    assert any("of cluster 0" in t for t in titles(sel))
