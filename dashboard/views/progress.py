@@ -48,7 +48,7 @@ def loss_frame(status: JobStatus) -> pd.DataFrame:
 
 
 def progress_view(status: JobStatus) -> pn.viewable.Viewable:
-    """Status line, progress bar and a loss curve updated in place (a Pipe stream)."""
+    """Status line, and while a job is queued or running a progress bar and the loss curve."""
     import holoviews as hv
 
     bar = pn.indicators.Progress.from_param(
@@ -58,21 +58,21 @@ def progress_view(status: JobStatus) -> pn.viewable.Viewable:
     text = pn.pane.Markdown(
         pn.bind(lambda *_: status_text(status), *watched), css_classes=["dsc-status"]
     )
-    pipe = hv.streams.Pipe(data=loss_frame(status))
 
-    def curve(data):
+    def curve(losses):
+        data = loss_frame(status)
         if data.empty:
-            return hv.Curve([], "step", "value").opts(title="Losses")
+            return hv.Curve([], "step", "value").opts(title="Losses", height=180, responsive=True)
         return hv.NdOverlay(
             {name: hv.Curve(g, "step", "value") for name, g in data.groupby("loss")}, "loss"
-        ).opts(title="Losses (per epoch)")
+        ).opts(
+            hv.opts.Curve(height=180, responsive=True, tools=["hover"]),
+            hv.opts.NdOverlay(title="Losses (per epoch)", legend_position="top_right"),
+        )
 
-    losses = hv.DynamicMap(curve, streams=[pipe]).opts(
-        hv.opts.Curve(height=180, responsive=True, logy=False, tools=["hover"], framewise=True),
-        hv.opts.NdOverlay(legend_position="top_right"),
-    )
-    status.param.watch(lambda e: pipe.send(loss_frame(status)), "losses")
-
+    # Rebuilt at each new epoch (about once a second): the set of loss names is only known
+    # once training reports them, which an in-place update could not follow.
+    losses = pn.bind(curve, status.param.losses)
     live = pn.Column(bar, pn.pane.HoloViews(losses, sizing_mode="stretch_width"))
 
     def while_active(state):  # the plot is only built once a job starts

@@ -139,3 +139,28 @@ def test_online_basemap_is_an_option_that_builds_without_network(results):
     assert list(sel.select({"type": WMTSTileSource}))
     results.select_cluster(0)
     assert any("of cluster 0" in t for t in titles(sel))
+
+
+def test_progress_shows_phase_epoch_losses_and_queue():
+    from dashboard.state import JobStatus
+    from dashboard.views import progress
+    from dsc_core.training import Event
+
+    status = JobStatus()
+    status.reset("queued")
+    status.position = 2
+    assert "position 2 in the queue" in progress.status_text(status)
+    status.state = "running"
+    status.add_events(
+        [
+            Event("pretrain", 1, 5, {"reconstruction": 1.0}, elapsed=1.0, eta=4.0),
+            Event("joint", 2, 5, {"reconstruction": 0.5, "clustering": 0.2}, 0.03, 2.0, 2.0),
+        ]
+    )
+    text = progress.status_text(status)
+    assert "joint" in text and "epoch 2/5" in text and "labels changed 3.0%" in text
+    assert 0 < status.progress < 100
+    frame = progress.loss_frame(status)
+    assert set(frame["loss"]) == {"reconstruction", "clustering"} and len(frame) == 3
+    view = progress.progress_view(status)
+    view.get_root()
