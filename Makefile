@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 app: setup
-	$(VENV)/bin/panel serve dashboard/app.py --address 127.0.0.1 --port $(PORT) \
+	$(VENV)/bin/panel serve dashboard/app.py --warm --address 127.0.0.1 --port $(PORT) \
 		--allow-websocket-origin 127.0.0.1:$(PORT) --allow-websocket-origin localhost:$(PORT)
 
 chromium:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pyproj  # noqa: F401  (before any NetCDF file is opened: see dashboard/__init__.py)
 import pytest
 
 TINY = dict(
