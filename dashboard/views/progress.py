@@ -39,11 +39,15 @@ def status_text(status: JobStatus) -> str:
     return " · ".join(parts) + (f"<br><small>{status.stage}</small>" if status.stage else "")
 
 
+TRAINING_PHASES = ("pretrain", "joint")  # not the k-means init's inertia: another scale
+
+
 def loss_frame(status: JobStatus) -> pd.DataFrame:
-    """Long table of the losses so far: step, loss name, value."""
-    if not status.losses:
+    """Long table of the training losses so far (pretrain and joint epochs): step, loss, value."""
+    df = pd.DataFrame(status.losses)
+    if df.empty or "phase" not in df:
         return pd.DataFrame({"step": [], "loss": [], "value": []})
-    df = pd.DataFrame(status.losses).drop(columns=["phase", "epoch"])
+    df = df[df["phase"].isin(TRAINING_PHASES)].drop(columns=["phase", "epoch"])
     return df.melt("step", var_name="loss", value_name="value").dropna()
 
 
@@ -66,7 +70,7 @@ def progress_view(status: JobStatus) -> pn.viewable.Viewable:
         return hv.NdOverlay(
             {name: hv.Curve(g, "step", "value") for name, g in data.groupby("loss")}, "loss"
         ).opts(
-            hv.opts.Curve(height=180, responsive=True, tools=["hover"]),
+            hv.opts.Curve(height=180, responsive=True, tools=["hover"], logy=True),
             hv.opts.NdOverlay(title="Losses (per epoch)", legend_position="top_right"),
         )
 

@@ -154,6 +154,7 @@ def test_progress_shows_phase_epoch_losses_and_queue():
     status.add_events(
         [
             Event("pretrain", 1, 5, {"reconstruction": 1.0}, elapsed=1.0, eta=4.0),
+            Event("init", 0, 0, {"inertia": 150.0}, elapsed=1.5),
             Event("joint", 2, 5, {"reconstruction": 0.5, "clustering": 0.2}, 0.03, 2.0, 2.0),
         ]
     )
@@ -161,6 +162,7 @@ def test_progress_shows_phase_epoch_losses_and_queue():
     assert "joint" in text and "epoch 2/5" in text and "labels changed 3.0%" in text
     assert 0 < status.progress < 100
     frame = progress.loss_frame(status)
+    # the k-means inertia is on another scale: only training losses are plotted
     assert set(frame["loss"]) == {"reconstruction", "clustering"} and len(frame) == 3
     view = progress.progress_view(status)
     view.get_root()
