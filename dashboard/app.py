@@ -91,7 +91,7 @@ def build(session: Session) -> pn.template.BaseTemplate:
         pn.Row(variable, kind, cluster_buttons(session), clear, basemap, align="center"),
         "### Cluster composites",
         cluster_maps_view(results),
-        pn.Row(selection_map_view(results), latent_view(results), summary_view(results)),
+        pn.FlexBox(selection_map_view(results), latent_view(results), summary_view(results)),
         "### Timeline",
         timeline_view(results),
         pn.Column("### The clicked day", day_view(results)),

@@ -268,6 +268,14 @@ def _progress(ev) -> int:
     return int(min(95, 5 + 90 * (base + 0.5 * share)))
 
 
+PRESSURE_FIRST = ("sp", "msl", "z")  # regimes are read from pressure maps first
+
+
+def first_variable(names: list[str]) -> str:
+    """The variable the maps show first: a pressure field where there is one."""
+    return next((v for v in PRESSURE_FIRST if v in names), names[0])
+
+
 class Results(param.Parameterized):
     """The run on screen and the linked selection shared by every view.
 
@@ -303,7 +311,7 @@ class Results(param.Parameterized):
         with self.batch():
             self.param.update(
                 run=run,
-                variable=self.variable if keep else names[0],
+                variable=self.variable if keep else first_variable(names),
                 days=None,
                 origin="",
                 cluster=None,

@@ -146,3 +146,11 @@ def test_session_opens_the_newest_stored_run(server_config, store, tiny_run):
     assert (tiny_run.path / jobs.UMAP_FILE).exists() or s.results.run.path != tiny_run.path
     again = jobs.embedding(s.results.run)  # cached: read back, not recomputed
     np.testing.assert_allclose(again, s.results.embedding)
+
+
+def test_maps_open_on_a_pressure_field_where_there_is_one():
+    from dashboard.state import first_variable
+
+    assert first_variable(["sst", "t2m", "sp", "u10"]) == "sp"
+    assert first_variable(["t2m", "msl"]) == "msl"
+    assert first_variable(["sst", "t2m"]) == "sst"
