@@ -305,8 +305,8 @@ class Results(param.Parameterized):
     def set_run(self, run) -> None:
         """Show ``run``: reset the selection, project the latent vectors (PCA until UMAP)."""
         names = [v for v in run.fields.data_vars if v != "mask"]
+        keep = self.variable in names  # before the widget sees new options and picks one
         self.param.variable.objects = names
-        keep = self.variable in names
         self._composite_cache = None
         with self.batch():
             self.param.update(
