@@ -32,6 +32,7 @@ from torch import nn
 
 from dsc_core.errors import ConfigError, DataError
 from dsc_core.model import PRESETS, DSCNet, Preset, get_preset
+from dsc_core.preprocess import window_indices
 from dsc_core.training import Callback, TrainConfig, encode_all, resolve_device, seeded, train
 
 VARIANTS = {
@@ -42,12 +43,6 @@ VARIANTS = {
     "cnn-rnn-encoder": (True, False, True),
     "cnn-encoder": (False, False, True),
 }
-
-
-def _window_indices(n_days: int, window: int) -> np.ndarray:
-    from dsc_core.preprocess import window_indices
-
-    return window_indices(n_days, window)
 
 
 def check_input(X: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +233,7 @@ class DSC(ClusterMixin, BaseEstimator):
         device = resolve_device(self.device)
         seed = self._seed()
         start = time.perf_counter()
-        windows = _window_indices(len(X), preset.window)
+        windows = window_indices(len(X), preset.window)
         with seeded(seed):
             net = self._build(X.shape[1], X.shape[2:], preset).to(device)
             result = train(
@@ -284,7 +279,7 @@ class DSC(ClusterMixin, BaseEstimator):
                 f"X has shape {X.shape[1:]} per day but the model was fitted on "
                 f"{(self.n_variables_, *self.grid_shape_)}: preprocess with the same settings"
             )
-        windows = _window_indices(len(X), self.window_)
+        windows = window_indices(len(X), self.window_)
         mask = torch.from_numpy(self.mask_).to(self.device_)
         return encode_all(self.model_, torch.from_numpy(X).to(self.device_), mask, windows)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from tiny_data import tiny_days
 
 from dsc_core.baselines import DEC, METHODS, make_estimator
 from dsc_core.errors import ConfigError
@@ -9,21 +10,9 @@ from dsc_core.errors import ConfigError
 QUICK = {"preset": "fast", "pretrain_epochs": 2, "max_epochs": 1, "batch_size": 16, "window": 3}
 
 
-def _days(n=40, seed=0):
-    """Tiny (day, variable, y, x) data: two persistent patterns plus noise; mask (y, x)."""
-    rng = np.random.default_rng(seed)
-    patterns = np.kron(rng.normal(size=(2, 3, 2, 2)), np.ones((8, 8)))
-    truth = (np.arange(n) // 5) % 2
-    x = (patterns[truth] + 0.5 * rng.normal(size=(n, 3, 16, 16))).astype(np.float32)
-    mask = np.ones((16, 16), bool)
-    mask[:2, :3] = False
-    x[:, :, ~mask] = 0
-    return x, mask, truth
-
-
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_method_runs(method):
-    x, mask, truth = _days()
+    x, mask, truth = tiny_days()
     est = make_estimator(method, 2, random_state=0, **QUICK)
     labels = est.fit_predict(x, mask)
     assert labels.shape == (40,) and np.array_equal(labels, est.labels_)
@@ -34,14 +23,14 @@ def test_method_runs(method):
 
 
 def test_classical_methods_find_planted_split():
-    x, mask, truth = _days()
+    x, mask, truth = tiny_days()
     for method in ("kmeans", "pca-kmeans", "pca-gmm", "agglomerative"):
         labels = make_estimator(method, 2, random_state=0).fit_predict(x, mask)
         assert abs(np.corrcoef(labels, truth)[0, 1]) > 0.99, method
 
 
 def test_dec_save_load(tmp_path):
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     dec = make_estimator("dec", 2, random_state=0, pretrain_epochs=2, max_epochs=1)
     dec.fit(x, mask)
     dec.save(tmp_path / "dec")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from tiny_data import tiny_days
 
 from dsc_core.errors import Cancelled, ConfigError, DataError
 from dsc_core.estimator import DSC
@@ -11,21 +12,9 @@ from dsc_core.training import Event
 FAST = {"preset": "fast", "pretrain_epochs": 3, "max_epochs": 2, "batch_size": 16}
 
 
-def _days(n=40, seed=0):
-    """Tiny (day, variable, y, x) data: two persistent patterns plus noise; mask (y, x)."""
-    rng = np.random.default_rng(seed)
-    patterns = np.kron(rng.normal(size=(2, 3, 2, 2)), np.ones((8, 8)))
-    truth = (np.arange(n) // 5) % 2
-    x = (patterns[truth] + 0.5 * rng.normal(size=(n, 3, 16, 16))).astype(np.float32)
-    mask = np.ones((16, 16), bool)
-    mask[:2, :3] = False
-    x[:, :, ~mask] = 0
-    return x, mask, truth
-
-
 @pytest.fixture(scope="module")
 def fitted():
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     return DSC(2, window=3, random_state=0, **FAST).fit(x, mask), x
 
 
@@ -42,7 +31,7 @@ def test_fit_predict_shapes(fitted):
 
 
 def test_pretraining_loss_decreases():
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     model = DSC(2, random_state=1, **{**FAST, "pretrain_epochs": 6, "max_epochs": 0}).fit(x, mask)
     recon = [row["recon"] for row in model.history_ if row["phase"] == "pretrain"]
     assert recon[-1] < recon[0]
@@ -50,7 +39,7 @@ def test_pretraining_loss_decreases():
 
 def test_seeded_fits_identical(fitted):
     model, x = fitted
-    _, mask, _ = _days()
+    _, mask, _ = tiny_days()
     again = DSC(2, window=3, random_state=0, **FAST).fit(x, mask)
     np.testing.assert_array_equal(again.labels_, model.labels_)
     ours, theirs = model.model_.state_dict(), again.model_.state_dict()
@@ -68,7 +57,7 @@ def test_save_load_round_trip(fitted, tmp_path):
 
 
 def test_events_and_cancel():
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     events: list[Event] = []
     DSC(2, random_state=0, callbacks=[events.append], **FAST).fit(x, mask)
     phases = [e.phase for e in events]
@@ -91,7 +80,7 @@ def test_events_and_cancel():
 
 
 def test_window_reconstruction_standardized_round_trip(tmp_path):
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     params = {"window": 3, "reconstruct": "window", "standardize": True, **FAST}
     model = DSC(2, random_state=0, **{**params, "max_epochs": 0}).fit(x, mask)
     assert model.model_.decode(torch.zeros(1, 8)).shape == (1, 3, 3, 16, 16)
@@ -104,7 +93,7 @@ def test_window_reconstruction_standardized_round_trip(tmp_path):
 
 @pytest.mark.parametrize("variant", ["cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"])
 def test_variants_run(variant):
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     model = DSC(2, variant=variant, window=3, random_state=0, **FAST).fit(x, mask)
     assert model.labels_.shape == (40,)
     assert model.window_ == (3 if "rnn" in variant else 1)
@@ -125,7 +114,7 @@ def test_variants_run(variant):
     ],
 )
 def test_bad_params(params):
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     with pytest.raises(ConfigError) as err:
         DSC(**{"n_clusters": 2, **FAST, **params}).fit(x, mask)
     assert "\n" not in str(err.value)
@@ -133,13 +122,13 @@ def test_bad_params(params):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
 def test_unavailable_cuda_is_config_error():
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     with pytest.raises(ConfigError, match="not available"):
         DSC(2, device="cuda", **FAST).fit(x, mask)
 
 
 def test_bad_input():
-    x, mask, _ = _days()
+    x, mask, _ = tiny_days()
     with pytest.raises(DataError):
         DSC(2, **FAST).fit(x[0], mask)
     with pytest.raises(DataError):
