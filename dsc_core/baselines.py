@@ -14,6 +14,8 @@ training days to their own cluster mean (a scale-free temperature).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from dsc_core.errors import ConfigError
+from dsc_core.errors import ConfigError, DataError
 from dsc_core.estimator import DSC, check_input
 from dsc_core.model import DenseAutoencoder, Preset
 
@@ -134,6 +136,57 @@ class FeatureClusterer:
     def fit_predict(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Fit, then return ``labels_`` ``(day,)``."""
         return self.fit(X, mask).labels_
+
+    _PARAMS = ("kind", "n_clusters", "n_components", "random_state", "n_init")
+    _PCA_ARRAYS = ("components_", "mean_", "explained_variance_")
+    _GMM_ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` (parameters) and ``arrays.npz`` (the fitted arrays): no pickle."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {"mask_": self.mask_, "labels_": self.labels_}
+        arrays["cluster_centers_"] = self.cluster_centers_
+        if self.kind != "gmm":
+            arrays["temperature_"] = np.asarray(self.temperature_)
+        else:
+            arrays |= {f"gmm.{a}": getattr(self.model_, a) for a in self._GMM_ARRAYS}
+        if self.pca_ is not None:
+            arrays |= {f"pca.{a}": getattr(self.pca_, a) for a in self._PCA_ARRAYS}
+        np.savez(path / "arrays.npz", **arrays)
+        config = {"estimator": type(self).__name__, "params": self.get_params()}
+        (path / "config.json").write_text(json.dumps(config, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureClusterer:
+        """Restore what :meth:`save` wrote; predictions are identical."""
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "arrays.npz").is_file():
+            raise DataError(f"{path} holds no saved baseline (config.json + arrays.npz)")
+        est = cls(**json.loads((path / "config.json").read_text())["params"])
+        with np.load(path / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        est.mask_, est.labels_ = arrays["mask_"], arrays["labels_"]
+        est.cluster_centers_ = arrays["cluster_centers_"]
+        est.pca_ = None
+        if "pca.components_" in arrays:
+            est.pca_ = PCA(len(arrays["pca.components_"]))
+            for a in cls._PCA_ARRAYS:
+                setattr(est.pca_, a, arrays[f"pca.{a}"])
+            est.pca_.n_components_, est.pca_.n_features_in_ = est.pca_.components_.shape
+        if est.kind == "gmm":
+            est.model_ = GaussianMixture(est.n_clusters, covariance_type="full")
+            for a in cls._GMM_ARRAYS:
+                setattr(est.model_, a, arrays[f"gmm.{a}"])
+            est.model_.n_features_in_ = est.model_.means_.shape[1]
+        else:
+            est.temperature_ = float(arrays["temperature_"])
+        return est
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments."""
+        return {name: getattr(self, name) for name in self._PARAMS}
 
 
 class DEC(DSC):

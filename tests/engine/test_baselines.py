@@ -40,3 +40,16 @@ def test_dec_save_load(tmp_path):
 def test_unknown_method():
     with pytest.raises(ConfigError, match="kmeans"):
         make_estimator("spectral", 3)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative", "pca-kmeans", "pca-gmm"])
+def test_classical_baselines_save_and_load(method, tmp_path):
+    from dsc_core.runs import _load_estimator
+
+    x, mask, _ = tiny_days()
+    est = make_estimator(method, 2, random_state=0).fit(x, mask)
+    again = _load_estimator(est.save(tmp_path / "model"))
+    assert type(again) is type(est)
+    np.testing.assert_array_equal(again.predict(x), est.predict(x))
+    np.testing.assert_allclose(again.soft_assignments(x), est.soft_assignments(x))
+    np.testing.assert_array_equal(again.labels_, est.labels_)
