@@ -151,6 +151,14 @@ def cluster_maps(results: Results, width: int = MAP_WIDTH):
     return hv.Layout(maps).cols(4).opts(shared_axes=True)
 
 
+def bound_to_map_settings(render, results: Results) -> pn.viewable.Viewable:
+    """``render(run, variable, kind, basemap)`` as a panel, re-run when one of them changes."""
+    settings = results.param
+    return pn.panel(
+        pn.bind(render, settings.run, settings.variable, settings.kind, settings.basemap)
+    )
+
+
 def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
     """Panel of :func:`cluster_maps`; rebuilt when the run, variable, field kind or basemap
     change (a selection does not rebuild it)."""
@@ -160,15 +168,7 @@ def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
             return pn.pane.Markdown("*No run yet: train one or load a past run.*")
         return pn.pane.HoloViews(cluster_maps(results), sizing_mode="fixed", linked_axes=False)
 
-    return pn.panel(
-        pn.bind(
-            render,
-            results.param.run,
-            results.param.variable,
-            results.param.kind,
-            results.param.basemap,
-        )  # fmt: skip
-    )
+    return bound_to_map_settings(render, results)
 
 
 def selection_title(results: Results, count: int) -> str:
@@ -253,15 +253,7 @@ def selection_map_view(results: Results) -> pn.viewable.Viewable:
             return pn.pane.Markdown("")
         return pn.pane.HoloViews(selection_map(results), sizing_mode="fixed")
 
-    return pn.panel(
-        pn.bind(
-            render,
-            results.param.run,
-            results.param.variable,
-            results.param.kind,
-            results.param.basemap,
-        )  # fmt: skip
-    )
+    return bound_to_map_settings(render, results)
 
 
 def day_maps(results: Results):
