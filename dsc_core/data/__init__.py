@@ -206,7 +206,9 @@ def _day(value, what: str) -> np.datetime64 | None:
         raise ConfigError(f"{what}={value!r} is not a date; use YYYY-MM-DD") from err
 
 
-def _bbox(bbox) -> Bbox | None:
+def check_bbox(bbox) -> Bbox | None:
+    """``(lat_min, lat_max, lon_min, lon_max)`` as floats, longitudes in −180..180; ConfigError
+    for anything else (boxes across the dateline are not supported)."""
     if bbox is None:
         return None
     try:
@@ -341,7 +343,7 @@ def _daily(ds: xr.Dataset, start, end, label: str) -> xr.Dataset:
 
 def _clean(raw: xr.Dataset, label, variables, start, end, bbox, level) -> xr.Dataset:
     start_d, end_d = _day(start, "start"), _day(end, "end")
-    box = _bbox(bbox)
+    box = check_bbox(bbox)
     file_mask = None
     if "mask" in raw.data_vars and set(raw["mask"].dims) == {"latitude", "longitude"}:
         file_mask = raw["mask"]

@@ -45,16 +45,9 @@ def _variables(variables: Sequence[str]) -> list[str]:
 
 def _area(bbox: Sequence[float]) -> list[float]:
     """(lat_min, lat_max, lon_min, lon_max) → CDS area [N, W, S, E]."""
-    try:
-        lat0, lat1, lon0, lon1 = (float(v) for v in bbox)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(
-            f"bbox={bbox!r} is not 4 numbers (lat_min, lat_max, lon_min, lon_max)"
-        ) from err
-    if not (-90 <= lat0 < lat1 <= 90) or not (-180 <= lon0 < lon1 <= 360):
-        raise ConfigError(
-            f"bbox={tuple(bbox)} is not (lat_min, lat_max, lon_min, lon_max) with min < max"
-        )
+    from dsc_core.data import check_bbox
+
+    lat0, lat1, lon0, lon1 = check_bbox(bbox)
     return [lat1, lon0, lat0, lon1]
 
 
