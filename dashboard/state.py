@@ -298,8 +298,9 @@ class Results(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.batch = contextlib.nullcontext
-        """Context manager factory wrapped around each selection change (the app sets it to
-        freeze the Bokeh document, so that all linked views update in one pass)."""
+        """Context manager factory wrapped around changes that draw views anew (a new run, a
+        clicked day): the app sets it to freeze the Bokeh document, so that the new models
+        are registered in one pass. A selection only updates drawn plots in place."""
         self._composite_cache: tuple[bytes, object] | None = None
 
     def set_run(self, run) -> None:
@@ -342,8 +343,7 @@ class Results(param.Parameterized):
         if not mask.any():
             self.clear()
             return
-        with self.batch():
-            self.param.update(days=mask, origin=origin, cluster=None, version=self.version + 1)
+        self.param.update(days=mask, origin=origin, cluster=None, version=self.version + 1)
 
     def select_indices(self, index, origin: str) -> None:
         """Highlight days by position (a UMAP box/lasso selection)."""
@@ -362,22 +362,20 @@ class Results(param.Parameterized):
         if cluster is None or cluster == self.cluster:
             self.clear()
             return
-        with self.batch():
-            self.param.update(
-                days=self.labels == cluster, origin="cluster", cluster=int(cluster),
-                version=self.version + 1,
-            )  # fmt: skip
+        self.param.update(
+            days=self.labels == cluster, origin="cluster", cluster=int(cluster),
+            version=self.version + 1,
+        )  # fmt: skip
 
     def clear(self) -> None:
         """No highlighted days."""
-        with self.batch():
-            self.param.update(days=None, origin="", cluster=None, version=self.version + 1)
+        self.param.update(days=None, origin="", cluster=None, version=self.version + 1)
 
     def pick_day(self, when) -> None:
         """Show the day that contains ``when`` (any date-like; the nearest day if outside)."""
         t = self.times
         i = int(np.abs((t - _timestamp(when).normalize()).total_seconds()).argmin())
-        with self.batch():
+        with self.batch():  # the clicked day's maps are drawn anew
             self.day = t[i].to_pydatetime()
 
     def selection_composite(self):

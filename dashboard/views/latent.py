@@ -8,6 +8,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.state import Results
+from dashboard.views.live import Live
 from dashboard.views.style import cluster_colors
 
 
@@ -27,9 +28,15 @@ def latent_frame(results: Results) -> pd.DataFrame:
     )
 
 
-def latent_plot(results: Results, width: int = 380, height: int = 340):
+def ring_columns(results: Results) -> dict[str, np.ndarray]:
+    """x, y of the highlighted days (the rings' data source)."""
+    xy = results.embedding[results.days] if results.days is not None else np.empty((0, 2))
+    return {"x": xy[:, 0], "y": xy[:, 1]}
+
+
+def latent_plot(results: Results, live: Live, width: int = 380, height: int = 340):
     """Scatter of the projection with a Selection1D stream wired to the shared selection, plus
-    a ring around every highlighted day (updated in place)."""
+    a ring around every highlighted day (layer "rings" of ``live``, see :func:`follow`)."""
     import holoviews as hv
 
     df = latent_frame(results)
@@ -47,6 +54,7 @@ def latent_plot(results: Results, width: int = 380, height: int = 340):
         title=f"Latent space: {kind}",
         xaxis=None,
         yaxis=None,
+        hooks=[live.hook("points")],
     )
     selection = hv.streams.Selection1D(source=points)
 
@@ -57,24 +65,32 @@ def latent_plot(results: Results, width: int = 380, height: int = 340):
             results.clear()
 
     selection.add_subscriber(on_select)
+    rings = hv.Points(ring_columns(results), ["x", "y"]).opts(
+        fill_alpha=0, line_color="black", line_width=1.2, size=9, tools=[],
+        hooks=[live.hook("rings")],
+    )  # fmt: skip
+    return points * rings
 
-    def rings(version):
-        days = results.days if results.days is not None else np.zeros(len(df), bool)
-        sub = df[days]
-        return hv.Points(sub, ["x", "y"], ["date"]).opts(
-            fill_alpha=0, line_color="black", line_width=1.2, size=9, tools=[]
-        )
 
-    highlight = hv.DynamicMap(rings, streams=[hv.streams.Params(results, ["version"])])
-    return points * highlight
+def follow(results: Results, live: Live) -> None:
+    """Show the current selection on the drawn plot: rings around the highlighted days; a box
+    drawn here is dropped when another view made the selection."""
+    if results.run is None or results.embedding is None:
+        return
+    live.set_data("rings", ring_columns(results))
+    if results.origin != "umap":
+        live.clear_selection("points")
 
 
 def latent_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`latent_plot`, rebuilt when the run or its projection change."""
+    """Panel of :func:`latent_plot`, drawn again when the run or its projection change and
+    updated in place when the selection changes."""
+    live = Live()
+    results.param.watch(lambda _: follow(results, live), "version")
 
     def render(run, embedding):
         if run is None or embedding is None:
             return pn.pane.Markdown("")
-        return pn.pane.HoloViews(latent_plot(results), sizing_mode="fixed")
+        return pn.pane.HoloViews(latent_plot(results, live), sizing_mode="fixed")
 
     return pn.panel(pn.bind(render, results.param.run, results.param.embedding))

@@ -8,6 +8,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.state import Results
+from dashboard.views.live import Live
 from dashboard.views.style import cluster_colors
 
 DAY = pd.Timedelta(days=1)
@@ -30,8 +31,24 @@ def timeline_frame(results: Results) -> pd.DataFrame:
     )
 
 
-def timeline_plot(results: Results, width: int = 1100):
-    """The strip (with span selection and tap) over the certainty curve, sharing the x axis."""
+def mark_columns(results: Results) -> dict[str, np.ndarray]:
+    """Corners of the marks under the highlighted days (the "marks" data source)."""
+    t = results.times[results.days] if results.days is not None else results.times[:0]
+    low, high = np.full(len(t), -0.5), np.full(len(t), -0.1)
+    return {"left": t.values, "bottom": low, "right": (t + DAY).values, "top": high}
+
+
+def day_line(results: Results) -> tuple[pd.Timestamp, float]:
+    """Where the clicked day's line is drawn and its opacity (0: no day clicked)."""
+    if results.day is None:
+        return results.times[0], 0.0
+    return pd.Timestamp(results.day), 1.0
+
+
+def timeline_plot(results: Results, live: Live, width: int = 1100):
+    """The strip (with span selection and tap) over the certainty curve, sharing the x axis;
+    marks under the highlighted days and a line at the clicked day (layers "marks" and "day"
+    of ``live``, see :func:`follow`)."""
     import holoviews as hv
 
     df = timeline_frame(results)
@@ -61,33 +78,39 @@ def timeline_plot(results: Results, width: int = 1100):
     tap = hv.streams.Tap(source=cells)
     tap.add_subscriber(lambda x=None, y=None: x is not None and results.pick_day(x))
 
-    def marks(version, day):
-        days = results.days if results.days is not None else np.zeros(len(df), bool)
-        sub = df[days]
-        sel = hv.Rectangles(
-            (sub["date"], np.full(len(sub), -0.5), sub["date_end"], np.full(len(sub), -0.1)),
-            ["date", "band", "date_end", "band_end"],
-        ).opts(color="black", line_color=None, tools=[])
-        when = results.day if results.day is not None else df["date"].iloc[0]
-        vline = hv.VLine(pd.Timestamp(when)).opts(
-            color="black", line_width=2, alpha=1.0 if results.day is not None else 0.0
-        )
-        return sel * vline
-
-    highlight = hv.DynamicMap(marks, streams=[hv.streams.Params(results, ["version", "day"])])
+    corners = tuple(mark_columns(results).values())
+    marks = hv.Rectangles(corners, ["date", "band", "date_end", "band_end"]).opts(
+        color="black", line_color=None, tools=[], hooks=[live.hook("marks")]
+    )
+    location, alpha = day_line(results)
+    vline = hv.VLine(location).opts(
+        color="black", line_width=2, alpha=alpha, hooks=[live.hook("day")]
+    )
     certainty = hv.Curve(df, "date", hv.Dimension("certainty", label="max q")).opts(
         color="gray", width=width, height=150, ylim=(0, 1.02), tools=["hover"],
         title="Model certainty: soft assignment q of each day's cluster", xlabel="",
     )  # fmt: skip
-    return (cells * highlight + certainty).cols(1)
+    return (cells * marks * vline + certainty).cols(1)
+
+
+def follow(results: Results, live: Live) -> None:
+    """Show the current selection and clicked day on the drawn plot."""
+    if results.run is None:
+        return
+    live.set_data("marks", mark_columns(results))
+    location, alpha = day_line(results)
+    live.set_glyph("day", location=location.value / 1e6, line_alpha=alpha)  # ms since 1970
 
 
 def timeline_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`timeline_plot`, rebuilt when the run changes."""
+    """Panel of :func:`timeline_plot`, drawn again when the run changes and updated in place
+    when the selection or the clicked day change."""
+    live = Live()
+    results.param.watch(lambda _: follow(results, live), ["version", "day"])
 
     def render(run):
         if run is None:
             return pn.pane.Markdown("")
-        return pn.pane.HoloViews(timeline_plot(results), sizing_mode="fixed")
+        return pn.pane.HoloViews(timeline_plot(results, live), sizing_mode="fixed")
 
     return pn.panel(pn.bind(render, results.param.run))

@@ -7,6 +7,7 @@ import time
 import zipfile
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import pytest
 import xarray as xr
@@ -15,6 +16,7 @@ from dashboard import jobs
 from dashboard.app import build
 from dashboard.state import Results, Session
 from dashboard.views import latent, maps, metrics, runs, timeline
+from dashboard.views.live import Live
 
 
 @pytest.fixture
@@ -45,48 +47,80 @@ def test_cluster_maps_one_per_cluster_with_frequency_and_units(results):
     assert len(bars) == 1 and bars[0].title == "t2m anomaly [K]"
 
 
-def test_selection_map_updates_in_place_and_fast(results):
-    dmap = maps.selection_map(results)
-    pane = pn.pane.HoloViews(dmap)
-    root = pane.get_root()
+def sources(root, *columns) -> list:
+    """The root's ColumnDataSources that hold all of ``columns``."""
+    from bokeh.models import ColumnDataSource
+
+    return [s for s in root.select({"type": ColumnDataSource}) if set(columns) <= set(s.data)]
+
+
+def test_selection_map_updates_in_place_as_if_drawn_anew(results):
+    root = maps.selection_map_view(results).get_root()
     assert any(t.startswith("Select days") for t in titles(root))
+    (image,) = sources(root, "image")
     timings = []
     for c in (0, 1, 2, 0):
         t = time.perf_counter()
         results.select_cluster(c)
         timings.append(time.perf_counter() - t)
         assert any(t.startswith("Composite of") and f"cluster {c}" in t for t in titles(root))
+    assert sources(root, "image") == [image]  # the same model, new data
+    # What the page shows equals a fresh drawing of the same selection.
+    fresh = render(maps.selection_map(results, Live()))
+    (want,) = sources(fresh, "image")
+    np.testing.assert_array_equal(image.data["image"][0], want.data["image"][0])
+    assert not np.allclose(image.data["image"][0], 0)
+    got_pts, want_pts = (sources(r, "Longitude")[0].data for r in (root, fresh))
+    np.testing.assert_array_equal(got_pts["Latitude"], want_pts["Latitude"])
     results.select_span("2021-01-05", "2021-01-09")
     assert any("5 days selected on the timeline" in t for t in titles(root))
+    results.clear()
+    assert any(t.startswith("Select days") for t in titles(root))
+    assert np.allclose(image.data["image"][0], 0)
     print(f"selection -> map update: median {1000 * np.median(timings[1:]):.0f} ms")
 
 
 def test_latent_and_timeline_follow_the_selection(results):
-    lat_root = render(latent.latent_plot(results))
-    tl_root = render(timeline.timeline_plot(results))
-    from bokeh.models import ColumnDataSource
+    lat_root = latent.latent_view(results).get_root()
+    tl_root = timeline.timeline_view(results).get_root()
+    (marks,) = [s for s in sources(tl_root, "left", "bottom") if "cluster" not in s.data]
+    (rings,) = [s for s in sources(lat_root, "x", "y") if "cluster" not in s.data]
+    assert len(marks.data["left"]) == 0 and len(rings.data["x"]) == 0
 
-    def n_marked(root, key):
-        return max(
-            (len(s.data[key]) for s in root.select({"type": ColumnDataSource}) if key in s.data),
-            default=0,
-        )
+    results.select_indices([0, 1, 2], "umap")
+    assert len(rings.data["x"]) == 3 and len(marks.data["left"]) == 3
 
-    before = n_marked(tl_root, "bottom")
     results.select_cluster(1)
     n1 = int((results.labels == 1).sum())
+    assert len(marks.data["left"]) == n1 and np.all(marks.data["bottom"] == -0.5)
+    np.testing.assert_array_equal(rings.data["x"], results.embedding[results.labels == 1, 0])
 
-    def is_mark(s):
-        bottom = np.asarray(s.data.get("bottom", []))
-        return len(bottom) > 0 and np.all(bottom == -0.5)
+    from bokeh.models import Span
 
-    marks = [s for s in tl_root.select({"type": ColumnDataSource}) if is_mark(s)]
-    assert marks and len(marks[0].data["bottom"]) == n1 and before >= n1
-    rings = [
-        s for s in lat_root.select({"type": ColumnDataSource})
-        if "x" in s.data and len(s.data["x"]) == n1
-    ]  # fmt: skip
-    assert rings
+    (line,) = tl_root.select({"type": Span})
+    assert line.line_alpha == 0
+    results.pick_day("2021-01-20")
+    assert line.line_alpha == 1 and line.location == pd.Timestamp("2021-01-20").value / 1e6
+    results.clear()
+    assert len(marks.data["left"]) == 0 and len(rings.data["x"]) == 0
+
+
+def test_live_updates_the_drawn_layers_only():
+    import holoviews as hv
+
+    live = Live()
+    live.set_data("dots", {"x": [1.0]})  # not drawn yet: nothing to update
+    dots = hv.Points(([0.0, 1.0], [0.0, 1.0])).opts(hooks=[live.hook("dots")], title="a")
+    root = render(dots)
+    (source,) = sources(root, "x", "y")
+    source.selected.indices = [1]
+    live.set_data("dots", {"x": np.array([5.0]), "y": np.array([6.0])})
+    live.set_title("dots", "b")
+    live.clear_selection("dots")
+    assert list(source.data["x"]) == [5.0] and source.selected.indices == []
+    assert titles(root) == ["b"]
+    live.set_data("dots", {"y": np.array([7.0])}, keep=True)
+    assert list(source.data["x"]) == [5.0] and list(source.data["y"]) == [7.0]
 
 
 def test_day_view_shows_fields_and_soft_assignment(results):
@@ -135,7 +169,7 @@ def test_online_basemap_is_an_option_that_builds_without_network(results):
     from bokeh.models import WMTSTileSource
 
     results.basemap = True
-    sel = pn.pane.HoloViews(maps.selection_map(results)).get_root()
+    sel = pn.pane.HoloViews(maps.selection_map(results, Live())).get_root()
     assert list(sel.select({"type": WMTSTileSource}))
     results.select_cluster(0)
     assert any("of cluster 0" in t for t in titles(sel))

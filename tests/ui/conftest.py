@@ -4,21 +4,13 @@ a temporary run store, and a headless Debian Chromium driven by Playwright."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, stop_server
+
 OUT = ROOT / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # The first run the page starts by itself: 60 days, 3 variables, a 17 x 17 box, 3 + 3 epochs.
 TINY_RUN = {
@@ -32,51 +24,19 @@ TINY_RUN = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """URL of a fresh dashboard server; yields after it answers HTTP, with its start-up time."""
-    port = _free_port()
     tmp = tmp_path_factory.mktemp("ui")
     env = {
-        **os.environ,
         "DSC_RUN_STORE": str(tmp / "runs"),
         "DSC_DATA_DIRS": str(tmp / "data"),
         "DSC_DEFAULT_RUN": json.dumps(TINY_RUN),
         "DSC_AUTOSTART": "1",
     }
-    log = open(tmp / "server.log", "w")  # noqa: SIM115  (closed below)
-    cmd = [
-        sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--warm",
-        "--address", "127.0.0.1", "--port", str(port),
-        "--allow-websocket-origin", f"127.0.0.1:{port}",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/app"
-    started = time.monotonic()
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/static/js/bokeh.min.js", timeout=2)
-            break
-        except urllib.error.HTTPError:
-            break  # the server answers
-        except OSError:
-            if proc.poll() is not None or time.monotonic() - started > 60:
-                proc.kill()
-                raise RuntimeError(f"panel serve did not start: see {tmp / 'server.log'}") from None
-            time.sleep(0.2)
-    yield {"url": url, "log": tmp / "server.log", "up_after": time.monotonic() - started}
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    proc, url, up_after = start_server(env, tmp / "server.log")
+    yield {"url": url, "log": tmp / "server.log", "up_after": up_after}
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")
