@@ -118,6 +118,12 @@ def build(session: Session) -> pn.template.BaseTemplate:
 def main() -> pn.template.BaseTemplate:
     """Create the session, its page and its callbacks; start the process-wide warm-up."""
     pn.extension()
+    import holoviews as hv
+
+    # Plain canvas, not WebGL: the plots are small (a year of days, a regional grid), and
+    # copying a dozen WebGL canvases to the page costs more than drawing them (~60 ms of a
+    # selection's update in Chromium without a GPU).
+    hv.renderer("bokeh").webgl = False
     if CSS not in pn.config.raw_css:
         pn.config.raw_css.append(CSS)
     server = ServerConfig.from_env()
@@ -128,6 +134,7 @@ def main() -> pn.template.BaseTemplate:
     doc = pn.state.curdoc
     if doc is not None and doc.session_context is not None:
         session.results.batch = doc.models.freeze
+        session.results.in_place = pn.io.unlocked
         pn.state.onload(session.open)
         pn.state.add_periodic_callback(session.poll, period=POLL_MS)
         pn.state.on_session_destroyed(lambda _ctx: session.close())

@@ -300,7 +300,11 @@ class Results(param.Parameterized):
         self.batch = contextlib.nullcontext
         """Context manager factory wrapped around changes that draw views anew (a new run, a
         clicked day): the app sets it to freeze the Bokeh document, so that the new models
-        are registered in one pass. A selection only updates drawn plots in place."""
+        are registered in one pass."""
+        self.in_place = contextlib.nullcontext
+        """Context manager factory wrapped around each selection change, which updates the
+        drawn views in place: the app sets it to Panel's ``unlocked``, so that the changes of
+        all linked views reach the page in one message."""
         self._composite_cache: tuple[bytes, object] | None = None
 
     def set_run(self, run) -> None:
@@ -343,7 +347,8 @@ class Results(param.Parameterized):
         if not mask.any():
             self.clear()
             return
-        self.param.update(days=mask, origin=origin, cluster=None, version=self.version + 1)
+        with self.in_place():
+            self.param.update(days=mask, origin=origin, cluster=None, version=self.version + 1)
 
     def select_indices(self, index, origin: str) -> None:
         """Highlight days by position (a UMAP box/lasso selection)."""
@@ -362,14 +367,16 @@ class Results(param.Parameterized):
         if cluster is None or cluster == self.cluster:
             self.clear()
             return
-        self.param.update(
-            days=self.labels == cluster, origin="cluster", cluster=int(cluster),
-            version=self.version + 1,
-        )  # fmt: skip
+        with self.in_place():
+            self.param.update(
+                days=self.labels == cluster, origin="cluster", cluster=int(cluster),
+                version=self.version + 1,
+            )  # fmt: skip
 
     def clear(self) -> None:
         """No highlighted days."""
-        self.param.update(days=None, origin="", cluster=None, version=self.version + 1)
+        with self.in_place():
+            self.param.update(days=None, origin="", cluster=None, version=self.version + 1)
 
     def pick_day(self, when) -> None:
         """Show the day that contains ``when`` (any date-like; the nearest day if outside)."""
