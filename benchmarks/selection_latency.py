@@ -86,7 +86,7 @@ def in_browser(url: str, repeats: int, n_clusters: int) -> dict[str, list[float]
     from playwright.sync_api import sync_playwright
 
     out: dict[str, list[float]] = {
-        "cluster": [], "cluster map": [], "latent box": [], "timeline span": []
+        "cluster": [], "cluster map": [], "latent box": [], "timeline span": [], "day click": []
     }  # fmt: skip
     rng = np.random.default_rng(0)
     with sync_playwright() as p:
@@ -126,7 +126,11 @@ def in_browser(url: str, repeats: int, n_clusters: int) -> dict[str, list[float]
         for _ in range(repeats):
             x0 = rng.uniform(0.05, 0.8)
             span = lambda x0=x0: ui.drag(page, strip, x0, x0 + 0.1, 0.5, 0.5)  # noqa: E731
-            out["timeline span"].append(ui.timed(page, span, "on the timeline"))
+            out["timeline span"].append(ui.timed(page, span, "timeline days", new=True))
+        for i in range(repeats):  # a different day each time: its maps' titles change
+            x = strip["x"] + strip["width"] * (0.05 + 0.9 * i / repeats)
+            tap = lambda x=x: page.mouse.click(x, strip["y"] + strip["height"] * 0.4)  # noqa: E731
+            out["day click"].append(ui.timed(page, tap, " on ", 10, new=True))
         page.screenshot(path=str(ROOT / "benchmarks" / "out" / "selection-latency.png"))
         chromium.close()
     if errors:
@@ -172,6 +176,7 @@ def main() -> None:
     print(row("cluster map click", server["cluster"], browser["cluster map"]))
     print(row("latent (UMAP) box", server["latent box"], browser["latent box"]))
     print(row("timeline span", server["timeline span"], browser["timeline span"]))
+    print(row("day click (its fields)", None, browser["day click"]))
 
 
 if __name__ == "__main__":

@@ -298,13 +298,13 @@ class Results(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.batch = contextlib.nullcontext
-        """Context manager factory wrapped around changes that draw views anew (a new run, a
-        clicked day): the app sets it to freeze the Bokeh document, so that the new models
-        are registered in one pass."""
+        """Context manager factory wrapped around a new run, which draws the views anew: the
+        app sets it to freeze the Bokeh document, so that the new models are registered in
+        one pass."""
         self.in_place = contextlib.nullcontext
-        """Context manager factory wrapped around each selection change, which updates the
-        drawn views in place: the app sets it to Panel's ``unlocked``, so that the changes of
-        all linked views reach the page in one message."""
+        """Context manager factory wrapped around each change of the selection or the clicked
+        day, which update the drawn views in place: the app sets it to Panel's ``unlocked``,
+        so that the changes of all linked views reach the page in one message."""
         self._composite_cache: tuple[bytes, object] | None = None
 
     def set_run(self, run) -> None:
@@ -382,7 +382,7 @@ class Results(param.Parameterized):
         """Show the day that contains ``when`` (any date-like; the nearest day if outside)."""
         t = self.times
         i = int(np.abs((t - _timestamp(when).normalize()).total_seconds()).argmin())
-        with self.batch():  # the clicked day's maps are drawn anew
+        with self.in_place():
             self.day = t[i].to_pydatetime()
 
     def selection_composite(self):

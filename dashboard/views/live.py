@@ -56,6 +56,13 @@ class Live:
             with unlocked():
                 figure.title.text = text
 
+    def set_color_range(self, name: str, low: float, high: float) -> None:
+        """Set the colour range of layer ``name``'s colour mapper."""
+        mapper = self.handles.get(name, {}).get("color_mapper")
+        if mapper is not None:
+            with unlocked():
+                mapper.update(low=low, high=high)
+
     def set_glyph(self, name: str, **props) -> None:
         """Set properties of layer ``name``'s glyph (e.g. a Span's ``location``)."""
         glyph = self.handles.get(name, {}).get("glyph")

@@ -100,6 +100,7 @@ def geo_map(
         clim=clim,
         colorbar=colorbar,
         clabel=clabel,
+        cformatter="%.3g",
         tools=["hover"],
         framewise=True,
     )
@@ -179,21 +180,25 @@ def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
 
 
 def selection_title(results: Results, count: int) -> str:
-    """Title of the selection map: what was selected and how many days."""
+    """Title of the selection map: how many days, what was selected (a span: its dates)."""
+    if results.origin == "timeline":
+        t = results.times[results.days]
+        return f"Composite of {count} timeline days, {fmt_day(t[0])} to {fmt_day(t[-1])}"
     what = {
         "umap": "days selected in the latent space",
-        "timeline": "days selected on the timeline",
         "cluster": f"days of cluster {results.cluster}",
     }.get(results.origin, "selected days")
     return f"Composite of {count} {what}"
 
 
 def flat_map(
-    lon, lat, values, *, title, clim, cmap, clabel, significant, width, height, live: Live
+    lon, lat, values, *, title, clim, cmap, clabel, significant, width, height,
+    live: Live, layer: str,
 ):  # fmt: skip
     """Like :func:`geo_map` on PlateCarree, built from plain HoloViews elements in lon/lat
-    (the same picture: PlateCarree is the lon/lat grid), so that it can be updated in place:
-    its image and stipples are the layers "image" and "stipples" of ``live``."""
+    (the same picture: PlateCarree is the lon/lat grid), so that it can be updated in place
+    with :func:`show_field`: its image and stipples are the layers ``layer`` and
+    ``layer + ":stipples"`` of ``live`` (no stipples if ``significant`` is None)."""
     import holoviews as hv
 
     img = hv.Image(
@@ -201,22 +206,38 @@ def flat_map(
         kdims=["Longitude", "Latitude"],
         vdims=[hv.Dimension("value", label=clabel)],
     ).opts(
-        cmap=cmap, clim=clim, colorbar=True, clabel=clabel, tools=["hover"],
-        hooks=[live.hook("image")],
+        cmap=cmap, clim=clim, colorbar=True, clabel=clabel, cformatter="%.3g", tools=["hover"],
+        hooks=[live.hook(layer)],
     )  # fmt: skip
-    pts = hv.Points(stipples(lon, lat, significant), ["Longitude", "Latitude"]).opts(
-        color="black", size=1.5, alpha=0.6, tools=[], hooks=[live.hook("stipples")]
-    )
+    overlay = img
+    if significant is not None:
+        overlay = overlay * hv.Points(
+            stipples(lon, lat, significant), ["Longitude", "Latitude"]
+        ).opts(color="black", size=1.5, alpha=0.6, tools=[], hooks=[live.hook(f"{layer}:stipples")])
     bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
     coast = hv.Path([_coastline_xy(bbox)], ["Longitude", "Latitude"]).opts(
         color="black", line_width=0.8, tools=[]
     )
     dx = float(abs(lon[1] - lon[0])) / 2 if len(lon) > 1 else 0.5
     dy = float(abs(lat[1] - lat[0])) / 2 if len(lat) > 1 else 0.5
-    return (img * pts * coast).opts(
-        title=title, width=width + 90, height=height, toolbar="above", fontsize={"title": "10pt"},
+    return (overlay * coast).opts(
+        title=title, width=width + 90, height=height, toolbar="below", fontsize={"title": "10pt"},
         xlim=(lon.min() - dx, lon.max() + dx), ylim=(lat.min() - dy, lat.max() + dy),
     )  # fmt: skip
+
+
+def show_field(live: Live, layer: str, lon, lat, values, *, title: str, significant=None,
+               clim: tuple[float, float] | None = None) -> None:  # fmt: skip
+    """Show ``values`` (lat, lon) on the drawn :func:`flat_map` ``layer``, in place: its
+    image, title, stipples where ``significant`` and colour range ``clim`` (when given)."""
+    rows = values if lat[0] <= lat[-1] else values[::-1]  # Bokeh's first row is the south
+    live.set_data(layer, {"image": [np.asarray(rows, dtype=np.float32)]}, keep=True)
+    live.set_title(layer, title)
+    if significant is not None:
+        x, y = stipples(lon, lat, significant)
+        live.set_data(f"{layer}:stipples", {"Longitude": x, "Latitude": y})
+    if clim is not None:
+        live.set_color_range(layer, *clim)
 
 
 def selection_fields(results: Results) -> tuple[np.ndarray, np.ndarray, str]:
@@ -252,7 +273,7 @@ def selection_map(results: Results, live: Live):
             return geo_map(lon, lat, values, title=title, significant=significant, basemap=True,
                            **style)  # fmt: skip
         return flat_map(lon, lat, values, title=title, significant=significant, live=live,
-                        **style)  # fmt: skip
+                        layer="selection", **style)  # fmt: skip
 
     if results.basemap:
         return hv.DynamicMap(draw, streams=[hv.streams.Params(results, ["version"])])
@@ -266,11 +287,7 @@ def follow(results: Results, live: Live) -> None:
     values, significant, title = selection_fields(results)
     comp = results.run.composites
     lon, lat = comp["longitude"].values, comp["latitude"].values
-    rows = values if lat[0] <= lat[-1] else values[::-1]  # Bokeh's first row is the south
-    live.set_data("image", {"image": [np.asarray(rows, dtype=np.float32)]}, keep=True)
-    x, y = stipples(lon, lat, significant)
-    live.set_data("stipples", {"Longitude": x, "Latitude": y})
-    live.set_title("image", title)
+    show_field(live, "selection", lon, lat, values, title=title, significant=significant)
 
 
 def selection_map_view(results: Results) -> pn.viewable.Viewable:
@@ -287,54 +304,94 @@ def selection_map_view(results: Results) -> pn.viewable.Viewable:
     return bound_to_map_settings(render, results)
 
 
-def day_maps(results: Results):
+def day_fields(results: Results) -> dict[str, tuple[np.ndarray, tuple[float, float], str]]:
+    """Every variable of the clicked day: values (lat, lon) with NaN off the valid-data mask,
+    its own colour range, the map's title."""
+    run, day = results.run, np.datetime64(results.day, "ns")
+    fields = run.fields.sel(time=day)
+    mask = fields["mask"].values if "mask" in fields else True
+    kind = "anomaly" if run.config.deseasonalize else "mean"
+    out = {}
+    for var in [v for v in fields.data_vars if v != "mask"]:
+        values = np.where(mask, fields[var].values, np.nan)
+        out[var] = (values, color_range(values, kind), f"{var} on {fmt_day(day)}")
+    return out
+
+
+def day_assignment(results: Results) -> tuple[np.ndarray, str]:
+    """The clicked day's soft assignment q (cluster,) and the bar chart's title."""
+    day = np.datetime64(results.day, "ns")
+    label = int(results.run.labels.sel(time=day))
+    return results.run.soft.sel(time=day).values, f"q on {fmt_day(day)}: cluster {label}"
+
+
+def day_maps(results: Results, live: Live):
     """Every variable of the clicked day (its own colour scale each) and the day's soft
-    assignment q over the clusters (bar chart)."""
+    assignment q over the clusters (bar chart). Without the online basemap, the maps are
+    :func:`flat_map` layers "day:<variable>" and the bars the layer "q" of ``live``, which
+    :func:`follow_day` updates in place."""
     import holoviews as hv
     import pandas as pd
 
-    run, day = results.run, np.datetime64(results.day, "ns")
-    fields = run.fields.sel(time=day)
-    lon, lat = fields["longitude"].values, fields["latitude"].values
-    mask = fields["mask"].values if "mask" in fields else np.ones((len(lat), len(lon)), bool)
-    label = int(run.labels.sel(time=day))
+    run = results.run
+    lon, lat = run.fields["longitude"].values, run.fields["latitude"].values
+    kind = "anomaly" if run.config.deseasonalize else "mean"
     maps = []
-    for var in [v for v in fields.data_vars if v != "mask"]:
-        values = np.where(mask, fields[var].values, np.nan)
-        kind = "anomaly" if run.config.deseasonalize else "mean"
-        maps.append(
-            geo_map(
-                lon,
-                lat,
-                values,
-                title=f"{var} on {fmt_day(day)}",
-                clim=color_range(values, kind),
-                cmap=cmap_for(kind),
-                clabel=field_label(run.fields, var, kind).replace(" mean", ""),
-                basemap=results.basemap,
-                width=200,
-                height=190,
-            )  # fmt: skip
-        )
-    q = run.soft.sel(time=day).values
+    for var, (values, clim, title) in day_fields(results).items():
+        style = dict(
+            title=title, clim=clim, cmap=cmap_for(kind), width=200, height=190,
+            clabel=field_label(run.fields, var, kind).replace(" mean", ""),
+        )  # fmt: skip
+        if results.basemap:
+            maps.append(geo_map(lon, lat, values, basemap=True, **style))
+        else:
+            maps.append(
+                flat_map(
+                    lon, lat, values, significant=None, live=live, layer=f"day:{var}", **style
+                )  # fmt: skip
+            )
+    q, title = day_assignment(results)
     bars = hv.Bars(
         pd.DataFrame({"cluster": [str(c) for c in range(len(q))], "q": q}), "cluster", "q"
     ).opts(
         color=hv.dim("cluster").categorize({str(c): cluster_color(c) for c in range(len(q))}),
-        ylim=(0, 1), width=260, height=220, tools=["hover"],
-        title=f"Soft assignment q (label: cluster {label})",
+        ylim=(0, 1), width=260, height=220, tools=["hover"], title=title,
+        ylabel="soft assignment q", hooks=[live.hook("q")],
     )  # fmt: skip
-    return hv.Layout([bars, *maps]).cols(5).opts(shared_axes=False)
+    return hv.Layout([bars, *maps]).cols(4).opts(shared_axes=False)
+
+
+def follow_day(results: Results, live: Live) -> None:
+    """Show the clicked day on the drawn :func:`day_maps` (in place)."""
+    lon, lat = results.run.fields["longitude"].values, results.run.fields["latitude"].values
+    for var, (values, clim, title) in day_fields(results).items():
+        show_field(live, f"day:{var}", lon, lat, values, title=title, clim=clim)
+    q, title = day_assignment(results)
+    live.set_data("q", {"q": q}, keep=True)
+    live.set_title("q", title)
+
+
+DAY_PROMPT = "*Click a day on the timeline to see its own fields and soft assignment.*"
 
 
 def day_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`day_maps` for the clicked day."""
+    """Panel of :func:`day_maps`: drawn at the first clicked day of a run (and again when
+    the basemap is switched), updated in place at the next clicks (without the basemap)."""
+    live = Live()
+    holder = pn.Column(pn.pane.Markdown(DAY_PROMPT))
+    drawn: dict[str, object] = {}  # what the drawn maps belong to: run and basemap
 
-    def render(run, day):
+    def update(*_):
+        run, day, basemap = results.run, results.day, results.basemap
         if run is None or day is None:
-            return pn.pane.Markdown(
-                "*Click a day on the timeline to see its own fields and soft assignment.*"
-            )
-        return pn.pane.HoloViews(day_maps(results), sizing_mode="fixed")
+            holder[:] = [pn.pane.Markdown(DAY_PROMPT)]
+            drawn.clear()
+        elif drawn.get("run") is run and drawn.get("basemap") is False and not basemap:
+            follow_day(results, live)
+        else:
+            holder[:] = [pn.pane.HoloViews(day_maps(results, live), sizing_mode="fixed")]
+            drawn.update(run=run, basemap=basemap)
 
-    return pn.panel(pn.bind(render, results.param.run, results.param.day))
+    results.param.watch(update, ["run", "day", "basemap"])
+    update()
+    return holder

@@ -73,7 +73,7 @@ def test_selection_map_updates_in_place_as_if_drawn_anew(results):
     got_pts, want_pts = (sources(r, "Longitude")[0].data for r in (root, fresh))
     np.testing.assert_array_equal(got_pts["Latitude"], want_pts["Latitude"])
     results.select_span("2021-01-05", "2021-01-09")
-    assert any("5 days selected on the timeline" in t for t in titles(root))
+    assert "Composite of 5 timeline days, 2021-01-05 to 2021-01-09" in titles(root)
     results.clear()
     assert any(t.startswith("Select days") for t in titles(root))
     assert np.allclose(image.data["image"][0], 0)
@@ -123,12 +123,35 @@ def test_live_updates_the_drawn_layers_only():
     assert list(source.data["x"]) == [5.0] and list(source.data["y"]) == [7.0]
 
 
-def test_day_view_shows_fields_and_soft_assignment(results):
+def test_day_view_shows_fields_and_soft_assignment_then_updates_in_place(results, tiny_run):
+    view = maps.day_view(results)
+    root = view.get_root()
+    assert not titles(root)  # a prompt until a day is clicked
     results.pick_day("2021-01-20")
-    root = render(maps.day_maps(results))
+    root = view.get_root()
     texts = titles(root)
-    assert any(t.startswith("Soft assignment q") for t in texts)
-    assert sum("on 2021-01-20" in t for t in texts) == 3
+    assert "q on 2021-01-20: cluster" in " ".join(texts)
+    assert sum("on 2021-01-20" in t for t in texts) == 1 + 3  # q and 3 variables
+    images = sources(root, "image")
+    assert len(images) == 3
+
+    results.pick_day("2021-02-11")  # the same models, the new day's data
+    texts = titles(root)
+    assert sum("on 2021-02-11" in t for t in texts) == 4 and sources(root, "image") == images
+    day = np.datetime64("2021-02-11", "ns")
+    fresh = sources(render(maps.day_maps(results, Live())), "image")  # drawn anew for this day
+    for got in images:  # (in any order)
+        assert any(np.array_equal(got.data["image"][0], w.data["image"][0], equal_nan=True)
+                   for w in fresh)  # fmt: skip
+    (bars,) = sources(root, "q")
+    np.testing.assert_allclose(bars.data["q"], tiny_run.soft.sel(time=day).values)
+    from bokeh.models import LinearColorMapper
+
+    lows = {m.low for m in root.select({"type": LinearColorMapper})}
+    assert len(lows) > 1  # each variable its own colour scale
+
+    results.set_run(tiny_run)  # a new run: the prompt again
+    assert not titles(view.get_root())
 
 
 def test_statistics_tables_and_plots(results, tiny_run):

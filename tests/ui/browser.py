@@ -45,10 +45,10 @@ RECORD_POINTER_JS = """() => {
   window.__pointerUp = null;
 }"""
 
-LATENCY_JS = """async ([needle, timeout]) => {
+LATENCY_JS = """async ([needle, before, timeout]) => {
   const has = () => {
     for (const d of Bokeh.documents) for (const m of d.all_models)
-      if (m.type === 'Title' && m.text.includes(needle)) return true;
+      if (m.type === 'Title' && m.text.includes(needle) && !before.includes(m.text)) return true;
     return false;
   };
   const t0 = performance.now();
@@ -152,11 +152,13 @@ def drag(page, box: dict, x0: float, x1: float, y0: float, y1: float) -> None:
     page.mouse.up()
 
 
-def timed(page, act, needle: str, timeout_s: float = 5.0) -> float:
+def timed(page, act, needle: str, timeout_s: float = 5.0, new: bool = False) -> float:
     """Milliseconds from the pointer release that ``act()`` ends with to the first frame
-    painted after a title contains ``needle`` (AssertionError if it never does)."""
+    painted after a title contains ``needle`` (``new``: a title that was not there before;
+    AssertionError if none comes)."""
+    before = [t for t in titles(page) if needle in t] if new else []
     page.evaluate(RECORD_POINTER_JS)
     act()
-    ms = page.evaluate(LATENCY_JS, [needle, timeout_s * 1000])
+    ms = page.evaluate(LATENCY_JS, [needle, before, timeout_s * 1000])
     assert ms > 0, f"no title with {needle!r} within {timeout_s} s"
     return ms

@@ -107,13 +107,21 @@ def _first_run_selection_and_linked_views(server, page):
     lat = []
     for x0, x1 in ((0.3, 0.5), (0.1, 0.2), (0.6, 0.9)):
         span = lambda x0=x0, x1=x1: drag(page, strip, x0, x1, 0.5, 0.5)  # noqa: E731
-        lat.append(timed(page, span, "on the timeline"))
-        wait_marks(page, selected_count(page, "on the timeline"))
+        lat.append(timed(page, span, "timeline days", new=True))
+        wait_marks(page, selected_count(page, "timeline days"))
     timings["timeline_span_to_map_ms"] = [round(x) for x in lat]
 
     # Clicking a day shows its fields and soft assignment.
     page.mouse.click(strip["x"] + strip["width"] * 0.7, strip["y"] + strip["height"] * 0.4)
-    wait_title(page, "Soft assignment q", 15)
+    wait_title(page, "q on 2021-", 15)
+    # The next clicked days update the drawn maps in place.
+    lat = []
+    for x in (0.2, 0.5, 0.9):
+        tap = lambda x=x: page.mouse.click(  # noqa: E731
+            strip["x"] + strip["width"] * x, strip["y"] + strip["height"] * 0.4
+        )
+        lat.append(timed(page, tap, "q on 2021-", new=True))
+    timings["day_click_to_maps_ms"] = [round(x) for x in lat]
     page.screenshot(path=str(OUT / "ui-3-span-and-day.png"), full_page=True)
 
     for key in ("cluster_button", "cluster_map_click", "umap_box", "timeline_span"):
