@@ -86,7 +86,8 @@ def in_browser(url: str, repeats: int, n_clusters: int) -> dict[str, list[float]
     from playwright.sync_api import sync_playwright
 
     out: dict[str, list[float]] = {
-        "cluster": [], "cluster map": [], "latent box": [], "timeline span": [], "day click": []
+        "cluster": [], "cluster map": [], "latent box": [], "timeline span": [], "day click": [],
+        "variable": [],
     }  # fmt: skip
     rng = np.random.default_rng(0)
     with sync_playwright() as p:
@@ -131,6 +132,12 @@ def in_browser(url: str, repeats: int, n_clusters: int) -> dict[str, list[float]
             x = strip["x"] + strip["width"] * (0.05 + 0.9 * i / repeats)
             tap = lambda x=x: page.mouse.click(x, strip["y"] + strip["height"] * 0.4)  # noqa: E731
             out["day click"].append(ui.timed(page, tap, " on ", 10, new=True))
+        variables = page.locator("select:visible", has=page.locator("option", has_text="t2m"))
+        names = variables.first.locator("option").all_inner_texts()
+        for i in range(repeats):  # the variable shown on the maps
+            name = names[(i + 1) % len(names)]
+            pick = lambda n=name: variables.first.select_option(n)  # noqa: E731
+            out["variable"].append(ui.timed_colorbar(page, pick, f"{name} "))
         page.screenshot(path=str(ROOT / "benchmarks" / "out" / "selection-latency.png"))
         chromium.close()
     if errors:
@@ -177,6 +184,7 @@ def main() -> None:
     print(row("latent (UMAP) box", server["latent box"], browser["latent box"]))
     print(row("timeline span", server["timeline span"], browser["timeline span"]))
     print(row("day click (its fields)", None, browser["day click"]))
+    print(row("variable choice", None, browser["variable"]))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.state import Results
-from dashboard.views.live import Live
+from dashboard.views.live import Live, live_view
 from dashboard.views.style import cluster_colors
 
 
@@ -75,8 +75,6 @@ def latent_plot(results: Results, live: Live, width: int = 380, height: int = 34
 def follow(results: Results, live: Live) -> None:
     """Show the current selection on the drawn plot: rings around the highlighted days; a box
     drawn here is dropped when another view made the selection."""
-    if results.run is None or results.embedding is None:
-        return
     live.set_data("rings", ring_columns(results))
     if results.origin != "umap":
         live.clear_selection("points")
@@ -85,12 +83,13 @@ def follow(results: Results, live: Live) -> None:
 def latent_view(results: Results) -> pn.viewable.Viewable:
     """Panel of :func:`latent_plot`, drawn again when the run or its projection change and
     updated in place when the selection changes."""
-    live = Live()
-    results.param.watch(lambda _: follow(results, live), "version")
 
-    def render(run, embedding):
-        if run is None or embedding is None:
-            return pn.pane.Markdown("")
-        return pn.pane.HoloViews(latent_plot(results, live), sizing_mode="fixed")
+    def draw(live: Live):
+        if results.run is None or results.embedding is None:
+            return ""
+        return latent_plot(results, live)
 
-    return pn.panel(pn.bind(render, results.param.run, results.param.embedding))
+    return live_view(
+        results, draw, lambda live: follow(results, live),
+        redraw=["run", "embedding"], update=["version"], sizing_mode="fixed",
+    )  # fmt: skip

@@ -10,12 +10,16 @@ to a :class:`Live`; when the selection changes, the view rewrites only those mod
 The changes are made inside Panel's ``unlocked()``, as HoloViews does for its own updates:
 a stream callback (box selection, span, tap) runs on the server's event loop without the
 document lock, and ``unlocked()`` sends the changes to the page's websocket directly.
+
+:func:`live_view` is the pattern every linked view follows: draw when the run changes,
+update in place when the selection (or variable, or clicked day) changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import panel as pn
 from panel.io import unlocked
 
 
@@ -56,12 +60,15 @@ class Live:
             with unlocked():
                 figure.title.text = text
 
-    def set_color_range(self, name: str, low: float, high: float) -> None:
-        """Set the colour range of layer ``name``'s colour mapper."""
-        mapper = self.handles.get(name, {}).get("color_mapper")
-        if mapper is not None:
-            with unlocked():
-                mapper.update(low=low, high=high)
+    def set_colors(self, name: str, low: float, high: float, label: str | None = None) -> None:
+        """Set the colour range of layer ``name``'s colour mapper (and its colour bar's
+        title to ``label``, if given and the layer has a colour bar)."""
+        handles = self.handles.get(name, {})
+        with unlocked():
+            if handles.get("color_mapper") is not None:
+                handles["color_mapper"].update(low=low, high=high)
+            if label is not None and handles.get("colorbar") is not None:
+                handles["colorbar"].title = label
 
     def set_glyph(self, name: str, **props) -> None:
         """Set properties of layer ``name``'s glyph (e.g. a Span's ``location``)."""
@@ -69,3 +76,38 @@ class Live:
         if glyph is not None:
             with unlocked():
                 glyph.update(**props)
+
+
+def live_view(
+    state,
+    draw: Callable[[Live], object],
+    follow: Callable[[Live], None],
+    *,
+    redraw: list[str],
+    update: list[str],
+    in_place: Callable[[], bool] = lambda: True,
+    **pane_options,
+) -> pn.Column:
+    """A panel showing ``draw(live)`` (a HoloViews object, or Markdown text when there is
+    nothing to draw), drawn anew when one of the ``redraw`` parameters of ``state`` changes,
+    and updated in place by ``follow(live)`` when one of the ``update`` parameters changes,
+    unless ``in_place()`` is False or nothing is drawn yet (then it is drawn anew too)."""
+    live = Live()
+    holder = pn.Column(margin=0)
+    drawn = [False]
+
+    def refresh(*events) -> None:
+        changed = {event.name for event in events}
+        if drawn[0] and not changed & set(redraw) and in_place():
+            follow(live)
+            return
+        live.handles.clear()
+        obj = draw(live)
+        drawn[0] = not isinstance(obj, str)
+        holder[:] = [
+            pn.pane.Markdown(obj) if not drawn[0] else pn.pane.HoloViews(obj, **pane_options)
+        ]
+
+    state.param.watch(refresh, [*redraw, *update])
+    refresh()
+    return holder

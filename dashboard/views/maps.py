@@ -3,17 +3,22 @@
 All maps are GeoViews images on a PlateCarree projection with offline coastlines; an online
 tile basemap (Web Mercator) is drawn only when the user asks for it. Fields are
 (latitude, longitude) arrays in physical units.
+
+Each view is drawn once per run (and field kind, basemap) and then updated in place when the
+variable, the selection or the clicked day change (see ``dashboard.views.live``), except on
+the basemap, where a change re-projects the fields and so draws the maps anew.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 import panel as pn
 
 from dashboard.state import Results
-from dashboard.views.live import Live
+from dashboard.views.live import Live, live_view
 from dashboard.views.style import cluster_color, cmap_for, color_range, field_label, fmt_day
 
 MAP_WIDTH = 250
@@ -80,10 +85,14 @@ def geo_map(
     basemap: bool = False,
     width: int = MAP_WIDTH,
     height: int = MAP_HEIGHT,
+    live: Live | None = None,
+    layer: str = "",
 ):
     """One map: ``values`` (lat, lon) with stippling where ``significant`` (lat, lon) is True.
 
     Returns a GeoViews overlay: image, stipple points, coastlines (and tiles if ``basemap``).
+    Without the basemap, :func:`show_field` can update it in place: its image and stipples
+    are the layers ``layer`` and ``layer + ":stipples"`` of ``live``.
     """
     import geoviews as gv
     import holoviews as hv
@@ -103,12 +112,14 @@ def geo_map(
         cformatter="%.3g",
         tools=["hover"],
         framewise=True,
+        hooks=[live.hook(layer)] if live else [],
     )
     layers = [img]
     if significant is not None:
         pts = gv.Points(stipples(lon, lat, significant), crs=pc).opts(
-            color="black", size=1.5, alpha=0.6, tools=[]
-        )
+            color="black", size=1.5, alpha=0.6, tools=[],
+            hooks=[live.hook(f"{layer}:stipples")] if live else [],
+        )  # fmt: skip
         layers.append(pts)
     else:
         layers.append(gv.Points(([], []), crs=pc))
@@ -125,33 +136,42 @@ def geo_map(
         width=width + (90 if colorbar else 0),
         height=height,
         projection=ccrs.GOOGLE_MERCATOR if basemap else pc,
-        toolbar="above",
+        toolbar="below",
+        fontsize={"title": "10pt"},
         **({} if basemap else extent),
     )
 
 
-def cluster_maps(results: Results, width: int = MAP_WIDTH):
-    """One small map per cluster of the chosen variable: composite mean or anomaly against the
-    whole period, stippled where significant, frequency in the title, one shared colour scale
-    (colour bar on the last map). Clicking a map highlights its cluster's days."""
-    import holoviews as hv
-
+def cluster_fields(results: Results) -> tuple[np.ndarray, np.ndarray, tuple, str]:
+    """The chosen variable's composites, values and significance (cluster, lat, lon), with
+    their shared colour range and colour-bar label."""
     run, var, kind = results.run, results.variable, results.kind
     comp = run.composites
-    data = comp[kind].sel(variable=var).values  # (cluster, lat, lon)
+    data = comp[kind].sel(variable=var).values
     sig = comp["significant"].sel(variable=var).values
+    return data, sig, color_range(data, kind), field_label(run.fields, var, kind)
+
+
+def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH):
+    """One small map per cluster of the chosen variable: composite mean or anomaly against the
+    whole period, stippled where significant, frequency in the title, one shared colour scale
+    (colour bar on the last map), layers "cluster:<c>" of ``live``. Clicking a map
+    highlights its cluster's days."""
+    import holoviews as hv
+
+    comp = results.run.composites
+    data, sig, clim, label = cluster_fields(results)
     freq = comp["frequency"].values
     lon, lat = comp["longitude"].values, comp["latitude"].values
-    clim = color_range(data, kind)
-    label = field_label(run.fields, var, kind)
     k = data.shape[0]
     maps = []
     for c in range(k):
         m = geo_map(
             lon, lat, data[c],
             title=f"Cluster {c} · {freq[c]:.0%} of days",
-            clim=clim, cmap=cmap_for(kind), clabel=label, significant=sig[c],
+            clim=clim, cmap=cmap_for(results.kind), clabel=label, significant=sig[c],
             colorbar=c == k - 1, basemap=results.basemap, width=width,
+            live=live, layer=f"cluster:{c}",
         )  # fmt: skip
         tap = hv.streams.Tap(source=m)
         tap.add_subscriber(lambda x=None, y=None, c=c: x is not None and results.select_cluster(c))
@@ -159,24 +179,36 @@ def cluster_maps(results: Results, width: int = MAP_WIDTH):
     return hv.Layout(maps).cols(4).opts(shared_axes=True)
 
 
-def bound_to_map_settings(render, results: Results) -> pn.viewable.Viewable:
-    """``render(run, variable, kind, basemap)`` as a panel, re-run when one of them changes."""
-    settings = results.param
-    return pn.panel(
-        pn.bind(render, settings.run, settings.variable, settings.kind, settings.basemap)
-    )
+def follow_variable(results: Results, live: Live) -> None:
+    """Show the chosen variable on the drawn :func:`cluster_maps` (in place)."""
+    data, sig, clim, label = cluster_fields(results)
+    comp = results.run.composites
+    lon, lat = comp["longitude"].values, comp["latitude"].values
+    for c in range(len(data)):
+        show_field(live, f"cluster:{c}", lon, lat, data[c], significant=sig[c], clim=clim,
+                   clabel=label)  # fmt: skip
+
+
+def without_basemap(results: Results) -> Callable[[], bool]:
+    """Whether the maps can be updated in place: not on the online basemap (there the fields
+    are re-projected onto Web Mercator tiles at every change)."""
+    return lambda: not results.basemap
 
 
 def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`cluster_maps`; rebuilt when the run, variable, field kind or basemap
-    change (a selection does not rebuild it)."""
+    """Panel of :func:`cluster_maps`: drawn again with the run, field kind or basemap,
+    updated in place when the variable changes (a selection does not change it)."""
 
-    def render(run, variable, kind, basemap):
-        if run is None or variable is None:
-            return pn.pane.Markdown("*No run yet: train one or load a past run.*")
-        return pn.pane.HoloViews(cluster_maps(results), sizing_mode="fixed", linked_axes=False)
+    def draw(live: Live):
+        if results.run is None or results.variable is None:
+            return "*No run yet: train one or load a past run.*"
+        return cluster_maps(results, live)
 
-    return bound_to_map_settings(render, results)
+    return live_view(
+        results, draw, lambda live: follow_variable(results, live),
+        redraw=["run", "kind", "basemap"], update=["variable"], in_place=without_basemap(results),
+        sizing_mode="fixed", linked_axes=False,
+    )  # fmt: skip
 
 
 def selection_title(results: Results, count: int) -> str:
@@ -191,53 +223,22 @@ def selection_title(results: Results, count: int) -> str:
     return f"Composite of {count} {what}"
 
 
-def flat_map(
-    lon, lat, values, *, title, clim, cmap, clabel, significant, width, height,
-    live: Live, layer: str,
-):  # fmt: skip
-    """Like :func:`geo_map` on PlateCarree, built from plain HoloViews elements in lon/lat
-    (the same picture: PlateCarree is the lon/lat grid), so that it can be updated in place
-    with :func:`show_field`: its image and stipples are the layers ``layer`` and
-    ``layer + ":stipples"`` of ``live`` (no stipples if ``significant`` is None)."""
-    import holoviews as hv
-
-    img = hv.Image(
-        (lon, lat, np.asarray(values, dtype=np.float32)),
-        kdims=["Longitude", "Latitude"],
-        vdims=[hv.Dimension("value", label=clabel)],
-    ).opts(
-        cmap=cmap, clim=clim, colorbar=True, clabel=clabel, cformatter="%.3g", tools=["hover"],
-        hooks=[live.hook(layer)],
-    )  # fmt: skip
-    overlay = img
-    if significant is not None:
-        overlay = overlay * hv.Points(
-            stipples(lon, lat, significant), ["Longitude", "Latitude"]
-        ).opts(color="black", size=1.5, alpha=0.6, tools=[], hooks=[live.hook(f"{layer}:stipples")])
-    bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
-    coast = hv.Path([_coastline_xy(bbox)], ["Longitude", "Latitude"]).opts(
-        color="black", line_width=0.8, tools=[]
-    )
-    dx = float(abs(lon[1] - lon[0])) / 2 if len(lon) > 1 else 0.5
-    dy = float(abs(lat[1] - lat[0])) / 2 if len(lat) > 1 else 0.5
-    return (overlay * coast).opts(
-        title=title, width=width + 90, height=height, toolbar="below", fontsize={"title": "10pt"},
-        xlim=(lon.min() - dx, lon.max() + dx), ylim=(lat.min() - dy, lat.max() + dy),
-    )  # fmt: skip
-
-
-def show_field(live: Live, layer: str, lon, lat, values, *, title: str, significant=None,
-               clim: tuple[float, float] | None = None) -> None:  # fmt: skip
-    """Show ``values`` (lat, lon) on the drawn :func:`flat_map` ``layer``, in place: its
-    image, title, stipples where ``significant`` and colour range ``clim`` (when given)."""
+def show_field(
+    live: Live, layer: str, lon, lat, values, *, title: str | None = None, significant=None,
+    clim: tuple[float, float] | None = None, clabel: str | None = None,
+) -> None:  # fmt: skip
+    """Show ``values`` (lat, lon) on the drawn :func:`geo_map` ``layer`` (without basemap),
+    in place; when given, also its title, stipples where ``significant``, colour range
+    ``clim`` and colour-bar label ``clabel``."""
     rows = values if lat[0] <= lat[-1] else values[::-1]  # Bokeh's first row is the south
     live.set_data(layer, {"image": [np.asarray(rows, dtype=np.float32)]}, keep=True)
-    live.set_title(layer, title)
+    if title is not None:
+        live.set_title(layer, title)
     if significant is not None:
         x, y = stipples(lon, lat, significant)
         live.set_data(f"{layer}:stipples", {"Longitude": x, "Latitude": y})
     if clim is not None:
-        live.set_color_range(layer, *clim)
+        live.set_colors(layer, *clim, label=clabel)
 
 
 def selection_fields(results: Results) -> tuple[np.ndarray, np.ndarray, str]:
@@ -254,54 +255,48 @@ def selection_fields(results: Results) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def selection_map(results: Results, live: Live):
-    """The composite of exactly the highlighted days (see :func:`selection_fields`). Without
-    the online basemap it is a :func:`flat_map` that :func:`follow` updates in place; with
-    it, GeoViews re-projects it onto the tiles at every selection (slower)."""
-    import holoviews as hv
-
+    """The composite of exactly the highlighted days (see :func:`selection_fields`), layer
+    "selection" of ``live``."""
     run, var, kind = results.run, results.variable, results.kind
     comp = run.composites
     lon, lat = comp["longitude"].values, comp["latitude"].values
-    style = dict(
-        clim=color_range(comp[kind].sel(variable=var).values, kind), cmap=cmap_for(kind),
-        clabel=field_label(run.fields, var, kind), width=330, height=310,
-    )  # fmt: skip
-
-    def draw(version=None):
-        values, significant, title = selection_fields(results)
-        if results.basemap:
-            return geo_map(lon, lat, values, title=title, significant=significant, basemap=True,
-                           **style)  # fmt: skip
-        return flat_map(lon, lat, values, title=title, significant=significant, live=live,
-                        layer="selection", **style)  # fmt: skip
-
-    if results.basemap:
-        return hv.DynamicMap(draw, streams=[hv.streams.Params(results, ["version"])])
-    return draw()
-
-
-def follow(results: Results, live: Live) -> None:
-    """Show the composite of the current selection on the drawn selection map (in place)."""
-    if results.run is None or results.variable is None or results.basemap:
-        return
     values, significant, title = selection_fields(results)
-    comp = results.run.composites
+    style = dict(
+        title=title, significant=significant, cmap=cmap_for(kind), width=330, height=310,
+        clim=color_range(comp[kind].sel(variable=var).values, kind),
+        clabel=field_label(run.fields, var, kind),
+    )  # fmt: skip
+    return geo_map(lon, lat, values, basemap=results.basemap, live=live, layer="selection", **style)
+
+
+def follow_selection(results: Results, live: Live) -> None:
+    """Show the composite of the current selection (chosen variable) on the drawn selection
+    map, in place; its colour range is that of the variable's cluster composites."""
+    values, significant, title = selection_fields(results)
+    run, var, kind = results.run, results.variable, results.kind
+    comp = run.composites
     lon, lat = comp["longitude"].values, comp["latitude"].values
-    show_field(live, "selection", lon, lat, values, title=title, significant=significant)
+    show_field(
+        live, "selection", lon, lat, values, title=title, significant=significant,
+        clim=color_range(comp[kind].sel(variable=var).values, kind),
+        clabel=field_label(run.fields, var, kind),
+    )  # fmt: skip
 
 
 def selection_map_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`selection_map`: drawn again with the run, variable, kind or basemap,
-    updated in place when the selection changes."""
-    live = Live()
-    results.param.watch(lambda _: follow(results, live), "version")
+    """Panel of :func:`selection_map`: drawn again with the run, field kind or basemap,
+    updated in place when the selection or the variable change."""
 
-    def render(run, variable, kind, basemap):
-        if run is None or variable is None:
-            return pn.pane.Markdown("")
-        return pn.pane.HoloViews(selection_map(results, live), sizing_mode="fixed")
+    def draw(live: Live):
+        return (
+            "" if results.run is None or results.variable is None else selection_map(results, live)
+        )
 
-    return bound_to_map_settings(render, results)
+    return live_view(
+        results, draw, lambda live: follow_selection(results, live),
+        redraw=["run", "kind", "basemap"], update=["version", "variable"],
+        in_place=without_basemap(results), sizing_mode="fixed",
+    )  # fmt: skip
 
 
 def day_fields(results: Results) -> dict[str, tuple[np.ndarray, tuple[float, float], str]]:
@@ -327,9 +322,8 @@ def day_assignment(results: Results) -> tuple[np.ndarray, str]:
 
 def day_maps(results: Results, live: Live):
     """Every variable of the clicked day (its own colour scale each) and the day's soft
-    assignment q over the clusters (bar chart). Without the online basemap, the maps are
-    :func:`flat_map` layers "day:<variable>" and the bars the layer "q" of ``live``, which
-    :func:`follow_day` updates in place."""
+    assignment q over the clusters (bar chart): layers "day:<variable>" and "q" of ``live``,
+    which :func:`follow_day` updates in place."""
     import holoviews as hv
     import pandas as pd
 
@@ -342,14 +336,11 @@ def day_maps(results: Results, live: Live):
             title=title, clim=clim, cmap=cmap_for(kind), width=200, height=190,
             clabel=field_label(run.fields, var, kind).replace(" mean", ""),
         )  # fmt: skip
-        if results.basemap:
-            maps.append(geo_map(lon, lat, values, basemap=True, **style))
-        else:
-            maps.append(
-                flat_map(
-                    lon, lat, values, significant=None, live=live, layer=f"day:{var}", **style
-                )  # fmt: skip
-            )
+        maps.append(
+            geo_map(
+                lon, lat, values, basemap=results.basemap, live=live, layer=f"day:{var}", **style
+            )  # fmt: skip
+        )
     q, title = day_assignment(results)
     bars = hv.Bars(
         pd.DataFrame({"cluster": [str(c) for c in range(len(q))], "q": q}), "cluster", "q"
@@ -376,22 +367,13 @@ DAY_PROMPT = "*Click a day on the timeline to see its own fields and soft assign
 
 def day_view(results: Results) -> pn.viewable.Viewable:
     """Panel of :func:`day_maps`: drawn at the first clicked day of a run (and again when
-    the basemap is switched), updated in place at the next clicks (without the basemap)."""
-    live = Live()
-    holder = pn.Column(pn.pane.Markdown(DAY_PROMPT))
-    drawn: dict[str, object] = {}  # what the drawn maps belong to: run and basemap
+    the basemap is switched), updated in place at the next clicks."""
 
-    def update(*_):
-        run, day, basemap = results.run, results.day, results.basemap
-        if run is None or day is None:
-            holder[:] = [pn.pane.Markdown(DAY_PROMPT)]
-            drawn.clear()
-        elif drawn.get("run") is run and drawn.get("basemap") is False and not basemap:
-            follow_day(results, live)
-        else:
-            holder[:] = [pn.pane.HoloViews(day_maps(results, live), sizing_mode="fixed")]
-            drawn.update(run=run, basemap=basemap)
+    def draw(live: Live):
+        return DAY_PROMPT if results.run is None or results.day is None else day_maps(results, live)
 
-    results.param.watch(update, ["run", "day", "basemap"])
-    update()
-    return holder
+    return live_view(
+        results, draw, lambda live: follow_day(results, live),
+        redraw=["run", "basemap"], update=["day"], in_place=without_basemap(results),
+        sizing_mode="fixed",
+    )  # fmt: skip

@@ -8,7 +8,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.state import Results
-from dashboard.views.live import Live
+from dashboard.views.live import Live, live_view
 from dashboard.views.style import cluster_colors
 
 DAY = pd.Timedelta(days=1)
@@ -95,8 +95,6 @@ def timeline_plot(results: Results, live: Live, width: int = 1100):
 
 def follow(results: Results, live: Live) -> None:
     """Show the current selection and clicked day on the drawn plot."""
-    if results.run is None:
-        return
     live.set_data("marks", mark_columns(results))
     location, alpha = day_line(results)
     live.set_glyph("day", location=location.value / 1e6, line_alpha=alpha)  # ms since 1970
@@ -105,12 +103,11 @@ def follow(results: Results, live: Live) -> None:
 def timeline_view(results: Results) -> pn.viewable.Viewable:
     """Panel of :func:`timeline_plot`, drawn again when the run changes and updated in place
     when the selection or the clicked day change."""
-    live = Live()
-    results.param.watch(lambda _: follow(results, live), ["version", "day"])
 
-    def render(run):
-        if run is None:
-            return pn.pane.Markdown("")
-        return pn.pane.HoloViews(timeline_plot(results, live), sizing_mode="fixed")
+    def draw(live: Live):
+        return "" if results.run is None else timeline_plot(results, live)
 
-    return pn.panel(pn.bind(render, results.param.run))
+    return live_view(
+        results, draw, lambda live: follow(results, live),
+        redraw=["run"], update=["version", "day"], sizing_mode="fixed",
+    )  # fmt: skip

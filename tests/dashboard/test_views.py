@@ -38,13 +38,24 @@ def titles(model) -> list[str]:
 
 
 def test_cluster_maps_one_per_cluster_with_frequency_and_units(results):
-    root = render(maps.cluster_maps(results))
-    texts = titles(root)
-    assert sum(t.startswith("Cluster ") and "% of days" in t for t in texts) == 3
     from bokeh.models import ColorBar
 
-    bars = list(root.select({"type": ColorBar}))
-    assert len(bars) == 1 and bars[0].title == "t2m anomaly [K]"
+    root = maps.cluster_maps_view(results).get_root()
+    texts = titles(root)
+    assert sum(t.startswith("Cluster ") and "% of days" in t for t in texts) == 3
+    (bar,) = root.select({"type": ColorBar})
+    assert bar.title == "t2m anomaly [K]"
+
+    images = sources(root, "image")
+    results.variable = "sst"  # in place: the same models, what a fresh drawing shows
+    assert sources(root, "image") == images and bar.title == "sst anomaly [K]"
+    fresh = render(maps.cluster_maps(results, Live()))
+    want = {s.data["image"][0].tobytes() for s in sources(fresh, "image")}
+    assert {s.data["image"][0].tobytes() for s in images} == want
+    dots = {tuple(s.data["Latitude"]) for s in sources(root, "Latitude")}
+    assert dots and dots == {tuple(s.data["Latitude"]) for s in sources(fresh, "Latitude")}
+    (fresh_bar,) = fresh.select({"type": ColorBar})
+    assert fresh_bar.color_mapper.low == bar.color_mapper.low
 
 
 def sources(root, *columns) -> list:
@@ -191,11 +202,13 @@ def test_whole_page_builds(server_config, store, tiny_run):
 def test_online_basemap_is_an_option_that_builds_without_network(results):
     from bokeh.models import WMTSTileSource
 
+    view = maps.selection_map_view(results)
     results.basemap = True
-    sel = pn.pane.HoloViews(maps.selection_map(results, Live())).get_root()
+    sel = view.get_root()
     assert list(sel.select({"type": WMTSTileSource}))
-    results.select_cluster(0)
+    results.select_cluster(0)  # drawn anew on the tiles
     assert any("of cluster 0" in t for t in titles(sel))
+    assert list(sel.select({"type": WMTSTileSource}))
 
 
 def test_progress_shows_phase_epoch_losses_and_queue():

@@ -45,10 +45,13 @@ RECORD_POINTER_JS = """() => {
   window.__pointerUp = null;
 }"""
 
-LATENCY_JS = """async ([needle, before, timeout]) => {
+LATENCY_JS = """async ([type, field, needle, before, start, timeout]) => {
   const has = () => {
-    for (const d of Bokeh.documents) for (const m of d.all_models)
-      if (m.type === 'Title' && m.text.includes(needle) && !before.includes(m.text)) return true;
+    for (const d of Bokeh.documents) for (const m of d.all_models) {
+      if (m.type !== type) continue;
+      const text = String(m[field]);
+      if (text.includes(needle) && !before.includes(text)) return true;
+    }
     return false;
   };
   const t0 = performance.now();
@@ -57,7 +60,7 @@ LATENCY_JS = """async ([needle, before, timeout]) => {
     await new Promise(r => setTimeout(r, 1));
   }
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return performance.now() - window.__pointerUp;
+  return performance.now() - (start === null ? window.__pointerUp : start);
 }"""
 
 
@@ -159,6 +162,16 @@ def timed(page, act, needle: str, timeout_s: float = 5.0, new: bool = False) -> 
     before = [t for t in titles(page) if needle in t] if new else []
     page.evaluate(RECORD_POINTER_JS)
     act()
-    ms = page.evaluate(LATENCY_JS, [needle, before, timeout_s * 1000])
+    ms = page.evaluate(LATENCY_JS, ["Title", "text", needle, before, None, timeout_s * 1000])
     assert ms > 0, f"no title with {needle!r} within {timeout_s} s"
+    return ms
+
+
+def timed_colorbar(page, act, needle: str, timeout_s: float = 5.0) -> float:
+    """Milliseconds from calling ``act()`` (a change without the mouse, e.g. choosing an
+    option) to the first frame painted after a colour bar's title contains ``needle``."""
+    start = page.evaluate("() => performance.now()")
+    act()
+    ms = page.evaluate(LATENCY_JS, ["ColorBar", "title", needle, [], start, timeout_s * 1000])
+    assert ms > 0, f"no colour bar titled {needle!r} within {timeout_s} s"
     return ms
