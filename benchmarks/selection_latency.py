@@ -97,8 +97,11 @@ def in_browser(url: str, repeats: int, n_clusters: int) -> dict[str, list[float]
         page.on("pageerror", lambda e: errors.append(str(e)))
         t = time.monotonic()
         page.goto(url)
+        page.get_by_role("button", name="Train").wait_for(timeout=30000)
+        ready = time.monotonic() - t
         ui.wait_title(page, "Cluster 0 ·", 60)
-        print(f"page with the run's maps after {time.monotonic() - t:.1f} s")
+        maps = time.monotonic() - t
+        print(f"page ready after {ready:.1f} s, with the run's maps after {maps:.1f} s")
         ui.wait_title(page, "Latent space: UMAP", 180)
         clear = page.get_by_role("button", name="Clear selection")
         for i in range(repeats):

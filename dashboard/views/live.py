@@ -60,13 +60,20 @@ class Live:
             with unlocked():
                 figure.title.text = text
 
-    def set_colors(self, name: str, low: float, high: float, label: str | None = None) -> None:
-        """Set the colour range of layer ``name``'s colour mapper (and its colour bar's
-        title to ``label``, if given and the layer has a colour bar)."""
+    def set_colors(
+        self, name: str, low: float, high: float, label: str | None = None, cmap: str | None = None
+    ) -> None:
+        """Set the colour range of layer ``name``'s colour mapper; when given, its colour map
+        ``cmap`` (a name, turned into a palette as HoloViews does) and its colour bar's title
+        ``label``."""
         handles = self.handles.get(name, {})
         with unlocked():
             if handles.get("color_mapper") is not None:
                 handles["color_mapper"].update(low=low, high=high)
+                if cmap is not None:
+                    from holoviews.plotting.util import process_cmap
+
+                    handles["color_mapper"].palette = process_cmap(cmap, None, categorical=False)
             if label is not None and handles.get("colorbar") is not None:
                 handles["colorbar"].title = label
 

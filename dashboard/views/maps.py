@@ -4,8 +4,8 @@ All maps are GeoViews images on a PlateCarree projection with offline coastlines
 tile basemap (Web Mercator) is drawn only when the user asks for it. Fields are
 (latitude, longitude) arrays in physical units.
 
-Each view is drawn once per run (and field kind, basemap) and then updated in place when the
-variable, the selection or the clicked day change (see ``dashboard.views.live``), except on
+Each view is drawn once per run (and basemap) and then updated in place when the variable,
+the field kind, the selection or the clicked day change (see ``dashboard.views.live``), except on
 the basemap, where a change re-projects the fields and so draws the maps anew.
 """
 
@@ -180,13 +180,13 @@ def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH):
 
 
 def follow_variable(results: Results, live: Live) -> None:
-    """Show the chosen variable on the drawn :func:`cluster_maps` (in place)."""
+    """Show the chosen variable and field kind on the drawn :func:`cluster_maps` (in place)."""
     data, sig, clim, label = cluster_fields(results)
     comp = results.run.composites
     lon, lat = comp["longitude"].values, comp["latitude"].values
     for c in range(len(data)):
         show_field(live, f"cluster:{c}", lon, lat, data[c], significant=sig[c], clim=clim,
-                   clabel=label)  # fmt: skip
+                   clabel=label, cmap=cmap_for(results.kind))  # fmt: skip
 
 
 def without_basemap(results: Results) -> Callable[[], bool]:
@@ -196,8 +196,8 @@ def without_basemap(results: Results) -> Callable[[], bool]:
 
 
 def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`cluster_maps`: drawn again with the run, field kind or basemap,
-    updated in place when the variable changes (a selection does not change it)."""
+    """Panel of :func:`cluster_maps`: drawn again with the run or basemap, updated in place
+    when the variable or field kind change (a selection does not change it)."""
 
     def draw(live: Live):
         if results.run is None or results.variable is None:
@@ -206,7 +206,7 @@ def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
 
     return live_view(
         results, draw, lambda live: follow_variable(results, live),
-        redraw=["run", "kind", "basemap"], update=["variable"], in_place=without_basemap(results),
+        redraw=["run", "basemap"], update=["variable", "kind"], in_place=without_basemap(results),
         sizing_mode="fixed", linked_axes=False,
     )  # fmt: skip
 
@@ -225,11 +225,11 @@ def selection_title(results: Results, count: int) -> str:
 
 def show_field(
     live: Live, layer: str, lon, lat, values, *, title: str | None = None, significant=None,
-    clim: tuple[float, float] | None = None, clabel: str | None = None,
+    clim: tuple[float, float] | None = None, clabel: str | None = None, cmap: str | None = None,
 ) -> None:  # fmt: skip
     """Show ``values`` (lat, lon) on the drawn :func:`geo_map` ``layer`` (without basemap),
     in place; when given, also its title, stipples where ``significant``, colour range
-    ``clim`` and colour-bar label ``clabel``."""
+    ``clim``, colour-bar label ``clabel`` and colour map ``cmap``."""
     rows = values if lat[0] <= lat[-1] else values[::-1]  # Bokeh's first row is the south
     live.set_data(layer, {"image": [np.asarray(rows, dtype=np.float32)]}, keep=True)
     if title is not None:
@@ -238,7 +238,7 @@ def show_field(
         x, y = stipples(lon, lat, significant)
         live.set_data(f"{layer}:stipples", {"Longitude": x, "Latitude": y})
     if clim is not None:
-        live.set_colors(layer, *clim, label=clabel)
+        live.set_colors(layer, *clim, label=clabel, cmap=cmap)
 
 
 def selection_fields(results: Results) -> tuple[np.ndarray, np.ndarray, str]:
@@ -270,8 +270,8 @@ def selection_map(results: Results, live: Live):
 
 
 def follow_selection(results: Results, live: Live) -> None:
-    """Show the composite of the current selection (chosen variable) on the drawn selection
-    map, in place; its colour range is that of the variable's cluster composites."""
+    """Show the composite of the current selection (chosen variable and field kind) on the
+    drawn selection map, in place; its colour range is that of the cluster composites."""
     values, significant, title = selection_fields(results)
     run, var, kind = results.run, results.variable, results.kind
     comp = run.composites
@@ -279,13 +279,13 @@ def follow_selection(results: Results, live: Live) -> None:
     show_field(
         live, "selection", lon, lat, values, title=title, significant=significant,
         clim=color_range(comp[kind].sel(variable=var).values, kind),
-        clabel=field_label(run.fields, var, kind),
+        clabel=field_label(run.fields, var, kind), cmap=cmap_for(kind),
     )  # fmt: skip
 
 
 def selection_map_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`selection_map`: drawn again with the run, field kind or basemap,
-    updated in place when the selection or the variable change."""
+    """Panel of :func:`selection_map`: drawn again with the run or basemap, updated in place
+    when the selection, the variable or the field kind change."""
 
     def draw(live: Live):
         return (
@@ -294,7 +294,7 @@ def selection_map_view(results: Results) -> pn.viewable.Viewable:
 
     return live_view(
         results, draw, lambda live: follow_selection(results, live),
-        redraw=["run", "kind", "basemap"], update=["version", "variable"],
+        redraw=["run", "basemap"], update=["version", "variable", "kind"],
         in_place=without_basemap(results), sizing_mode="fixed",
     )  # fmt: skip
 

@@ -57,6 +57,14 @@ def test_cluster_maps_one_per_cluster_with_frequency_and_units(results):
     (fresh_bar,) = fresh.select({"type": ColorBar})
     assert fresh_bar.color_mapper.low == bar.color_mapper.low
 
+    results.kind = "mean"  # the field kind too: values, range, colour map and label
+    (fresh_bar,) = render(maps.cluster_maps(results, Live())).select({"type": ColorBar})
+    assert bar.title == fresh_bar.title == "sst mean [K]" and sources(root, "image") == images
+    assert list(bar.color_mapper.palette) == list(fresh_bar.color_mapper.palette)
+    assert (bar.color_mapper.low, bar.color_mapper.high) == (
+        fresh_bar.color_mapper.low, fresh_bar.color_mapper.high
+    )  # fmt: skip
+
 
 def sources(root, *columns) -> list:
     """The root's ColumnDataSources that hold all of ``columns``."""
