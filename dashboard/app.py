@@ -71,9 +71,7 @@ def build(session: Session) -> pn.template.BaseTemplate:
     results = session.results
     variable = pn.widgets.Select.from_param(results.param.variable, name="Variable", width=160)
     kind = pn.widgets.RadioButtonGroup.from_param(results.param.kind, name="Field", width=180)
-    basemap = pn.widgets.Checkbox.from_param(
-        results.param.basemap, name="Online basemap (needs internet)"
-    )
+    basemap = pn.widgets.Checkbox.from_param(results.param.basemap, name="Basemap (online)")
     clear = pn.widgets.Button(name="Clear selection", width=130)
     clear.on_click(lambda _: results.clear())
 
