@@ -80,19 +80,20 @@ def geo_map(
     clim: tuple[float, float],
     cmap: str,
     clabel: str,
+    live: Live,
+    layer: str,
     significant: np.ndarray | None = None,
     colorbar: bool = True,
     basemap: bool = False,
     width: int = MAP_WIDTH,
     height: int = MAP_HEIGHT,
-    live: Live | None = None,
-    layer: str = "",
 ):
     """One map: ``values`` (lat, lon) with stippling where ``significant`` (lat, lon) is True.
 
-    Returns a GeoViews overlay: image, stipple points, coastlines (and tiles if ``basemap``).
-    Without the basemap, :func:`show_field` can update it in place: its image and stipples
-    are the layers ``layer`` and ``layer + ":stipples"`` of ``live``.
+    Returns a GeoViews overlay: image, stipple points (if ``significant`` is given),
+    coastlines (and tiles if ``basemap``). Without the basemap, :func:`show_field` can update
+    it in place: its image and stipples are the layers ``layer`` and ``layer + ":stipples"``
+    of ``live``.
     """
     import geoviews as gv
     import holoviews as hv
@@ -112,17 +113,14 @@ def geo_map(
         cformatter="%.3g",
         tools=["hover"],
         framewise=True,
-        hooks=[live.hook(layer)] if live else [],
+        hooks=[live.hook(layer)],
     )
     layers = [img]
     if significant is not None:
         pts = gv.Points(stipples(lon, lat, significant), crs=pc).opts(
-            color="black", size=1.5, alpha=0.6, tools=[],
-            hooks=[live.hook(f"{layer}:stipples")] if live else [],
-        )  # fmt: skip
+            color="black", size=1.5, alpha=0.6, tools=[], hooks=[live.hook(f"{layer}:stipples")]
+        )
         layers.append(pts)
-    else:
-        layers.append(gv.Points(([], []), crs=pc))
     bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
     layers.append(_coastlines(bbox))
     overlay = hv.Overlay(layers)
@@ -257,29 +255,27 @@ def selection_fields(results: Results) -> tuple[np.ndarray, np.ndarray, str]:
 def selection_map(results: Results, live: Live):
     """The composite of exactly the highlighted days (see :func:`selection_fields`), layer
     "selection" of ``live``."""
-    run, var, kind = results.run, results.variable, results.kind
-    comp = run.composites
+    comp = results.run.composites
     lon, lat = comp["longitude"].values, comp["latitude"].values
     values, significant, title = selection_fields(results)
-    style = dict(
-        title=title, significant=significant, cmap=cmap_for(kind), width=330, height=310,
-        clim=color_range(comp[kind].sel(variable=var).values, kind),
-        clabel=field_label(run.fields, var, kind),
+    _, _, clim, label = cluster_fields(results)  # the colours of the cluster maps
+    return geo_map(
+        lon, lat, values, title=title, significant=significant, clim=clim, clabel=label,
+        cmap=cmap_for(results.kind), width=330, height=310, basemap=results.basemap,
+        live=live, layer="selection",
     )  # fmt: skip
-    return geo_map(lon, lat, values, basemap=results.basemap, live=live, layer="selection", **style)
 
 
 def follow_selection(results: Results, live: Live) -> None:
     """Show the composite of the current selection (chosen variable and field kind) on the
     drawn selection map, in place; its colour range is that of the cluster composites."""
     values, significant, title = selection_fields(results)
-    run, var, kind = results.run, results.variable, results.kind
-    comp = run.composites
+    _, _, clim, label = cluster_fields(results)
+    comp = results.run.composites
     lon, lat = comp["longitude"].values, comp["latitude"].values
     show_field(
         live, "selection", lon, lat, values, title=title, significant=significant,
-        clim=color_range(comp[kind].sel(variable=var).values, kind),
-        clabel=field_label(run.fields, var, kind), cmap=cmap_for(kind),
+        clim=clim, clabel=label, cmap=cmap_for(results.kind),
     )  # fmt: skip
 
 

@@ -19,12 +19,6 @@ def add_parsers(subparsers) -> None:
     add_selection_arguments(p)
     p.add_argument("--methods", help="comma-separated method names (default: all)")
     p.add_argument("--seeds", default="3", metavar="N", help="seeds 0..N-1 (default 3)")
-    p.add_argument(
-        "--deseasonalize",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="remove the smoothed seasonal cycle first (default: yes)",
-    )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the two files")
     p.set_defaults(func=benchmark_command)
 

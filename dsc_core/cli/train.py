@@ -46,7 +46,8 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by `dsc train` and `dsc benchmark`: data, selection, K, model settings."""
+    """Options shared by `dsc train` and `dsc benchmark`: data, selection, K, model settings,
+    seasonal-cycle removal."""
     p.add_argument("--data", default="sample", help='"sample" or a file/folder/glob')
     p.add_argument("--variables", help="comma-separated names, e.g. sst,t2m (default: all)")
     p.add_argument("--start", help="first day, YYYY-MM-DD (default: the data's first)")
@@ -56,6 +57,12 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", metavar="W", help="odd number of days the RNN reads")
     p.add_argument("--preset", default="default", help="model size: default, paper, fast")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument(
+        "--deseasonalize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="remove the smoothed seasonal cycle first (default: yes)",
+    )
 
 
 def add_parsers(subparsers) -> None:
@@ -68,12 +75,6 @@ def add_parsers(subparsers) -> None:
     )
     add_selection_arguments(p)
     p.add_argument("--method", default="dsc", help="dsc (default), kmeans, pca-gmm, ...")
-    p.add_argument(
-        "--deseasonalize",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="remove the smoothed seasonal cycle first (default: yes)",
-    )
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
