@@ -23,7 +23,7 @@ app: setup
 		--allow-websocket-origin 127.0.0.1:$(PORT) --allow-websocket-origin localhost:$(PORT)
 
 chromium:
-	@command -v chromium >/dev/null || { \
+	@[ -x /usr/bin/chromium ] || { \
 		[ "$$(id -u)" = 0 ] || { echo "error: browser tests need Chromium: run 'sudo apt-get install chromium'"; exit 2; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 
 import numpy as np
@@ -138,12 +139,17 @@ def test_session_closed_cancels_its_queued_job(server_config, store):
     assert blocker.finished.wait(10)
 
 
-def test_session_opens_the_newest_stored_run(server_config, store, tiny_run):
+def test_session_opens_the_newest_stored_run(server_config, tiny_run, tmp_path):
+    from dsc_core.runs import RunStore
+
+    store = RunStore(tmp_path)  # its own store: the shared one gets newer runs from other tests
+    shutil.copytree(tiny_run.path, tmp_path / tiny_run.path.name)
+    (tmp_path / tiny_run.path.name / jobs.UMAP_FILE).unlink(missing_ok=True)  # not cached yet
     s = Session(server_config, jobs.JobManager(store, 1), store)
     s.open()
     assert s.results.run is not None and s.run_name == s.runs[0]["name"]
     wait(lambda: s.results.embedding_kind == "UMAP", 120, s.poll)
-    assert (tiny_run.path / jobs.UMAP_FILE).exists() or s.results.run.path != tiny_run.path
+    assert (s.results.run.path / jobs.UMAP_FILE).exists()  # cached in the run folder
     again = jobs.embedding(s.results.run)  # cached: read back, not recomputed
     np.testing.assert_allclose(again, s.results.embedding)
 

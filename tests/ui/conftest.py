@@ -35,7 +35,7 @@ def server(tmp_path_factory):
         "DSC_AUTOSTART": "1",
     }
     proc, url, up_after = start_server(env, tmp / "server.log")
-    yield {"url": url, "log": tmp / "server.log", "up_after": up_after}
+    yield {"url": url, "up_after": up_after}
     stop_server(proc)
 
 
