@@ -14,7 +14,6 @@ import weakref
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from dsc_core.errors import DataError
 
@@ -78,6 +77,8 @@ class _Stack:
 
         Returns mean, anomaly, significant (group, variable, lat, lon) and count (group,).
         """
+        from scipy import stats  # ~1 s to import: only once a composite is computed
+
         size = weights.sum(axis=1, dtype=np.float64)[:, None]
         if self.finite is None:
             n1 = np.where(self.n > 0, size, 0.0)

@@ -28,3 +28,9 @@ class RetrievalError(DSCError, RuntimeError):
 
 class Cancelled(DSCError):
     """Training was cancelled by a callback; the estimator is left unfitted."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (at most 200 characters), or its type's name."""
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]

@@ -15,7 +15,7 @@ decoder's reconstruction against the targets of each day's window ``(day, W, var
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -63,10 +63,6 @@ class Preset:
     reconstruct: str = "centre"
     standardize: bool = False
     extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """JSON-able copy."""
-        return asdict(self)
 
 
 PRESETS: dict[str, Preset] = {
@@ -249,7 +245,6 @@ class DSCNet(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             channels = out
         self.cnn = nn.Sequential(*layers, nn.Flatten())
-        self.bottom_channels = channels
         flat = channels * self.bottom[0] * self.bottom[1]
         if preset.embedding:
             self.embedding = nn.Sequential(nn.Linear(flat, preset.embedding), nn.Tanh())

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dsc_core.data import MIN_VALID_SHARE
 from dsc_core.errors import ConfigError, DataError
 
 DIMS = ("time", "latitude", "longitude")
-_MIN_VALID_SHARE = 0.5  # a cell is valid where every variable is finite on at least this share
 _MIN_SPAN_DAYS = 292  # ~0.8 year: shorter spans get no annual harmonics (mean only)
 _MAX_AUTO_HARMONICS = 3
 
@@ -152,7 +152,7 @@ class Preprocessor:
             finite_share = np.isfinite(self._values(ds, v)).mean(axis=0)
             if not finite_share.any():
                 raise DataError(f"variable {v!r} is all NaN in the selection: drop it")
-            mask &= finite_share >= _MIN_VALID_SHARE
+            mask &= finite_share >= MIN_VALID_SHARE
         if not mask.any():
             raise DataError("no grid cell has valid data for every variable: drop a variable")
         self.mask_ = mask

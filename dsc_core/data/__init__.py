@@ -8,6 +8,7 @@ levels, fill values without attributes), and returns DSC's layout (see :func:`lo
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -37,8 +38,14 @@ def sample(
     return build(start=start, end=end, n_regimes=n_regimes, seed=seed)
 
 
-def _sample_dataset() -> xr.Dataset:
+@functools.lru_cache(maxsize=1)
+def _built_sample() -> xr.Dataset:
     return sample()
+
+
+def _sample_dataset() -> xr.Dataset:
+    """The default sample: built once per process (~1 s), a shallow copy for each caller."""
+    return _built_sample().copy()
 
 
 def load(
@@ -173,9 +180,6 @@ def _levels(ds: xr.Dataset, level, label: str) -> xr.Dataset:
         ds = ds.isel({dim: match[0]})
     elif level is not None and not dims:
         raise DataError(f"{label} has no vertical level dimension; drop level={level}")
-    for dim in dims:
-        if dim in ds.dims:
-            ds = ds.isel({dim: 0})
     extra = {d: n for d, n in ds.sizes.items() if d not in ("time", "latitude", "longitude")}
     for dim, n in extra.items():
         if n != 1:

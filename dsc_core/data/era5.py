@@ -20,7 +20,13 @@ from typing import Any
 
 from dsc_core.data.conventions import CDS_TO_SHORT, ERA5
 from dsc_core.data.io import resolve, sniff, unzip, write_netcdf
-from dsc_core.errors import ConfigError, DataError, DependencyError, RetrievalError
+from dsc_core.errors import (
+    ConfigError,
+    DataError,
+    DependencyError,
+    RetrievalError,
+    first_line,
+)
 
 DATASET = "reanalysis-era5-single-levels"
 PAPER_VARIABLES = ("sst", "t2m", "sp", "sshf", "slhf", "u10", "v10")
@@ -112,13 +118,8 @@ def _client() -> Any:
         return cdsapi.Client(quiet=True, progress=False)
     except Exception as err:
         raise RetrievalError(
-            f"cannot start the CDS client: {_line(err)}; check ~/.cdsapirc"
+            f"cannot start the CDS client: {first_line(err)}; check ~/.cdsapirc"
         ) from err
-
-
-def _line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:200]
 
 
 def postprocess(downloads: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
@@ -174,8 +175,8 @@ def fetch_era5(
                 client.retrieve(name, request, str(target))
             except Exception as err:
                 raise RetrievalError(
-                    f"CDS request for {year} failed: {_line(err)}; check the network, your key "
-                    "and that the dataset licence is accepted on the CDS website"
+                    f"CDS request for {year} failed: {first_line(err)}; check the network, your "
+                    "key and that the dataset licence is accepted on the CDS website"
                 ) from err
             downloads.append(target)
         if progress:

@@ -21,7 +21,7 @@ from pathlib import Path
 import xarray as xr
 
 from dsc_core.data.conventions import rename_coords
-from dsc_core.errors import DataError, DependencyError
+from dsc_core.errors import DataError, DependencyError, first_line
 
 Source = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -134,9 +134,8 @@ def open_one(path: Path) -> xr.Dataset:
         if engine == "cfgrib" and "multiple values" in str(err).lower():
             ds = _open_grib_parts(path)
         else:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise DataError(
-                f"cannot read '{path.name}' as {fmt}: {first[:200]}; check the file"
+                f"cannot read '{path.name}' as {fmt}: {first_line(err)}; check the file"
             ) from err
     return rename_coords(ds, f"'{path.name}'")
 
@@ -186,7 +185,7 @@ def open_many(paths: list[Path]) -> xr.Dataset:
         )
     except ValueError as err:
         raise DataError(
-            f"cannot combine {len(paths)} files: {str(err).splitlines()[0][:200]}; "
+            f"cannot combine {len(paths)} files: {first_line(err)}; "
             "pass files that split one dataset by time or by variable"
         ) from err
 
