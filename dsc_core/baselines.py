@@ -67,14 +67,17 @@ class FeatureClusterer:
         self.random_state = random_state
         self.n_init = n_init
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Features ``(day, feature)``: flattened valid cells, or their PCA scores."""
+    def transform(self, X: np.ndarray, time: Any = None) -> np.ndarray:
+        """Features ``(day, feature)``: flattened valid cells, or their PCA scores (single
+        days: ``time`` is not used)."""
         X, _ = check_input(X, self.mask_)
         flat = flatten_valid(X, self.mask_)
         return self.pca_.transform(flat) if self.pca_ is not None else flat
 
-    def fit(self, X: np.ndarray, mask: np.ndarray | None = None) -> FeatureClusterer:
-        """Cluster the days of ``X`` ``(day, variable, y, x)``."""
+    def fit(
+        self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None
+    ) -> FeatureClusterer:
+        """Cluster the days of ``X`` ``(day, variable, y, x)`` (``time`` is not used)."""
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
         X, mask = check_input(X, mask)
@@ -116,7 +119,7 @@ class FeatureClusterer:
     def _distances(self, feats: np.ndarray) -> np.ndarray:
         return ((feats[:, None, :] - self.cluster_centers_[None]) ** 2).sum(-1)
 
-    def soft_assignments(self, X: np.ndarray) -> np.ndarray:
+    def soft_assignments(self, X: np.ndarray, time: Any = None) -> np.ndarray:
         """``(day, K)``: GMM posteriors, or softmax(−d²/T) to the cluster means (module doc)."""
         feats = self.transform(X)
         if self.kind == "gmm":
@@ -126,14 +129,16 @@ class FeatureClusterer:
         p = np.exp(logits)
         return p / p.sum(1, keepdims=True)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, time: Any = None) -> np.ndarray:
         """Cluster ``(day,)`` of each day: nearest cluster mean (GMM: highest posterior)."""
         feats = self.transform(X)
         if self.kind == "gmm":
             return self.model_.predict(feats).astype(np.int64)
         return self._distances(feats).argmin(1).astype(np.int64)
 
-    def fit_predict(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def fit_predict(
+        self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None
+    ) -> np.ndarray:
         """Fit, then return ``labels_`` ``(day,)``."""
         return self.fit(X, mask).labels_
 
@@ -229,7 +234,8 @@ class DEC(DSC):
     rnn = "gru"
     gamma = 1.0
     reconstruct = "centre"
-    standardize = False
+    metric = "latent"
+    input_pool = None
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return DenseAutoencoder(

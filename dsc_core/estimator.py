@@ -20,9 +20,10 @@ For variants without an RNN the window is 1 whatever ``window`` says.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
+from time import perf_counter
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,15 @@ from torch import nn
 from dsc_core.errors import ConfigError, DataError
 from dsc_core.model import PRESETS, DSCNet, Preset, get_preset
 from dsc_core.preprocess import window_indices
-from dsc_core.training import Callback, TrainConfig, encode_all, resolve_device, seeded, train
+from dsc_core.training import (
+    METRICS,
+    Callback,
+    TrainConfig,
+    encode_all,
+    resolve_device,
+    seeded,
+    train,
+)
 
 VARIANTS = {
     # name: (use_rnn, use_decoder, joint phase)
@@ -75,9 +84,13 @@ class DSC(ClusterMixin, BaseEstimator):
     n_clusters: number of clusters K (2 ≤ K ≤ days).
     window: odd number of consecutive days the RNN reads, centred on the day.
     preset: "default" (2-core CPU size), "paper" (the reference network), "fast" (tests).
-    latent_dim: size of the latent vector. rnn: "gru" or "lstm".
+    latent_dim: size of the latent vector. rnn: "gru" or "lstm". input_pool: cells per side
+    averaged before the encoder, or "auto" (the longer side pooled to ≤ 32 cells).
     reconstruct: "window" (the decoder rebuilds every day of the window) or "centre".
-    standardize: z-score the latent dims for the k-means init and the Student's-t layer.
+    metric: how the k-means init and the Student's-t layer measure distances between latent
+    vectors: "field" (between the maps the days decode to; networks without a decoder use
+    "latent"), "standardized" (z-scored dims) or "latent" (raw); see
+    :func:`dsc_core.training.latent_metric`.
     pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
     gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.
     tol: stop when fewer than this share of days changed cluster between target refreshes.
@@ -100,8 +113,9 @@ class DSC(ClusterMixin, BaseEstimator):
         window: int | None = None,
         preset: str = "default",
         latent_dim: int | None = None,
+        input_pool: int | str | None = None,
         reconstruct: str | None = None,
-        standardize: bool | None = None,
+        metric: str | None = None,
         rnn: str = "gru",
         pretrain_epochs: int | None = None,
         max_epochs: int | None = None,
@@ -120,8 +134,9 @@ class DSC(ClusterMixin, BaseEstimator):
         self.window = window
         self.preset = preset
         self.latent_dim = latent_dim
+        self.input_pool = input_pool
         self.reconstruct = reconstruct
-        self.standardize = standardize
+        self.metric = metric
         self.rnn = rnn
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
@@ -151,8 +166,9 @@ class DSC(ClusterMixin, BaseEstimator):
             self.preset,
             window=self.window,
             latent_dim=self.latent_dim,
+            input_pool=self.input_pool,
             reconstruct=self.reconstruct,
-            standardize=self.standardize,
+            metric=self.metric,
             pretrain_epochs=self.pretrain_epochs,
             max_epochs=self.max_epochs,
             gamma=self.gamma,
@@ -165,10 +181,14 @@ class DSC(ClusterMixin, BaseEstimator):
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
         if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
             raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
+        if p.metric not in METRICS:
+            raise ConfigError(f"unknown metric {p.metric!r}: choose one of {', '.join(METRICS)}")
         if p.reconstruct not in ("window", "centre"):
             raise ConfigError(f"unknown reconstruct {p.reconstruct!r}: use 'window' or 'centre'")
         checks = {
             "latent_dim": p.latent_dim >= 1,
+            "input_pool": p.input_pool == "auto"
+            or (isinstance(p.input_pool, int | np.integer) and p.input_pool >= 1),
             "pretrain_epochs": p.pretrain_epochs >= 0,
             "max_epochs": p.max_epochs >= 0,
             "gamma": p.gamma >= 0,
@@ -216,12 +236,14 @@ class DSC(ClusterMixin, BaseEstimator):
             learning_rate=preset.learning_rate,
             seed=seed,
             joint=VARIANTS[self.variant][2],
-            standardize=preset.standardize,
+            metric=preset.metric,
         )
 
     # --- fitting ----------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, mask: np.ndarray | None = None) -> DSC:
-        """Train on days ``X`` ``(day, variable, y, x)``; ``mask`` ``(y, x)`` True = valid."""
+    def fit(self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None) -> DSC:
+        """Train on days ``X`` ``(day, variable, y, x)``; ``mask`` ``(y, x)`` True = valid;
+        ``time`` datetime64 ``(day,)``: the dates, so that windows stop at gaps (None:
+        consecutive days)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         preset = self._resolved()
@@ -232,8 +254,8 @@ class DSC(ClusterMixin, BaseEstimator):
             )
         device = resolve_device(self.device)
         seed = self._seed()
-        start = time.perf_counter()
-        windows = window_indices(len(X), preset.window)
+        start = perf_counter()
+        windows = window_indices(len(X), preset.window, time)
         with seeded(seed):
             net = self._build(X.shape[1], X.shape[2:], preset).to(device)
             result = train(
@@ -249,7 +271,7 @@ class DSC(ClusterMixin, BaseEstimator):
         self.cluster_centers_ = result.centroids
         self.history_ = result.history
         self._set_shape(X.shape, mask, preset.window, seed, device)
-        self.fit_seconds_ = time.perf_counter() - start
+        self.fit_seconds_ = perf_counter() - start
         return self
 
     def _set_shape(self, shape, mask, window, seed, device) -> None:
@@ -261,9 +283,11 @@ class DSC(ClusterMixin, BaseEstimator):
         self.seed_ = int(seed)
         self.device_ = device
 
-    def fit_predict(self, X: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def fit_predict(
+        self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None
+    ) -> np.ndarray:
         """Fit, then return ``labels_`` ``(day,)``."""
-        return self.fit(X, mask=mask).labels_
+        return self.fit(X, mask=mask, time=time).labels_
 
     # --- inference --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -271,7 +295,7 @@ class DSC(ClusterMixin, BaseEstimator):
             raise ConfigError("this DSC is not fitted yet: call fit(X) first")
 
     @torch.no_grad()
-    def _latent(self, X: np.ndarray) -> torch.Tensor:
+    def _latent(self, X: np.ndarray, time: Any = None) -> torch.Tensor:
         self._check_fitted()
         X, _ = check_input(X, self.mask_)
         if X.shape[1:] != (self.n_variables_, *self.grid_shape_):
@@ -279,23 +303,25 @@ class DSC(ClusterMixin, BaseEstimator):
                 f"X has shape {X.shape[1:]} per day but the model was fitted on "
                 f"{(self.n_variables_, *self.grid_shape_)}: preprocess with the same settings"
             )
-        windows = window_indices(len(X), self.window_)
+        windows = window_indices(len(X), self.window_, time)
         mask = torch.from_numpy(self.mask_).to(self.device_)
         return encode_all(self.model_, torch.from_numpy(X).to(self.device_), mask, windows)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Latent vectors ``(day, latent)`` float32 of the days of ``X`` (windows: X's order)."""
-        return self._latent(X).cpu().numpy()
+    def transform(self, X: np.ndarray, time: Any = None) -> np.ndarray:
+        """Latent vectors ``(day, latent)`` float32 of the days of ``X``; windows follow
+        ``time`` (datetime64 ``(day,)``; None: X's days are consecutive)."""
+        return self._latent(X, time).cpu().numpy()
 
     @torch.no_grad()
-    def soft_assignments(self, X: np.ndarray) -> np.ndarray:
-        """Student's-t soft assignments q ``(day, K)`` (rows sum to 1)."""
-        z = self._latent(X)
+    def soft_assignments(self, X: np.ndarray, time: Any = None) -> np.ndarray:
+        """Student's-t soft assignments q ``(day, K)`` (rows sum to 1); ``time`` as in
+        :meth:`transform`."""
+        z = self._latent(X, time)
         return self.model_.clustering(z).cpu().numpy()
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, time: Any = None) -> np.ndarray:
         """Cluster of each day of ``X`` ``(day,)`` int64: argmax of q."""
-        return self.soft_assignments(X).argmax(1).astype(np.int64)
+        return self.soft_assignments(X, time).argmax(1).astype(np.int64)
 
     # --- persistence ------------------------------------------------------------------------
     def _config(self) -> dict:

@@ -191,3 +191,61 @@ def stability(labelings: Sequence) -> float:
     if len({lab.shape for lab in labs}) != 1:
         raise ConfigError("all labelings must have the same number of days")
     return float(np.mean([skm.adjusted_rand_score(a, b) for a, b in combinations(labs, 2)]))
+
+
+TRUST_TOLERANCE = 0.05
+"""How much lower than its k-means reference a run may score before it is flagged."""
+INDEPENDENT_ARI = 0.1
+"""Below this ARI two labelings are called nearly independent."""
+
+
+def trust_checks(
+    method: str,
+    labels,
+    kmeans_labels,
+    seed_labels=None,
+    kmeans_seed_labels=None,
+    truth=None,
+) -> dict:
+    """Whether a run's clusters can be trusted, judged beside its k-means reference.
+
+    labels / kmeans_labels: the run's and k-means' labels (day,); seed_labels /
+    kmeans_seed_labels: the same methods refitted with another seed (optional); truth: planted
+    regimes (optional). Returns {"agreement_with_kmeans", "seed_agreement",
+    "kmeans_seed_agreement", "warnings": [plain sentences]}: a warning when the run agrees
+    with itself less than k-means does, when its labels are nearly independent of k-means',
+    or when it recovers a known truth worse than k-means.
+    """
+    lab, ref = _as_labels(labels), _as_labels(kmeans_labels)
+    out: dict = {
+        "agreement_with_kmeans": float(skm.adjusted_rand_score(ref, lab)),
+        "seed_agreement": None,
+        "kmeans_seed_agreement": None,
+        "warnings": [],
+    }
+    warnings = out["warnings"]
+    if seed_labels is not None and kmeans_seed_labels is not None:
+        out["seed_agreement"] = float(skm.adjusted_rand_score(lab, _as_labels(seed_labels)))
+        out["kmeans_seed_agreement"] = float(
+            skm.adjusted_rand_score(ref, _as_labels(kmeans_seed_labels))
+        )
+        if out["seed_agreement"] < out["kmeans_seed_agreement"] - TRUST_TOLERANCE:
+            warnings.append(
+                f"{method} agrees with itself less than k-means does (ARI between two seeds "
+                f"{out['seed_agreement']:.2f}, k-means {out['kmeans_seed_agreement']:.2f}): "
+                "its clusters may be noise; compare with the k-means reference before use."
+            )
+    if method != "kmeans" and out["agreement_with_kmeans"] < INDEPENDENT_ARI:
+        warnings.append(
+            f"{method}'s clusters are nearly independent of k-means' on the same data "
+            f"(ARI {out['agreement_with_kmeans']:.2f}): they may follow noise rather than the "
+            "large-scale patterns; check the composites and the seed agreement."
+        )
+    if truth is not None and method != "kmeans":
+        ari, ref_ari = (float(skm.adjusted_rand_score(truth, x)) for x in (lab, ref))
+        if ari < ref_ari - TRUST_TOLERANCE:
+            warnings.append(
+                f"{method} recovers the known regimes worse than k-means (ARI {ari:.2f} "
+                f"vs {ref_ari:.2f})."
+            )
+    return out

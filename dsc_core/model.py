@@ -38,14 +38,14 @@ class Preset:
     flattened map to the RNN, as the paper does).
     ``reconstruct``: "window" decodes every day of the window from the latent vector (output
     channels W × variables), so the latent must carry the window's persistent state; "centre"
-    decodes the centre day only (the paper). ``standardize``: the clustering layer (and the
-    k-means init) see the latent vectors z-scored per dim with the statistics of all days at
-    the init, so that no dim dominates the distances.
+    decodes the centre day only (the paper). ``metric``: how the clustering layer (and the
+    k-means init) measure distances between latent vectors
+    (:func:`dsc_core.training.latent_metric`).
     """
 
     conv: tuple[tuple[int, bool], ...]
     decoder: tuple[int, ...] | None
-    input_pool: int
+    input_pool: int | str  # cells per side of a pooled block, or "auto" (auto_pool)
     embedding: int | None
     rnn_hidden: int
     rnn_layers: int
@@ -61,7 +61,7 @@ class Preset:
     batch_size: int
     learning_rate: float
     reconstruct: str = "centre"
-    standardize: bool = False
+    metric: str = "field"
     extra: dict = field(default_factory=dict)
 
 
@@ -145,7 +145,8 @@ class ClusteringLayer(nn.Module):
     """Student's-t soft assignment to learnable centroids (DEC).
 
     q_ij ∝ (1 + ‖s(z_i) − μ_j‖² / α)^(−(α+1)/2), rows normalised to 1, where
-    s(z) = (z − shift) / scale (buffers; identity until :meth:`standardize` sets them).
+    s(z) = (z − shift) · metric is a fixed linear map of the latent vectors (buffers; the
+    identity until :meth:`set_metric` sets it, see :mod:`dsc_core.training` for the choices).
     """
 
     def __init__(self, n_clusters: int, latent_dim: int, alpha: float = 1.0) -> None:
@@ -153,16 +154,16 @@ class ClusteringLayer(nn.Module):
         self.alpha = float(alpha)
         self.centroids = nn.Parameter(torch.zeros(n_clusters, latent_dim))
         self.register_buffer("shift", torch.zeros(latent_dim))
-        self.register_buffer("scale", torch.ones(latent_dim))
+        self.register_buffer("metric", torch.eye(latent_dim))
 
-    def standardize(self, z: torch.Tensor) -> None:
-        """Fix s(·) to z-score each dim with the mean / std of ``z`` (day, latent)."""
-        self.shift.copy_(z.mean(0))
-        self.scale.copy_(z.std(0).clamp_min(1e-6))
+    def set_metric(self, shift: torch.Tensor, metric: torch.Tensor) -> None:
+        """Fix s(z) = (z − ``shift``) · ``metric`` (latent × latent)."""
+        self.shift.copy_(shift)
+        self.metric.copy_(metric)
 
     def scaled(self, z: torch.Tensor) -> torch.Tensor:
         """s(z): the vectors the centroids live among, ``(day, latent)``."""
-        return (z - self.shift) / self.scale
+        return (z - self.shift) @ self.metric
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z`` (day, latent) → q (day, cluster)."""
@@ -199,6 +200,15 @@ def pool_valid(x: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tenso
     return total / share.clamp_min(1e-12), share[0, 0] > 0
 
 
+MAX_POOLED_SIDE = 32
+
+
+def auto_pool(grid: tuple[int, int]) -> int:
+    """The smallest input pooling that brings the grid's longer side to ≤ 32 cells: regimes
+    are large-scale, and the cost of the network grows with the pooled grid."""
+    return max(1, -(-max(grid) // MAX_POOLED_SIDE))
+
+
 def _activation(name: str) -> nn.Module:
     return nn.Sigmoid() if name == "sigmoid" else nn.Identity()
 
@@ -223,7 +233,7 @@ class DSCNet(nn.Module):
         use_decoder: bool = True,
     ) -> None:
         super().__init__()
-        self.input_pool = preset.input_pool
+        self.input_pool = auto_pool(grid) if preset.input_pool == "auto" else preset.input_pool
         if preset.reconstruct not in ("window", "centre"):
             raise ConfigError(
                 f"unknown reconstruct {preset.reconstruct!r}: use 'window' or 'centre'"

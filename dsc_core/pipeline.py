@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +49,8 @@ class RunConfig:
     default). deseasonalize: remove the smoothed seasonal cycle first. preset: model size of
     the deep methods. seed: random seed. device: "auto", "cpu", "cuda" or "mps".
     params: extra estimator keyword arguments (e.g. ``{"pretrain_epochs": 2}``).
+    check_stability: also fit the method (and the k-means reference) with seed + 1, to report
+    seed agreement and warn when the run agrees with itself less than k-means does.
     """
 
     data: str = "sample"
@@ -64,6 +66,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     params: dict[str, Any] = field(default_factory=dict)
+    check_stability: bool = False
 
     def to_dict(self) -> dict:
         """JSON-able dict of the settings."""
@@ -130,15 +133,16 @@ def _emit(callbacks: Iterable[Callable], phase: str, message: str, start: float)
         cb(event)
 
 
-def embed(estimator: Any, X: np.ndarray, labels: np.ndarray, n_clusters: int):
+def embed(estimator: Any, X: np.ndarray, labels: np.ndarray, n_clusters: int, time=None):
     """Latent vectors (day, latent) and soft assignments (day, K) of a fitted estimator.
 
     The latent space is the estimator's ``transform``; one wider than :data:`MAX_LATENT`
     (k-means' flattened input) is replaced by its 10 leading principal components. Soft
     assignments come from ``soft_assignments``, ``predict_proba`` or one-hot labels.
+    ``time``: the days' dates (datetime64 (day,)), for windows that stop at gaps.
     """
     if hasattr(estimator, "transform"):
-        latent = np.asarray(estimator.transform(X), dtype=np.float64)
+        latent = np.asarray(estimator.transform(X, time=time), dtype=np.float64)
     else:
         latent = X.reshape(len(X), -1).astype(np.float64)
     if latent.shape[1] > MAX_LATENT:
@@ -146,7 +150,7 @@ def embed(estimator: Any, X: np.ndarray, labels: np.ndarray, n_clusters: int):
 
         latent = PCA(n_components=min(10, *latent.shape), random_state=0).fit_transform(latent)
     if hasattr(estimator, "soft_assignments"):
-        soft = estimator.soft_assignments(X)
+        soft = estimator.soft_assignments(X, time=time)
     elif hasattr(estimator, "predict_proba"):
         soft = estimator.predict_proba(X)
     else:
@@ -191,7 +195,7 @@ def run(
 
     from dsc_core.baselines import make_estimator
     from dsc_core.composites import cluster_composites
-    from dsc_core.metrics import regime_stats
+    from dsc_core.metrics import regime_stats, trust_checks
     from dsc_core.preprocess import Preprocessor, paper_features
     from dsc_core.runs import Run
 
@@ -210,30 +214,42 @@ def run(
     mask = pre.padded_mask_
     t_pre = time.perf_counter()
 
-    estimator = make_estimator(
-        config.method,
-        config.clusters,
-        random_state=config.seed,
-        **estimator_params(config, callbacks),
-    )
-    estimator.fit(X, mask)
+    days = ds["time"].values
+
+    def fit(method: str, seed: int, callbacks=()):
+        params = estimator_params(replace(config, method=method), callbacks)
+        est = make_estimator(method, config.clusters, random_state=seed, **params)
+        return est.fit(X, mask, time=days)
+
+    estimator = fit(config.method, config.seed, callbacks)
     labels = np.asarray(estimator.labels_, dtype=np.int64)
     t_fit = time.perf_counter()
 
     _emit(callbacks, "analysis", "composites and scores", start)
-    latent, soft = embed(estimator, X, labels, config.clusters)
+    latent, soft = embed(estimator, X, labels, config.clusters, time=days)
     fields_ = pre.anomalies(ds) if config.deseasonalize else ds
     fields_ = fields_.assign(mask=ds["mask"]).load()
     composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
     features = paper_features(fields_, ds["mask"].values)
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
     metrics = score(features, labels, truth)
-    metrics["regimes"] = regime_stats(labels, config.clusters, time=ds["time"].values)
-    reference = make_estimator("kmeans", config.clusters, random_state=config.seed).fit(X, mask)
+    metrics["regimes"] = regime_stats(labels, config.clusters, time=days)
+    reference = fit("kmeans", config.seed)
     metrics["reference"] = {
         "method": "kmeans",
         **score(features, np.asarray(reference.labels_, dtype=np.int64), truth),
     }
+    second = None
+    if config.check_stability:
+        _emit(callbacks, "stability", f"seed {config.seed + 1} for the stability check", start)
+        second = (fit(config.method, config.seed + 1, callbacks), fit("kmeans", config.seed + 1))
+    metrics["trust"] = trust_checks(
+        config.method,
+        labels,
+        reference.labels_,
+        *((second[0].labels_, second[1].labels_) if second else (None, None)),
+        truth=truth,
+    )
     t_end = time.perf_counter()
     metrics.update(
         n_days=n_days,

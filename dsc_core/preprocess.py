@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from dsc_core.data import MIN_VALID_SHARE
+from dsc_core.data.calendar import day_blocks
 from dsc_core.errors import ConfigError, DataError
 
 DIMS = ("time", "latitude", "longitude")
@@ -396,15 +397,28 @@ class Preprocessor:
         return pre
 
 
-def window_indices(n_days: int, window: int) -> np.ndarray:
-    """int64 (day, window): indices of the ``window`` days centred on each day, clamped at edges."""
+def window_indices(n_days: int, window: int, time: Any = None) -> np.ndarray:
+    """int64 (day, window): indices of the ``window`` days centred on each day.
+
+    A window never crosses an edge of the record or a gap in ``time`` (datetime64 (day,) in
+    order; None: consecutive days): it is clamped there, repeating the last day on that side,
+    so that on a DJF-only record 28 February never reads the next winter's 1 December.
+    """
     if not isinstance(window, int | np.integer) or window < 1 or window % 2 == 0:
         raise ConfigError(f"window must be an odd integer >= 1, got {window!r}")
     if n_days < 1:
         raise DataError(f"no days to window (n_days={n_days}): select at least one day")
+    first, last = np.zeros(n_days, np.int64), np.full(n_days, n_days - 1, np.int64)
+    if time is not None:
+        block = day_blocks(time)
+        if len(block) != n_days:
+            raise DataError(f"time has {len(block)} dates for {n_days} days: pass one per day")
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+        ends = np.r_[starts[1:], n_days] - 1
+        first, last = starts[block], ends[block]
     half = window // 2
     idx = np.arange(n_days)[:, None] + np.arange(-half, half + 1)[None, :]
-    return np.clip(idx, 0, n_days - 1).astype(np.int64)
+    return np.clip(idx, first[:, None], last[:, None]).astype(np.int64)
 
 
 def paper_features(ds: xr.Dataset, mask: Any = None) -> np.ndarray:

@@ -9,6 +9,7 @@ import xarray as xr
 
 from dsc_core.data.synthetic import sample
 from dsc_core.errors import ConfigError, DataError
+from dsc_core.data.calendar import blocks_text
 from dsc_core.preprocess import Preprocessor, paper_features, window_indices
 
 
@@ -142,6 +143,22 @@ def test_window_indices():
     for bad in (0, 2, -1):
         with pytest.raises(ConfigError):
             window_indices(5, bad)
+
+
+def test_window_indices_stop_at_gaps():
+    """DJF-like dates: 28 February never reads the next winter's 1 December."""
+    feb = np.arange("2001-02-26", "2001-03-01", dtype="datetime64[D]")
+    dec = np.arange("2001-12-01", "2001-12-04", dtype="datetime64[D]")
+    time = np.concatenate([feb, dec])  # 26, 27, 28 Feb | 1, 2, 3 Dec
+    idx = window_indices(6, 5, time)
+    np.testing.assert_array_equal(idx[2], [0, 1, 2, 2, 2])
+    np.testing.assert_array_equal(idx[3], [3, 3, 3, 4, 5])
+    np.testing.assert_array_equal(window_indices(6, 5)[2], [0, 1, 2, 3, 4])  # positions only
+    with pytest.raises(DataError):
+        window_indices(5, 3, time)
+    assert blocks_text(time) == "2 blocks of 3 days"
+    assert blocks_text(np.concatenate([feb, dec[:2]])) == "2 blocks of 2–3 days"
+    assert blocks_text(feb) == "consecutive"
 
 
 def test_paper_features(tiny):

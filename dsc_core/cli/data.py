@@ -26,16 +26,37 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Write the synthetic sample to ``args.out`` (atomic)."""
+    """Write the synthetic sample, or a case of the validation suite, to ``args.out``."""
     from dsc_core.data.io import write_netcdf
-    from dsc_core.data.synthetic import sample
+    from dsc_core.data.synthetic import SUITE, make_case, sample
 
-    ds = sample(start=args.start, end=args.end, n_regimes=args.regimes, seed=args.seed)
+    if args.list_cases:
+        for name, case in SUITE.items():
+            print(f"{name:24s} {case.half:7s} {case.description}")
+        return 0
+    if not args.out:
+        raise ConfigError("dsc sample needs --out FILE.nc (or --list-cases)")
+    if args.case is not None:
+        if args.case not in SUITE:
+            raise ConfigError(
+                f"unknown case {args.case!r}: choose one of {', '.join(SUITE)} (--list-cases)"
+            )
+        case = SUITE[args.case] if args.seed is None else SUITE[args.case].with_seed(args.seed)
+        ds = make_case(case)
+        path = write_netcdf(ds, args.out)
+        print(
+            f"wrote {path}: SYNTHETIC case {case.name} (not real data): {case.description}; "
+            f"{ds.sizes[ds['regime'].dims[0]]} days, {case.n_regimes} planted regimes in the "
+            f"coordinate 'regime' (seed {case.seed})"
+        )
+        return 0
+    seed = 0 if args.seed is None else args.seed
+    ds = sample(start=args.start, end=args.end, n_regimes=args.regimes, seed=seed)
     path = write_netcdf(ds, args.out)
     print(
         f"wrote {path}: SYNTHETIC ERA5-like sample (not real data), {ds.sizes['time']} days "
         f"{args.start}..{args.end}, {len(ds.data_vars) - 1} variables, {args.regimes} planted "
-        f"regimes (seed {args.seed})"
+        f"regimes (seed {seed})"
     )
     return 0
 
@@ -66,9 +87,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2, default=str))
         return 0
     kind = "synthetic sample" if info["synthetic"] else f"{info['files']} file(s)"
+    step = "daily" if info["time_step"] == "1D" else f"step {info['time_step']}"
     print(
         f"{kind}: {info['n_days']} days {info['start']} .. {info['end']} "
-        f"(step {info['time_step']}, calendar {info['calendar']})"
+        f"({step}, {info['days']}, calendar {info['calendar']})"
     )
     lat, lon = info["latitude"], info["longitude"]
     print(
@@ -88,11 +110,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sample", help="write the synthetic ERA5-like sample (planted regimes) to NetCDF"
     )
-    p.add_argument("--out", required=True, help="output NetCDF file")
+    p.add_argument("--out", help="output NetCDF file")
+    p.add_argument("--case", help="a case of the validation suite instead of the sample")
+    p.add_argument("--list-cases", action="store_true", help="list the suite's cases")
     p.add_argument("--start", default="2021-01-01", help="first day, YYYY-MM-DD")
     p.add_argument("--end", default="2021-12-31", help="last day, YYYY-MM-DD")
     p.add_argument("--regimes", type=int, default=4, help="number of planted regimes (2-8)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=int, help="random seed (default: 0, or the case's own)")
     p.set_defaults(func=cmd_sample)
 
     p = subparsers.add_parser(

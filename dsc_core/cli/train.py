@@ -76,6 +76,11 @@ def add_parsers(subparsers) -> None:
     add_selection_arguments(p)
     p.add_argument("--method", default="dsc", help="dsc (default), kmeans, pca-gmm, ...")
     p.add_argument("--seed", default="0", help="random seed (default 0)")
+    p.add_argument(
+        "--check-stability",
+        action="store_true",
+        help="also train with seed + 1 and report seed agreement beside k-means' (twice the time)",
+    )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=train_command)
@@ -144,12 +149,22 @@ def summary_text(run) -> str:
             ("NMI vs truth ↑", m["truth"]["nmi"], ref["truth"]["nmi"]),
         ]
     lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
+    trust = m.get("trust") or {}
+    rows = [("agreement with k-means", trust.get("agreement_with_kmeans"), None)]
+    if trust.get("seed_agreement") is not None:
+        rows.append(
+            ("seed agreement ↑", trust["seed_agreement"], trust.get("kmeans_seed_agreement"))
+        )
+    lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
     reg = m["regimes"]
     lines.append(
         "  frequency: "
         + ", ".join(f"{c}: {f:.0%}" for c, f in enumerate(reg["frequency"]))
         + f"; mean spell {reg['mean_spell_overall']:.1f} days"
     )
+    if trust.get("seed_agreement") is None and run.config.method != "kmeans":
+        lines.append("  (seed agreement not checked: add --check-stability)")
+    lines += [f"WARNING: {w}" for w in trust.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -170,6 +185,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         preset=args.preset,
         seed=parse_int(getattr(args, "seed", "0"), "--seed"),
         device=args.device,
+        check_stability=getattr(args, "check_stability", False),
     )
 
 

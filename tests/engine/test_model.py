@@ -14,7 +14,7 @@ from dsc_core.model import (
     target_distribution,
 )
 from dsc_core.preprocess import window_indices
-from dsc_core.training import encode_all, latent_of
+from dsc_core.training import encode_all, latent_metric, latent_of
 
 
 def _net(grid=(16, 16), **overrides) -> DSCNet:
@@ -85,15 +85,37 @@ def test_window_reconstruction_covers_every_day(reconstruct):
         assert differs == (reconstruct == "window" or offset == 2), offset
 
 
-def test_standardized_clustering_layer():
+@pytest.mark.parametrize("kind", ["latent", "standardized"])
+def test_latent_metric_scales_to_latent_size(kind):
     torch.manual_seed(0)
-    layer = ClusteringLayer(3, 2)
-    z = torch.randn(100, 2) * torch.tensor([100.0, 0.01]) + 5.0
-    layer.standardize(z)
-    s = layer.scaled(z)
-    assert torch.allclose(s.mean(0), torch.zeros(2), atol=1e-4)
-    assert torch.allclose(s.std(0), torch.ones(2), atol=1e-4)
-    assert {"shift", "scale"} <= set(layer.state_dict())
+    z = torch.randn(200, 2) * torch.tensor([100.0, 0.01]) + 5.0
+    shift, metric = latent_metric(z, kind)
+    s = (z - shift) @ metric
+    assert torch.allclose(s.mean(0), torch.zeros(2), atol=1e-3)
+    assert s.pow(2).sum(1).mean().item() == pytest.approx(2.0, rel=1e-4)
+    ratio = (s.std(0)[0] / s.std(0)[1]).item()
+    assert ratio == pytest.approx(1.0, rel=1e-3) if kind == "standardized" else ratio > 1e3
+
+
+def test_field_metric_measures_distances_between_decoded_maps():
+    """A latent dim the decoder ignores gets no weight; one it amplifies gets the most."""
+    torch.manual_seed(0)
+    z = torch.randn(300, 3) * torch.tensor([1.0, 50.0, 1.0])
+    weights = torch.zeros(3, 2, 4, 4)
+    weights[0] = 10.0  # dim 0 drives every cell strongly
+    weights[2, 0] = 1.0  # dim 2 weakly, one variable; dim 1 (largest raw variance) not at all
+
+    def decode(zz):
+        return torch.einsum("dl,lvyx->dvyx", zz, weights)[:, None]
+
+    shift, metric = latent_metric(z, "field", decode, torch.ones(4, 4, dtype=torch.bool))
+    s = (z - shift) @ metric
+    assert s.pow(2).sum(1).mean().item() == pytest.approx(3.0, rel=1e-4)
+    dim_effect = [(torch.eye(3)[i] @ metric).norm().item() for i in range(3)]
+    assert dim_effect[1] < 1e-6 * dim_effect[0] and dim_effect[0] > 5 * dim_effect[2]
+    layer = ClusteringLayer(2, 3)
+    layer.set_metric(shift, metric)
+    assert torch.allclose(layer.scaled(z), s) and {"shift", "metric"} <= set(layer.state_dict())
 
 
 def test_student_t_rows_sum_to_one_and_target_sharpens():

@@ -1,0 +1,322 @@
+"""A family of ERA5-like files with planted regimes, each built from a :class:`Case` of knobs.
+
+Two kinds of file:
+
+- ``surface``: ``sst, t2m, sp, sshf, slhf, u10, v10`` (ERA5 single levels). Surface pressure
+  carries the regime patterns; 10 m winds are geostrophic from it (reduced and turned by
+  friction) plus their own noise, which can be small-scale and larger in variance than the
+  regime signal in the winds (``wind_noise``); t2m adds temperature advection by the wind to an
+  SST-following climatology; fluxes follow bulk formulas, optionally with heavy-tailed noise;
+  SST is NaN over land.
+- ``pressure``: ``z, t, u, v`` on one pressure level (geopotential in m² s⁻²): winds geostrophic
+  from z, temperature following the thickness of the z anomaly.
+
+Regimes come from a persistent Markov chain (unequal frequencies, mean spell, seasonal
+modulation), with a one-day blend at changes and a random daily intensity. A variable not in
+``carriers`` is built from an independent regime-free pressure field, so it holds no regime
+signal. Noise is red in space (``noise_scale``) and time (``noise_memory``), or has the spatial
+covariance of real 500 hPa winters (``noise="eofs"``); ``interannual`` adds one pattern per
+year (per winter on DJF records) that no regime explains.
+
+Files follow ERA5's layouts: latitude descending; ``layout="cds"`` uses the new CDS names
+(``valid_time``, ``pressure_level``), "era5" the old ones (``time``, ``level``). The planted
+truth is the coordinate ``regime`` on the time dimension. Deterministic for a case's seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from dsc_core.data.synthetic.fields import (
+    blend,
+    blob_patterns,
+    eof_noise,
+    eof_patterns,
+    red_noise,
+    regime_sequence,
+)
+from dsc_core.errors import ConfigError
+
+G = 9.80665
+OMEGA = 7.292e-5
+EARTH_RADIUS = 6.371e6
+_RHO, _CP, _LV = 1.2, 1004.0, 2.5e6
+_C_H, _C_E = 1.2e-3, 1.3e-3
+_DAY_S = 86400.0
+
+SURFACE = ("sst", "t2m", "sp", "sshf", "slhf", "u10", "v10")
+PRESSURE = ("z", "t", "u", "v")
+ATTRS: dict[str, tuple[str, str]] = {
+    "sst": ("Sea surface temperature", "K"),
+    "t2m": ("2 metre temperature", "K"),
+    "sp": ("Surface pressure", "Pa"),
+    "sshf": ("Surface sensible heat flux", "J m**-2"),
+    "slhf": ("Surface latent heat flux", "J m**-2"),
+    "u10": ("10 metre U wind component", "m s**-1"),
+    "v10": ("10 metre V wind component", "m s**-1"),
+    "z": ("Geopotential", "m**2 s**-2"),
+    "t": ("Temperature", "K"),
+    "u": ("U component of wind", "m s**-1"),
+    "v": ("V component of wind", "m s**-1"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """The knobs of one synthetic file (module docstring).
+
+    Grid: ``lat``/``lon`` (south, north) / (west, east) in degrees at ``resolution``°. Time:
+    ``years`` (first, last) inclusive, ``months`` to keep (e.g. (12, 1, 2): DJF winters, a gap
+    between winters). Regimes: ``n_regimes``, relative ``frequencies`` (None: equal),
+    ``mean_spell`` days, ``seasonal`` modulation of their frequencies (0..1), ``patterns``
+    "blobs" (random Gaussian blobs of e-folding ``pattern_scale`` × the domain's shorter side)
+    or "eofs" (±leading EOFs of real winter Z500), ``carriers`` (variables holding the signal;
+    None: all), ``signal`` (RMS of the regime pattern / RMS of the noise in the pressure
+    field). Noise: ``noise`` "red" (Gaussian scale ``noise_scale`` × the shorter side) or
+    "eofs", ``noise_memory`` (AR(1) per day), ``interannual`` (RMS of the per-year pattern /
+    noise RMS), ``wind_noise`` (RMS of the winds' own noise / RMS of the regime signal in the
+    winds; half white, half red at 1.5 cells), ``heavy_tails`` (fluxes get Student-t noise).
+    ``land``: share of land cells (surface files). ``kind``: "surface" or "pressure" at
+    ``level`` hPa. ``layout``: "era5" or "cds". ``half``: "choose" or "report" (the suite's
+    split: defaults are chosen on one half, reported on the other).
+    """
+
+    name: str
+    description: str
+    kind: str = "surface"
+    lat: tuple[float, float] = (33.0, 43.0)
+    lon: tuple[float, float] = (-33.0, -23.0)
+    resolution: float = 0.5
+    years: tuple[int, int] = (2001, 2002)
+    months: tuple[int, ...] | None = None
+    n_regimes: int = 4
+    frequencies: tuple[float, ...] | None = None
+    mean_spell: float = 6.0
+    seasonal: float = 0.0
+    patterns: str = "blobs"
+    pattern_scale: float = 0.35
+    carriers: tuple[str, ...] | None = None
+    signal: float = 1.0
+    noise: str = "red"
+    noise_scale: float = 0.3
+    noise_memory: float = 0.5
+    interannual: float = 0.0
+    wind_noise: float = 0.5
+    heavy_tails: bool = False
+    land: float = 0.0
+    level: int = 500
+    layout: str = "era5"
+    half: str = "choose"
+    seed: int = 0
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return SURFACE if self.kind == "surface" else PRESSURE
+
+    def with_seed(self, seed: int) -> Case:
+        """The same case drawn with another seed."""
+        return replace(self, seed=seed)
+
+    def check(self) -> Case:
+        """Raise ConfigError on an inconsistent setting; return self."""
+        if self.kind not in ("surface", "pressure"):
+            raise ConfigError(f"case {self.name}: kind must be 'surface' or 'pressure'")
+        if self.patterns not in ("blobs", "eofs") or self.noise not in ("red", "eofs"):
+            raise ConfigError(f"case {self.name}: patterns/noise must be 'blobs'/'eofs'/'red'")
+        if self.layout not in ("era5", "cds"):
+            raise ConfigError(f"case {self.name}: layout must be 'era5' or 'cds'")
+        if not 2 <= self.n_regimes <= 8:
+            raise ConfigError(f"case {self.name}: n_regimes must be 2..8")
+        if self.frequencies is not None and len(self.frequencies) != self.n_regimes:
+            raise ConfigError(f"case {self.name}: one frequency per regime")
+        unknown = set(self.carriers or ()) - set(self.variables)
+        if unknown:
+            raise ConfigError(f"case {self.name}: carriers {sorted(unknown)} not in the file")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _grid(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    res = case.resolution
+    lat = np.round(np.arange(case.lat[0], case.lat[1] + res / 2, res), 4)
+    lon = np.round(np.arange(case.lon[0], case.lon[1] + res / 2, res), 4)
+    return lat, lon
+
+
+def _days(case: Case) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The case's dates and a block id per day (a year; a winter when December is kept with
+    early-year months: December joins the next January)."""
+    days = pd.date_range(f"{case.years[0]}-01-01", f"{case.years[1]}-12-31", freq="D")
+    if case.months:
+        days = days[days.month.isin(case.months)]
+    if len(days) < 2:
+        raise ConfigError(f"case {case.name}: its years and months hold fewer than 2 days")
+    winter = case.months is not None and 12 in case.months and 1 in case.months
+    year = days.year.to_numpy() + ((days.month.to_numpy() >= 7) & winter)
+    gaps = np.concatenate([[0], np.cumsum(np.diff(days.to_numpy()) != np.timedelta64(1, "D"))])
+    return days, np.asarray(year * 1000 + gaps, np.int64)
+
+
+def _geostrophic(
+    field: np.ndarray, lat: np.ndarray, res: float, density: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Geostrophic wind (u, v) of ``field`` (day, y, x): pressure (density 1.2) or
+    geopotential (density 1); the Coriolis parameter is held at |lat| ≥ 15°."""
+    dy = np.deg2rad(res) * EARTH_RADIUS
+    dx = dy * np.cos(np.deg2rad(lat))[:, None]
+    f = 2 * OMEGA * np.sin(np.deg2rad(np.where(np.abs(lat) < 15, np.copysign(15, lat), lat)))
+    f = f[:, None]
+    ddy = np.gradient(field, axis=1) / dy
+    ddx = np.gradient(field, axis=2) / dx
+    return -ddy / (density * f), ddx / (density * f)
+
+
+def _wind_noise(rng, shape, scale, blocks) -> np.ndarray:
+    """Half white, half red (1.5 cells, memory 0.3) unit-variance noise."""
+    n, ny, nx = shape
+    red = red_noise(rng, n, (ny, nx), 1.5, 0.3, blocks)
+    return np.sqrt(0.5) * (rng.standard_normal(shape) + red) * scale
+
+
+def _qsat(temp: np.ndarray, pres: np.ndarray) -> np.ndarray:
+    es = 611.2 * np.exp(17.67 * (temp - 273.15) / (temp - 29.65))
+    return 0.622 * es / (pres - 0.378 * es)
+
+
+def _land(rng, lat, lon, share: float) -> np.ndarray:
+    if share <= 0:
+        return np.zeros((len(lat), len(lon)), bool)
+    field = red_noise(rng, 1, (len(lat), len(lon)), max(len(lat), len(lon)) / 6, 0.0)[0]
+    return field > np.quantile(field, 1.0 - share)
+
+
+def make_case(case: Case) -> xr.Dataset:
+    """The synthetic file of ``case`` as an ``xr.Dataset`` in ERA5 layout (module docstring)."""
+    case.check()
+    rng = np.random.default_rng(case.seed)
+    lat, lon = _grid(case)
+    days, blocks = _days(case)
+    n, ny, nx = len(days), len(lat), len(lon)
+    side = min(ny, nx)
+    year_len = np.where(days.is_leap_year, 366.0, 365.0)
+    phase = 2 * np.pi * (days.dayofyear.to_numpy() - 1) / year_len
+
+    freqs = np.asarray(case.frequencies or [1.0] * case.n_regimes, np.float64)
+    regime = regime_sequence(rng, phase, blocks, freqs, case.mean_spell, case.seasonal)
+    if case.patterns == "eofs":
+        patterns = eof_patterns(lat, lon, case.n_regimes)
+    else:
+        patterns = blob_patterns(rng, lat, lon, case.n_regimes, case.pattern_scale)
+    weights = blend(np.eye(case.n_regimes)[regime], blocks)
+    intensity = 1.0 + 0.25 * rng.standard_normal(n)
+    signal = case.signal * np.einsum("tk,kyx->tyx", weights * intensity[:, None], patterns)
+
+    def noise() -> np.ndarray:
+        if case.noise == "eofs":
+            return eof_noise(rng, n, lat, lon, case.noise_memory, blocks)
+        return red_noise(rng, n, (ny, nx), case.noise_scale * side, case.noise_memory, blocks)
+
+    _, year_ids = np.unique(blocks // 1000, return_inverse=True)
+    yearly = red_noise(rng, int(year_ids.max()) + 1, (ny, nx), 0.4 * side, 0.0)[year_ids]
+    base = noise() + case.interannual * yearly
+    free = noise() + case.interannual * yearly
+    carriers = set(case.carriers or case.variables)
+
+    def anomaly(var: str) -> np.ndarray:
+        """Unit-RMS-noise anomaly of the dynamical field that ``var`` derives from."""
+        return base + signal if var in carriers else free
+
+    dlat = (lat - lat.mean())[:, None]
+    season = np.cos(phase - 2 * np.pi * 200 / 365)[:, None, None]
+    fields: dict[str, np.ndarray] = {}
+    land = np.zeros((ny, nx), bool)
+    if case.kind == "surface":
+        land = _land(rng, lat, lon, case.land)
+        sp = {v: 101300.0 - 40.0 * dlat + 250.0 * season + 500.0 * anomaly(v) for v in SURFACE}
+        fields["sp"] = sp["sp"]
+        winds = {v: _geostrophic(sp[v], lat, case.resolution, _RHO) for v in SURFACE}
+        regime_wind = _geostrophic(500.0 * signal, lat, case.resolution, _RHO)
+        wind_rms = 0.6 * float(np.sqrt(np.mean(regime_wind[0] ** 2 + regime_wind[1] ** 2) / 2))
+        turn = np.deg2rad(15.0)
+        for name, comp in (("u10", 0), ("v10", 1)):
+            ug, vg = winds[name]
+            rot = ug * np.cos(turn) - vg * np.sin(turn), ug * np.sin(turn) + vg * np.cos(turn)
+            own = _wind_noise(rng, (n, ny, nx), case.wind_noise * max(wind_rms, 0.5), blocks)
+            fields[name] = 0.6 * rot[comp] + (1.0 if comp == 0 else 0.0) + own
+        sst_season = -3.0 * np.cos(phase - 2 * np.pi * 70 / 365)[:, None, None]
+        slow = red_noise(rng, n, (ny, nx), 0.3 * side, 0.95, blocks)
+        imprint = 0.3 * signal.mean(axis=(1, 2), keepdims=True) + 0.2 * signal
+        sst = 292.0 - 0.5 * dlat + sst_season + 0.35 * slow
+        fields["sst"] = sst + (imprint if "sst" in carriers else 0.0)
+        v_adv = 0.6 * winds["t2m"][1]
+        air_sea = (1.0 + 1.0 * np.cos(phase - 2 * np.pi * 340 / 365))[:, None, None]
+        t_noise = red_noise(rng, n, (ny, nx), 0.2 * side, 0.5, blocks)
+        fields["t2m"] = sst - air_sea + v_adv * 0.6 / 111e3 * 0.4 * _DAY_S + 0.5 * t_noise
+        for name in ("sshf", "slhf"):
+            u, v = winds[name]
+            speed = np.sqrt((0.6 * u) ** 2 + (0.6 * v) ** 2 + 1.0)
+            t_air = fields["t2m"] if name in carriers or "t2m" not in carriers else sst - air_sea
+            if name == "sshf":
+                flux = -_RHO * _CP * _C_H * speed * (sst - t_air) * _DAY_S
+            else:
+                dq = 0.98 * _qsat(sst, sp[name]) - 0.78 * _qsat(t_air, sp[name])
+                flux = -_RHO * _LV * _C_E * speed * dq * _DAY_S
+            if case.heavy_tails:
+                flux = flux + 0.3 * flux.std() * rng.standard_t(2.5, size=flux.shape)
+            fields[name] = flux
+    else:
+        z_scale = G * 90.0 * (500.0 / case.level) ** 0.3
+        z_clim = G * (5600.0 - 9.0 * dlat) * (case.level / 500.0) ** -0.15
+        z = {v: z_clim + 0.3 * z_scale * season + z_scale * anomaly(v) for v in PRESSURE}
+        fields["z"] = z["z"]
+        for name, comp in (("u", 0), ("v", 1)):
+            wind = _geostrophic(z[name], lat, case.resolution, 1.0)[comp]
+            regime_wind = _geostrophic(z_scale * signal, lat, case.resolution, 1.0)[comp]
+            rms = max(float(np.sqrt(np.mean(regime_wind**2))), 0.5)
+            fields[name] = wind + _wind_noise(rng, (n, ny, nx), case.wind_noise * rms, blocks)
+        thickness = (z["t"] - z_clim) / G * 0.02
+        t_noise = red_noise(rng, n, (ny, nx), 0.25 * side, 0.6, blocks)
+        fields["t"] = 253.0 - 0.7 * dlat + 4.0 * season + thickness + 1.5 * t_noise
+
+    return _to_dataset(case, fields, days, regime, lat, lon, land)
+
+
+def _to_dataset(case: Case, fields, days, regime, lat, lon, land) -> xr.Dataset:
+    """ERA5-style Dataset: descending latitude, the case's time / level names, truth coord."""
+    tname = "valid_time" if case.layout == "cds" else "time"
+    lname = "pressure_level" if case.layout == "cds" else "level"
+    dims: tuple[str, ...] = (tname, "latitude", "longitude")
+    data_vars = {}
+    for name in case.variables:
+        values = fields[name][:, ::-1].astype(np.float32)
+        if name == "sst":
+            values[:, land[::-1]] = np.nan
+        long_name, units = ATTRS[name]
+        attrs = {"units": units, "long_name": long_name}
+        if case.kind == "pressure":
+            data_vars[name] = ((tname, lname, "latitude", "longitude"), values[:, None], attrs)
+        else:
+            data_vars[name] = (dims, values, attrs)
+    coords = {
+        tname: (tname, days.values.astype("datetime64[ns]")),
+        "latitude": ("latitude", lat[::-1], {"units": "degrees_north"}),
+        "longitude": ("longitude", lon, {"units": "degrees_east"}),
+        "regime": (tname, regime, {"long_name": "planted regime (synthetic truth)"}),
+    }
+    if case.kind == "pressure":
+        coords[lname] = (lname, [float(case.level)], {"units": "hPa"})
+    attrs = {
+        "title": f"SYNTHETIC ERA5-like case {case.name} (not real data)",
+        "source": "dsc_core.data.synthetic",
+        "synthetic": 1,
+        "case": case.name,
+        "n_regimes": case.n_regimes,
+        "seed": case.seed,
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
