@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from dsc_core.data.calendar import blocks_text
 from dsc_core.data.synthetic import sample
 from dsc_core.errors import ConfigError, DataError
-from dsc_core.data.calendar import blocks_text
 from dsc_core.preprocess import Preprocessor, paper_features, window_indices
 
 
