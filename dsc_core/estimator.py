@@ -237,6 +237,7 @@ class DSC(ClusterMixin, BaseEstimator):
             seed=seed,
             joint=VARIANTS[self.variant][2],
             metric=preset.metric,
+            epoch_days=preset.epoch_days,
         )
 
     # --- fitting ----------------------------------------------------------------------------

@@ -12,18 +12,23 @@ A run directory holds (no pickle anywhere)::
     preprocessor.json the preprocessing statistics (when known)
     model/           the fitted estimator's own save() (estimators that have one)
 
-:func:`save_run` writes into a hidden temporary directory next to the target and renames it
-into place, so a crash never leaves a directory that looks complete: a run directory is
-complete when it has ``config.json`` (the last file written before the rename).
+:func:`save_run` writes into a hidden temporary directory next to the target, flushes every
+file and folder to disk and renames it into place, so a crash never leaves a directory that
+looks complete: a run directory is complete when it has ``config.json`` (the last file written
+before the rename). :class:`RunStore` reserves each new name atomically, never replaces a run,
+clears what interrupted saves left behind (:meth:`RunStore.recover`) and keeps a journal of
+jobs in flight (:meth:`RunStore.journal`, :meth:`RunStore.interrupted`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,12 +41,17 @@ import xarray as xr
 
 from dsc_core import __version__
 from dsc_core.composites import prepare
+from dsc_core.data.io import NETCDF_LOCK
 from dsc_core.errors import DataError
 from dsc_core.pipeline import RunConfig
 
 CONFIG_FILE = "config.json"
+JOURNAL = ".jobs"
 SUMMARY_SCORES = ("silhouette_cosine", "davies_bouldin", "rmse")
-_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+RESERVED_GRACE_S = 60  # an empty run folder younger than this may be a save's reservation
+_NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TOKEN_OK = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old|deleted)-(?:(?P<pid>\d+)-)?[0-9a-f]{8}")
 
 
 def jsonable(obj: Any) -> Any:
@@ -59,15 +69,20 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _load_estimator(path: Path) -> Any:
-    """The estimator saved in ``path`` by its own ``save``: the class named in its
-    ``config.json`` ("estimator"), looked up in :mod:`dsc_core.baselines`, then ``load``."""
-    from dsc_core import baselines
+def _estimator_classes() -> dict[str, type]:
+    """The classes a saved model is restored as, by the name its ``config.json`` gives."""
+    from dsc_core.baselines import DEC, FeatureClusterer
     from dsc_core.estimator import DSC
 
+    return {"DSC": DSC, "DEC": DEC, "FeatureClusterer": FeatureClusterer}
+
+
+def _load_estimator(path: Path) -> Any:
+    """The estimator saved in ``path`` by its own ``save``: the class its ``config.json``
+    names ("estimator"), from :func:`_estimator_classes` only, then ``load``."""
     name = json.loads((path / "config.json").read_text()).get("estimator")
-    cls = DSC if name == "DSC" else getattr(baselines, str(name), None)
-    if cls is None or not hasattr(cls, "load"):
+    cls = _estimator_classes().get(str(name))
+    if cls is None:
         raise DataError(f"{path} holds a {name!r} model that cannot be loaded: re-run it")
     return cls.load(path)
 
@@ -145,11 +160,12 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
         for v in ds.data_vars
         if np.issubdtype(ds[v].dtype, np.floating)
     }
-    ds.to_netcdf(path, engine="netcdf4", encoding=encoding)
+    with NETCDF_LOCK:
+        ds.to_netcdf(path, engine="netcdf4", encoding=encoding)
 
 
-def _write_contents(run: Run, tmp: Path) -> None:
-    """Every file of the run directory, ``config.json`` last."""
+def _write_data(run: Run, tmp: Path) -> None:
+    """Every file of the run directory but ``config.json``."""
     model_src = None if run.path is None else Path(run.path) / "model"
     times = pd.DatetimeIndex(run.labels["time"].values)
     pd.DataFrame({"time": times.strftime("%Y-%m-%d"), "cluster": run.labels.values}).to_csv(
@@ -166,6 +182,11 @@ def _write_contents(run: Run, tmp: Path) -> None:
         run.estimator.save(tmp / "model")
     elif model_src is not None and model_src.is_dir():
         shutil.copytree(model_src, tmp / "model")
+
+
+def _write_config(run: Run, tmp: Path) -> None:
+    """``config.json``, the file that makes a run directory complete; then everything in
+    ``tmp`` is flushed to disk."""
     config = {
         "name": run.name,
         "created": run.created,
@@ -174,6 +195,27 @@ def _write_contents(run: Run, tmp: Path) -> None:
         "summary": {k: v for k, v in run.summary().items() if k != "path"},
     }
     (tmp / CONFIG_FILE).write_text(json.dumps(jsonable(config), indent=1, allow_nan=False))
+    for folder, _, files in os.walk(tmp, topdown=False):
+        for name in files:
+            _fsync(Path(folder) / name)
+        _fsync(Path(folder))
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_dir(parent: Path, name: str) -> Path:
+    """A new hidden folder for a save of ``name``; its name holds this process's id, so that
+    :meth:`RunStore.recover` knows when it is stale."""
+    tmp = parent / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
 
 
 def save_run(run: Run, directory: str | Path) -> Path:
@@ -190,17 +232,20 @@ def save_run(run: Run, directory: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     if not run.name:
         run.name = target.name
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = _temp_dir(target.parent, target.name)
+    old = None
     try:
-        _write_contents(run, tmp)
-        old = None
+        _write_data(run, tmp)
+        _write_config(run, tmp)
         if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            old = target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
         os.replace(tmp, target)
+        _fsync(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not target.exists():
+            os.replace(old, target)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
@@ -227,18 +272,20 @@ def load_run(directory: str | Path) -> Run:
         coords={"time": labels_df["time"].to_numpy("datetime64[ns]")},
         name="cluster",
     )
-    latent = xr.load_dataset(directory / "latent.nc")
+    with NETCDF_LOCK:
+        latent = xr.load_dataset(directory / "latent.nc")
+        fields = xr.load_dataset(directory / "fields.nc")
+        composites = xr.load_dataset(directory / "composites.nc")
     history_path = directory / "history.csv"
     history = pd.read_csv(history_path) if history_path.stat().st_size > 1 else pd.DataFrame()
     pre_path = directory / "preprocessor.json"
-    fields = xr.load_dataset(directory / "fields.nc")
     prepare(fields)  # the dashboard's first selection composite is then fast
     return Run(
         config=RunConfig.from_dict(meta["config"]),
         labels=labels,
         latent=latent["latent"],
         soft=latent["soft"],
-        composites=xr.load_dataset(directory / "composites.nc"),
+        composites=composites,
         metrics=json.loads((directory / "metrics.json").read_text()),
         history=history,
         fields=fields,
@@ -250,13 +297,14 @@ def load_run(directory: str | Path) -> Run:
 
 
 class RunStore:
-    """A folder of run directories, one per run, named ``YYYYmmdd-HHMMSS-<method>-k<K>``."""
+    """A folder of run directories, one per run, named ``YYYYmmdd-HHMMSS-<method>-k<K>``, and a
+    journal of the jobs in flight that will save into it (``.jobs/``)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root).absolute()
 
     def _path(self, name: str) -> Path:
-        if not _NAME_OK.match(name or ""):
+        if not _NAME_OK.fullmatch(name or ""):
             raise DataError(f"invalid run name {name!r}: use letters, digits, '.', '_' or '-'")
         return self.root / name
 
@@ -277,27 +325,183 @@ class RunStore:
         return sorted(out, key=lambda s: (s.get("created") or "", s["name"]), reverse=True)
 
     def save(self, run: Run) -> Path:
-        """Save ``run`` under a new unique name (its own name if free); returns the path."""
-        base = run.name if run.name and _NAME_OK.match(run.name) else run.default_name()
-        name, i = base, 1
-        while (self.root / name).exists():
-            i += 1
-            name = f"{base}-{i}"
-        run.name = name
-        return save_run(run, self.root / name)
+        """Save ``run`` under a new name (its own name if free, else with ``-2``, ``-3``, ...);
+        returns the path. The name is reserved with ``mkdir``, so saves at the same moment, from
+        any thread or process, never share a name, and no save replaces a run."""
+        base = run.name if run.name and _NAME_OK.fullmatch(run.name) else run.default_name()
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_dir(self.root, base)
+        name, target = run.name, None
+        try:
+            _write_data(run, tmp)
+            target = self._reserve(base)
+            run.name = target.name
+            _write_config(run, tmp)
+            os.replace(tmp, target)  # onto the reserved folder, still empty
+            _fsync(self.root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if target is not None and target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
+            run.name = name
+            raise
+        run.path = target
+        return target
+
+    def _reserve(self, base: str) -> Path:
+        """Create the empty folder of a new run: ``base``, else ``base-2``, ``base-3``, ..."""
+        for i in itertools.count(1):
+            path = self.root / (base if i == 1 else f"{base}-{i}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+        raise AssertionError("unreachable")
 
     def load(self, name: str) -> Run:
         """The run called ``name``."""
         path = self._path(name)
         if not (path / CONFIG_FILE).is_file():
-            raise DataError(f"no run named {name!r} in {self.root}: see RunStore.list()")
+            raise DataError(f"no run named {name!r} in the run store: see RunStore.list()")
         return load_run(path)
 
     def delete(self, name: str) -> None:
         """Remove the run called ``name`` from disk."""
         path = self._path(name)
         if not (path / CONFIG_FILE).is_file():
-            raise DataError(f"no run named {name!r} in {self.root}: see RunStore.list()")
+            raise DataError(f"no run named {name!r} in the run store: see RunStore.list()")
         trash = self.root / f".{name}.deleted-{uuid.uuid4().hex[:8]}"
         os.replace(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+    def recover(self) -> list[str]:
+        """Clear what interrupted saves left behind (at a server's start-up); one line per
+        folder handled.
+
+        Temporary folders of processes that no longer run are removed, and so are empty run
+        folders older than a minute (a reservation whose save died); a run that a crash left
+        only as its hidden ``.old-*`` copy is restored, other ``.old-*`` and ``.deleted-*``
+        folders are removed.
+        """
+        if not self.root.is_dir():
+            return []
+        done = []
+        for path in sorted(self.root.iterdir()):
+            found = _LEFTOVER.fullmatch(path.name)
+            if path.name.startswith("."):
+                if found is None or not path.is_dir() or _alive(found["pid"]):
+                    continue
+                target = self.root / found["name"]
+                if found["kind"] == "old" and not (target / CONFIG_FILE).exists():
+                    if target.is_dir() and not any(target.iterdir()):
+                        target.rmdir()
+                    if not target.exists():
+                        os.replace(path, target)
+                        done.append(f"restored {found['name']}")
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
+                    done.append(f"removed {path.name}")
+            elif (
+                path.is_dir()
+                and not any(path.iterdir())
+                and time.time() - path.stat().st_mtime > RESERVED_GRACE_S
+            ):
+                path.rmdir()
+                done.append(f"removed empty {path.name}")
+        journal = self.root / JOURNAL
+        for path in sorted(journal.glob(".*.tmp")) if journal.is_dir() else []:
+            if _take(path, remove=True) is not None:
+                done.append(f"removed {JOURNAL}/{path.name}")
+        return done
+
+    def journal(self, config: RunConfig) -> JournalEntry:
+        """Record ``config`` as a job in flight until the entry is closed (whatever the job's
+        outcome). The entry is locked by this process: one left behind by a process that died
+        (a server killed mid-run) is :meth:`interrupted`."""
+        return JournalEntry(self.root / JOURNAL, config)
+
+    def interrupted(self) -> list[dict]:
+        """Jobs journalled by processes that died before they ended, oldest first:
+        ``{"token", "started", "config"}`` (``config``: ``RunConfig.to_dict()``)."""
+        journal = self.root / JOURNAL
+        if not journal.is_dir():
+            return []
+        entries = (_take(path, remove=False) for path in sorted(journal.glob("*.json")))
+        return [e for e in entries if e is not None]
+
+    def forget(self, token: str) -> dict | None:
+        """Remove the interrupted job ``token`` from the journal and return its entry; None
+        when it is gone already (started again or dismissed elsewhere) or still running."""
+        if not _TOKEN_OK.fullmatch(token or ""):
+            raise DataError(f"invalid job token {token!r}: use one from RunStore.interrupted()")
+        return _take(self.root / JOURNAL / f"{token}.json", remove=True)
+
+
+class JournalEntry:
+    """A job in flight in a run store's journal: a JSON file this process holds locked
+    (``flock``, released by the OS when the process dies, however it dies)."""
+
+    def __init__(self, folder: Path, config: RunConfig) -> None:
+        import fcntl
+
+        folder.mkdir(parents=True, exist_ok=True)
+        now = datetime.now()
+        self.token = f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.path = folder / f"{self.token}.json"
+        entry = {
+            "token": self.token,
+            "started": now.isoformat(timespec="seconds"),
+            "config": config.to_dict(),
+        }
+        tmp = folder / f".{self.token}.tmp"
+        self._fd: int | None = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.write(self._fd, json.dumps(jsonable(entry)).encode())
+        os.fsync(self._fd)
+        os.replace(tmp, self.path)
+        _fsync(folder)
+
+    def close(self) -> None:
+        """The job is over: remove the entry (once)."""
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _take(path: Path, remove: bool) -> dict | None:
+    """The journal entry at ``path`` if no live process holds its lock (removed from disk when
+    ``remove``, by one caller only), else None."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        text = path.read_text()
+        if remove:
+            path.unlink()
+    except (BlockingIOError, FileNotFoundError):
+        return None
+    finally:
+        os.close(fd)
+    try:
+        return json.loads(text) if path.suffix == ".json" else {}
+    except ValueError:  # not written by JournalEntry
+        return None
+
+
+def _alive(pid: str | None) -> bool:
+    """Whether the process ``pid`` runs (None: unknown, taken as gone)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,7 +1,7 @@
 """The training loop: autoencoder pretraining → k-means init of the centroids → joint phase.
 
 The joint phase is IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
-``update_interval`` steps; it stops when the share of days whose label changed since the last
+``update_interval`` steps (at most once an epoch); it stops when the share of days whose label changed since the last
 refresh falls below ``tol`` (or at ``max_epochs``). Networks without a decoder train on the
 KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects, at every epoch end
 and at least every ~1 s; a callback raising :class:`~dsc_core.errors.Cancelled` stops training.
@@ -76,6 +76,7 @@ class TrainConfig:
     joint: bool = True
     joint_recon: bool = True  # False: KL only in the joint phase (DEC)
     metric: str = "field"  # distances of the k-means init and the Student's t: METRICS
+    epoch_days: int | None = None  # epoch counts are per this many days (scaled_epochs)
     kmeans_n_init: int = 10
 
 
@@ -161,6 +162,15 @@ def encode_all(
     ]
     net.train(was_training)
     return torch.cat(out)
+
+
+def scaled_epochs(epochs: int, n_days: int, epoch_days: int | None) -> int:
+    """Epochs to run on ``n_days`` when ``epochs`` were set for ``epoch_days`` days: a longer
+    record gets proportionally fewer passes (at least a third of them), so that the number
+    of optimiser steps stays about the same; None: ``epochs`` as given."""
+    if epoch_days is None or n_days <= epoch_days or epochs == 0:
+        return epochs
+    return max(round(epochs * epoch_days / n_days), -(-epochs // 3), 1)
 
 
 @torch.no_grad()
@@ -252,8 +262,11 @@ def train(
     rng = np.random.default_rng(config.seed)
     n = len(x)
     has_decoder = net.decoder is not None
-    pretrain_epochs = config.pretrain_epochs if has_decoder else 0
-    joint_epochs = config.max_epochs if config.joint else 0
+    pretrain_epochs = scaled_epochs(config.pretrain_epochs, n, config.epoch_days)
+    pretrain_epochs = pretrain_epochs if has_decoder else 0
+    joint_epochs = scaled_epochs(config.max_epochs, n, config.epoch_days) if config.joint else 0
+    # P is refreshed at most once an epoch: each refresh encodes every day
+    update_interval = max(config.update_interval, -(-n // config.batch_size))
     report = _Reporter(callbacks, pretrain_epochs + joint_epochs)
     history: list[dict] = []
     window = windows.shape[1]
@@ -322,7 +335,7 @@ def train(
 
         def joint_step(days: np.ndarray) -> dict[str, float] | None:
             nonlocal p_all, labels
-            if state["step"] and state["step"] % config.update_interval == 0:
+            if state["step"] and state["step"] % update_interval == 0:
                 with torch.no_grad():
                     q_all = net.clustering(encode_all(net, x, mask, windows))
                     p_all = target_distribution(q_all)

@@ -1,5 +1,6 @@
 """Scores and regime statistics of the run on screen: the paper's metrics beside the k-means
-reference on the same data, settings, frequency by month, spell lengths, transitions."""
+reference on the same data, how far the clusters can be trusted (seed agreement, agreement with
+k-means, warnings), settings, frequency by month, spell lengths, transitions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.state import Results
+from dashboard.views.safe import text
 from dashboard.views.style import cluster_color
 
 SCORE_NAMES = {
@@ -33,6 +35,30 @@ def scores_table(metrics: dict, method: str) -> pd.DataFrame:
     df = pd.DataFrame(cols)
     order = [k for k in SCORE_NAMES if k in df.index]
     return df.loc[order].rename(index=SCORE_NAMES).astype(float).round(3)
+
+
+TRUST_NAMES = {
+    "seed_agreement": "Seed agreement ↑",
+    "kmeans_seed_agreement": "k-means seed agreement",
+    "agreement_with_kmeans": "Agreement with k-means",
+}
+
+
+def trust_table(metrics: dict) -> pd.DataFrame:
+    """ARI between two seeds of the run, between two seeds of k-means, and between the run's
+    labels and k-means' ("—" where not checked)."""
+    trust = metrics.get("trust") or {}
+    values = ["—" if trust.get(k) is None else f"{trust[k]:.2f}" for k in TRUST_NAMES]
+    return pd.DataFrame({"ARI": values}, index=pd.Index(list(TRUST_NAMES.values())))
+
+
+def trust_alert(metrics: dict) -> pn.viewable.Viewable:
+    """A red warning per reason to doubt the clusters (metrics.trust_checks), else nothing."""
+    warnings = (metrics.get("trust") or {}).get("warnings") or []
+    if not warnings:
+        return pn.pane.Markdown("", visible=False)
+    body = "<br>".join(f"⚠ {text(w)}" for w in warnings)
+    return pn.pane.Alert(body, alert_type="danger", css_classes=["dsc-trust"], margin=(0, 5))
 
 
 def regime_table(metrics: dict) -> pd.DataFrame:
@@ -134,9 +160,10 @@ def summary_view(results: Results) -> pn.viewable.Viewable:
         if run is None:
             return pn.pane.Markdown("")
         synthetic = str(run.config.data) == "sample"
-        head = f"**Run** `{run.name}`" + (" · data: **SYNTHETIC sample**" if synthetic else "")
+        head = f"**Run** {text(run.name)}" + (" · data: **SYNTHETIC sample**" if synthetic else "")
         return pn.Column(
             pn.pane.Markdown(head, margin=(0, 5)),
+            trust_alert(run.metrics),
             pn.pane.DataFrame(scores_table(run.metrics, run.config.method), sizing_mode="fixed",
                               css_classes=["dsc-table"]),
             pn.pane.DataFrame(settings_table(run.config), sizing_mode="fixed",
@@ -159,9 +186,12 @@ def statistics_view(results: Results) -> pn.viewable.Viewable:
             [monthly_bars(results), spell_bars(results), transition_heatmap(results)]
         ).opts(shared_axes=False)
         return pn.Column(
+            trust_alert(run.metrics),
             pn.Row(
                 pn.Column("#### Scores (this run and k-means on the same data)", pn.pane.DataFrame(
-                    scores_table(run.metrics, run.config.method), css_classes=["dsc-table"])),
+                    scores_table(run.metrics, run.config.method), css_classes=["dsc-table"]),
+                    "#### Can the clusters be trusted?", pn.pane.DataFrame(
+                    trust_table(run.metrics), css_classes=["dsc-table"])),
                 pn.Column("#### Regimes", pn.pane.DataFrame(
                     regime_table(run.metrics), css_classes=["dsc-table"])),
             ),

@@ -18,7 +18,8 @@ import pandas as pd
 import xarray as xr
 
 from dsc_core.data import conventions as cv
-from dsc_core.data.io import open_many, resolve
+from dsc_core.data.calendar import blocks_text
+from dsc_core.data.io import NETCDF_LOCK, open_many, open_metadata, resolve
 from dsc_core.errors import ConfigError, DataError
 
 __all__ = ["load", "describe", "sample"]
@@ -99,8 +100,9 @@ def load(
         raw, label = cv.rename_coords(source), "dataset"
     else:
         paths = resolve(source)
-        raw = open_many(paths)
         label = os.fspath(paths[0]) if len(paths) == 1 else _list_label(paths)
+        with NETCDF_LOCK:
+            return _clean(open_many(paths), label, variables, start, end, bbox, level)
     return _clean(raw, label, variables, start, end, bbox, level)
 
 
@@ -433,18 +435,20 @@ def _finish(out: xr.Dataset, raw_attrs: dict, file_mask, label: str, names) -> x
 
 
 def describe(source: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Any]:
-    """What a source holds, from its metadata only (the sample is built).
+    """What a source holds, from its metadata only (the sample is built; files are closed
+    before it returns).
 
     Returns {"variables": {name: long_name or units}, "start": "YYYY-MM-DD", "end": ...,
     "n_days": int, "shape": (nlat, nlon), "synthetic": bool, "levels": {dim: [values]},
-    "time_step": e.g. "1h" or "1D", "calendar": str, "latitude": (min, max), "longitude":
-    (min, max), "files": int}. Names are the ones :func:`load` returns.
+    "time_step": e.g. "1h" or "1D", "days": "consecutive" or e.g. "12 blocks of 90 days"
+    (gaps between runs of days, as on DJF-only records), "calendar": str, "latitude":
+    (min, max), "longitude": (min, max), "files": int}. Names are the ones :func:`load` returns.
     """
     if isinstance(source, str) and source == "sample":
         ds, n_files = _sample_dataset(), 0
     else:
         paths = resolve(source)
-        ds, n_files = open_many(paths), len(paths)
+        ds, n_files = open_metadata(paths), len(paths)
     cands = _candidates(ds)
     variables = {}
     for short, (orig, _) in cands.items():
@@ -474,6 +478,7 @@ def describe(source: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[st
         "synthetic": bool(ds.attrs.get("synthetic", 0)),
         "levels": levels,
         "time_step": _step_text(step),
+        "days": blocks_text(days),
         "calendar": calendar,
         "latitude": (float(ds["latitude"].min()), float(ds["latitude"].max())),
         "longitude": (float(lon.min()), float(lon.max())),

@@ -5,6 +5,11 @@ Everything here is lazy (dask-chunked along time); nothing reads the data values
 ``latitude``, ...) so that files from different producers combine; the combination is what
 ``xarray.open_mfdataset(combine="by_coords")`` does, done per file so that a file whose grid
 differs is named in the error.
+
+netCDF4/HDF5 is not thread-safe: the package holds :data:`NETCDF_LOCK` around every open,
+read, write and close it makes itself (dask reads of a big lazily-loaded dataset go through
+xarray's own lock only). :func:`confine` puts the process in served mode, where only files
+inside given folders are read.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+import threading
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -30,6 +36,84 @@ DATA_SUFFIXES += (".grb2", ".zarr", ".zip")
 GRIB_KWARGS = {"time_dims": ("valid_time",), "indexpath": ""}
 CHUNKS = "auto"  # dask picks ~128 MiB chunks aligned with the file's own chunks
 
+NETCDF_LOCK = threading.RLock()
+"""Held around every netCDF4/HDF5 open, read, write and close of this package in a process."""
+
+_roots: tuple[Path, ...] | None = None
+
+
+def confine(roots: Iterable[str | os.PathLike] | None) -> None:
+    """Served mode: from now on this process reads data only inside the folders ``roots``
+    (None: anywhere again).
+
+    Sources are then taken literally (no ``~`` or glob expansion); every file or store they
+    name must lie inside a folder once symlinks are followed; folder listings skip entries that
+    lead outside; Zarr stores with links out and HDF5/NetCDF-4 files that take data from other
+    files (external storage, virtual datasets, external links) are refused.
+    """
+    global _roots
+    _roots = None if roots is None else tuple(Path(r).resolve() for r in roots)
+
+
+def inside(path: Path, roots: Iterable[Path]) -> bool:
+    """Whether ``path``, symlinks followed, lies in one of the (resolved) folders ``roots``."""
+    real = path.resolve()
+    return any(real == root or root in real.parents for root in roots)
+
+
+def _inside(path: Path) -> bool:
+    """Whether ``path`` may be read: inside a folder of :func:`confine`, or no confine."""
+    return _roots is None or inside(path, _roots)
+
+
+def _check_inside(path: Path) -> None:
+    """DataError when ``path``, or anything inside a Zarr store, leads out of the data folders."""
+    if not _inside(path):
+        raise DataError(
+            f"'{path.name}' lies outside the data folders this server may read; "
+            "pick a source from the list"
+        )
+    if _roots is not None and _is_zarr(path):
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                if not _inside(Path(folder) / name):
+                    raise DataError(
+                        f"Zarr store '{path.name}' links to '{name}' outside the data folders; "
+                        "copy the data into the store"
+                    )
+
+
+def _check_self_contained(path: Path) -> None:
+    """DataError when an HDF5/NetCDF-4 file takes data from other files."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        seen, groups = set(), [f]
+        while groups:
+            group = groups.pop()
+            for name in group:
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    what = f"an external link ('{name}')"
+                elif isinstance(link, h5py.SoftLink):
+                    continue
+                else:
+                    obj = group[name]
+                    if hash(obj.id) in seen:
+                        continue
+                    seen.add(hash(obj.id))
+                    if isinstance(obj, h5py.Group):
+                        groups.append(obj)
+                        continue
+                    if not isinstance(obj, h5py.Dataset) or not (obj.external or obj.is_virtual):
+                        continue
+                    kind = "a virtual dataset" if obj.is_virtual else "external storage"
+                    what = f"{kind} ('{name}')"
+                raise DataError(
+                    f"'{path.name}' takes data from other files through {what}; this server "
+                    "reads self-contained files only: copy the data in (nccopy or h5repack)"
+                )
+
 
 def _is_zarr(path: Path) -> bool:
     return path.is_dir() and (
@@ -41,7 +125,8 @@ def _is_zarr(path: Path) -> bool:
 def resolve(source: Source) -> list[Path]:
     """Expand a path, folder, glob or list into the data files/stores it names (sorted).
 
-    Raises DataError when a path is missing or a folder/glob holds no data file.
+    Raises DataError when a path is missing or a folder/glob holds no data file. In served
+    mode (:func:`confine`) paths are literal and must lie inside the data folders.
     """
     items = [source] if isinstance(source, str | os.PathLike) else list(source)
     if not items:
@@ -49,8 +134,8 @@ def resolve(source: Source) -> list[Path]:
     paths: list[Path] = []
     for item in items:
         text = os.fspath(item)
-        path = Path(text).expanduser()
-        if any(ch in text for ch in "*?["):
+        path = Path(text) if _roots is not None else Path(text).expanduser()
+        if _roots is None and any(ch in text for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)))
             if not matches:
                 raise DataError(f"no files match '{text}'; check the pattern")
@@ -58,10 +143,11 @@ def resolve(source: Source) -> list[Path]:
         elif not path.exists():
             raise DataError(f"'{text}' does not exist; check the path")
         elif path.is_dir() and not _is_zarr(path):
+            _check_inside(path)
             found = sorted(
                 p
                 for p in path.iterdir()
-                if p.suffix.lower() in DATA_SUFFIXES and (p.is_file() or _is_zarr(p))
+                if p.suffix.lower() in DATA_SUFFIXES and (p.is_file() or _is_zarr(p)) and _inside(p)
             )
             if not found:
                 raise DataError(
@@ -71,6 +157,8 @@ def resolve(source: Source) -> list[Path]:
             paths.extend(found)
         else:
             paths.append(path)
+    for path in paths:
+        _check_inside(path)
     return paths
 
 
@@ -123,6 +211,8 @@ def open_one(path: Path) -> xr.Dataset:
     if fmt == "zip":
         raise DataError(f"'{path.name}' is a zip archive; unzip it and pass the files inside")
     engine = _engine(fmt)
+    if fmt == "hdf5" and _roots is not None:
+        _check_self_contained(path)
     kwargs: dict = {"chunks": CHUNKS}
     if engine == "cfgrib":
         kwargs["backend_kwargs"] = GRIB_KWARGS
@@ -162,9 +252,41 @@ def open_many(paths: list[Path]) -> xr.Dataset:
 
     Raises DataError when grids differ between files.
     """
-    datasets = [open_one(p) for p in paths]
-    if len(datasets) == 1:
-        return datasets[0]
+    datasets: list[xr.Dataset] = []
+
+    def close() -> None:
+        for ds in datasets:
+            ds.close()
+
+    with NETCDF_LOCK:
+        try:
+            datasets.extend(open_one(p) for p in paths)
+            if len(datasets) == 1:
+                return datasets[0]
+            combined = _combine(paths, datasets)
+        except BaseException:
+            close()
+            raise
+    combined.set_close(close)
+    return combined
+
+
+def open_metadata(paths: list[Path]) -> xr.Dataset:
+    """:func:`open_many` under :data:`NETCDF_LOCK` with the coordinates read and the files
+    closed again: names, attributes, shapes and coordinates are there, the data variables are
+    not to be read (they would reopen the files)."""
+    with NETCDF_LOCK:
+        ds = open_many(paths)
+        try:
+            for name in ds.coords:
+                ds[name].load()
+        finally:
+            ds.close()
+    return ds
+
+
+def _combine(paths: list[Path], datasets: list[xr.Dataset]) -> xr.Dataset:
+    """``datasets`` (opened from ``paths``) combined by coordinates, on one grid."""
     ref = datasets[0]
     for path, ds in zip(paths[1:], datasets[1:], strict=True):
         for axis in ("latitude", "longitude"):
@@ -209,7 +331,8 @@ def write_netcdf(ds: xr.Dataset, out: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        with NETCDF_LOCK:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -71,7 +71,8 @@ class Case:
 
     Grid: ``lat``/``lon`` (south, north) / (west, east) in degrees at ``resolution``°. Time:
     ``years`` (first, last) inclusive, ``months`` to keep (e.g. (12, 1, 2): DJF winters, a gap
-    between winters). Regimes: ``n_regimes``, relative ``frequencies`` (None: equal),
+    between winters; a winter belongs to the year of its January, so (1991, 2002) holds the
+    12 winters from December 1990 to February 2002). Regimes: ``n_regimes``, relative ``frequencies`` (None: equal),
     ``mean_spell`` days, ``seasonal`` modulation of their frequencies (0..1), ``patterns``
     "blobs" (random Gaussian blobs of e-folding ``pattern_scale`` × the domain's shorter side)
     or "eofs" (±leading EOFs of real winter Z500), ``carriers`` (variables holding the signal;
@@ -152,12 +153,14 @@ def _grid(case: Case) -> tuple[np.ndarray, np.ndarray]:
 def _days(case: Case) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """The case's dates and a block id per day (a year; a winter when December is kept with
     early-year months: December joins the next January)."""
-    days = pd.date_range(f"{case.years[0]}-01-01", f"{case.years[1]}-12-31", freq="D")
+    winter = case.months is not None and 12 in case.months and 1 in case.months
+    first = f"{case.years[0] - 1}-07-01" if winter else f"{case.years[0]}-01-01"
+    last = f"{case.years[1]}-06-30" if winter else f"{case.years[1]}-12-31"
+    days = pd.date_range(first, last, freq="D")
     if case.months:
         days = days[days.month.isin(case.months)]
     if len(days) < 2:
         raise ConfigError(f"case {case.name}: its years and months hold fewer than 2 days")
-    winter = case.months is not None and 12 in case.months and 1 in case.months
     year = days.year.to_numpy() + ((days.month.to_numpy() >= 7) & winter)
     gaps = np.concatenate([[0], np.cumsum(np.diff(days.to_numpy()) != np.timedelta64(1, "D"))])
     return days, np.asarray(year * 1000 + gaps, np.int64)
