@@ -3,7 +3,8 @@
 Builds one page per browser session from the state objects (dashboard.state) and the views
 (dashboard.views). Trainings run in the process-wide job manager (dashboard.jobs); a periodic
 callback on the session's event loop copies their progress into the page. The first session
-starts the background warm-up (engine import, UMAP compilation) once per process.
+starts the background warm-up (engine import, UMAP compilation) once per process, and confines
+the process's data reads to the allowed folders (``dsc_core.data.io.confine``).
 """
 
 # ruff: noqa: E402  (the path set-up below must run before the package imports)
@@ -26,8 +27,9 @@ from dashboard.views.latent import latent_view
 from dashboard.views.maps import cluster_maps_view, day_view, selection_map_view
 from dashboard.views.metrics import statistics_view, summary_view
 from dashboard.views.progress import progress_view
-from dashboard.views.runs import export_view, runs_view
+from dashboard.views.runs import export_view, interrupted_view, runs_view
 from dashboard.views.timeline import timeline_view
+from dsc_core.data.io import confine
 
 CSS = (ROOT / "assets" / "app.css").read_text()
 POLL_MS = 300
@@ -102,9 +104,10 @@ def build(session: Session) -> pn.template.BaseTemplate:
             controls_view(session),
             progress_view(session.status),
             "### Past runs",
+            interrupted_view(session),
             runs_view(session),
             "### Export",
-            export_view(results),
+            export_view(results, session.server.export_max_mb),
         ],
         main=[pn.bind(banner, results.param.run, session.settings.param.info), tabs],
         sidebar_width=360,
@@ -125,8 +128,9 @@ def main() -> pn.template.BaseTemplate:
     if CSS not in pn.config.raw_css:
         pn.config.raw_css.append(CSS)
     server = ServerConfig.from_env()
+    confine(server.data_dirs)
     jobs.warm_up()
-    manager = jobs.manager(server.run_store, server.max_jobs, _store)
+    manager = jobs.manager(server, _store)
     session = Session(server, manager, manager.store)
     page = build(session)
     doc = pn.state.curdoc

@@ -1,11 +1,18 @@
 """Server settings from the environment, and the data sources the page may read.
 
-Environment variables (read once per process):
+Environment variables (read once per process; the README's "Server settings" lists them):
 
 - ``DSC_DATA_DIRS``: directories the page may read data from, separated by ``os.pathsep``
   (default ``./data``); the built-in sample is always offered.
 - ``DSC_RUN_STORE``: the run store's root directory (default ``./runs``).
 - ``DSC_MAX_JOBS``: trainings that run at the same time; more wait in a queue (default 2).
+- ``DSC_QUEUE_LENGTH``: trainings that may wait; a full queue refuses new ones (default 8).
+- ``DSC_JOBS_PER_SESSION``: trainings one browser session may have queued or running (default 1).
+- ``DSC_PRESETS``: model presets the page offers, comma-separated (default ``fast,default``;
+  add ``paper`` to offer the paper's network, ~100 s per epoch on a laptop CPU).
+- ``DSC_MAX_VALUES``: the most days × grid cells × variables one run may read (default
+  100 000 000, about 2.4 GB of memory at :data:`BYTES_PER_VALUE`).
+- ``DSC_EXPORT_MAX_MB``: the largest run folder the page offers as a zip (default 200).
 - ``DSC_AUTOSTART``: ``1`` (default) to start a first run on the sample when a session opens
   on an empty run store; ``0`` to wait for the Train button.
 - ``DSC_DEFAULT_RUN``: JSON object of ``RunConfig`` fields that pre-fill the page's settings
@@ -19,32 +26,37 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dsc_core.data.io import inside
 from dsc_core.errors import ConfigError, DataError
 
 SAMPLE = "sample"
 DATA_SUFFIXES = (".nc", ".nc4", ".netcdf", ".grib", ".grib2", ".grb", ".grb2", ".zarr", ".zip")
+BYTES_PER_VALUE = 24
+"""Memory a run needs per value read, roughly: the loaded fields, the preprocessed and padded
+array, the anomalies kept for the maps, and the network's copies."""
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """What this server may read and write."""
+    """What this server may read and write, and how much work it takes on."""
 
     data_dirs: tuple[Path, ...] = (Path("data"),)
     run_store: Path = Path("runs")
     max_jobs: int = 2
+    queue_length: int = 8
+    jobs_per_session: int = 1
+    presets: tuple[str, ...] = ("fast", "default")
+    max_values: int = 100_000_000
+    export_max_mb: int = 200
     autostart: bool = True
     listing_limit: int = 200
     default_run: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> ServerConfig:
-        """Settings from ``env`` (default ``os.environ``)."""
+        """Settings from ``env`` (default ``os.environ``); ConfigError on a malformed one."""
         env = os.environ if env is None else env
         dirs = [d for d in env.get("DSC_DATA_DIRS", "data").split(os.pathsep) if d.strip()]
-        try:
-            max_jobs = max(1, int(env.get("DSC_MAX_JOBS", "2")))
-        except ValueError:
-            max_jobs = 2
         try:
             default_run = json.loads(env.get("DSC_DEFAULT_RUN", "") or "{}")
         except ValueError as err:
@@ -53,11 +65,19 @@ class ServerConfig:
             ) from err
         if not isinstance(default_run, dict):
             raise ConfigError("DSC_DEFAULT_RUN must be a JSON object of run settings")
+        presets = tuple(p.strip() for p in env.get("DSC_PRESETS", "fast,default").split(","))
+        if not any(presets):
+            raise ConfigError("DSC_PRESETS names no preset: list some, e.g. fast,default")
         return cls(
             default_run=default_run,
             data_dirs=tuple(Path(d).expanduser().resolve() for d in dirs),
             run_store=Path(env.get("DSC_RUN_STORE", "runs")).expanduser().resolve(),
-            max_jobs=max_jobs,
+            max_jobs=_count(env, "DSC_MAX_JOBS", 2),
+            queue_length=_count(env, "DSC_QUEUE_LENGTH", 8, minimum=0),
+            jobs_per_session=_count(env, "DSC_JOBS_PER_SESSION", 1),
+            presets=tuple(p for p in presets if p),
+            max_values=_count(env, "DSC_MAX_VALUES", 100_000_000),
+            export_max_mb=_count(env, "DSC_EXPORT_MAX_MB", 200, minimum=0),
             autostart=env.get("DSC_AUTOSTART", "1").strip().lower() not in ("0", "false", "no"),
         )
 
@@ -65,14 +85,16 @@ class ServerConfig:
         """Label shown in the page → source passed to the loader.
 
         The built-in sample first, then every data file, Zarr store and sub-folder found (two
-        levels deep) in the allowed directories. The page only ever picks from this mapping, so
-        no path typed in a browser reaches the loader.
+        levels deep) in the allowed directories; symlinks that lead outside them are left out.
+        The page only ever picks from this mapping, so no path typed in a browser reaches the
+        loader, and the browser sees the labels only.
         """
         out = {"Built-in sample (SYNTHETIC)": SAMPLE}
         for root in self.data_dirs:
             if not root.is_dir():
                 continue
-            for path in sorted(_candidates(root, depth=2))[: self.listing_limit]:
+            found = (p for p in _candidates(root, depth=2) if inside(p, self.data_dirs))
+            for path in sorted(found)[: self.listing_limit]:
                 out[f"{root.name}/{path.relative_to(root).as_posix()}"] = str(path)
         return out
 
@@ -80,14 +102,43 @@ class ServerConfig:
         """``source`` if it is the sample or lies inside an allowed directory, else DataError."""
         if source == SAMPLE:
             return source
-        real = Path(source).resolve()
-        for root in self.data_dirs:
-            if real == root or root in real.parents:
-                return str(real)
+        if inside(Path(source), self.data_dirs):
+            return source
         raise DataError(
-            f"{source} is outside the allowed data directories; put it under one of "
-            f"{', '.join(str(d) for d in self.data_dirs)} (DSC_DATA_DIRS)"
+            f"{self.label(source)} is outside the data folders this server may read; pick a "
+            "source from the list (DSC_DATA_DIRS sets the folders)"
         )
+
+    def check_size(self, days: int, cells: int, variables: int) -> None:
+        """ConfigError when a run of that size exceeds ``max_values`` (DSC_MAX_VALUES)."""
+        values = days * cells * variables
+        if values > self.max_values:
+            raise ConfigError(
+                f"this run would read {days} days × {cells} grid cells × {variables} "
+                f"variables = {values / 1e6:.1f} million values (about "
+                f"{values * BYTES_PER_VALUE / 1e9:.1f} GB of memory), over this server's limit "
+                f"of {self.max_values / 1e6:g} million (DSC_MAX_VALUES): pick fewer days, a "
+                "smaller box or fewer variables"
+            )
+
+    def label(self, text: str) -> str:
+        """``text`` with the server's folders (data folders, run store) named as the page
+        names them, by their last part: the browser never sees an absolute server path."""
+        for folder in sorted((*self.data_dirs, self.run_store), key=lambda p: -len(str(p))):
+            text = text.replace(str(folder), folder.name)
+        return text
+
+
+def _count(env, name: str, default: int, minimum: int = 1) -> int:
+    """The whole number in ``env[name]`` (``default`` when unset); ConfigError otherwise."""
+    text = env.get(name, "").strip()
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {text!r}: fix it")
+    return value
 
 
 def _candidates(root: Path, depth: int):

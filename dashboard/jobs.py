@@ -1,21 +1,28 @@
 """Background work for the dashboard: training jobs, UMAP embeddings, warm-up.
 
-Everything here runs off the server's event loop: trainings in daemon threads shared by all
-sessions of the process, UMAP (and the numba warm-up) in one worker process, so that
-compilation never holds the server's GIL. Nothing here touches a Panel object: a session polls
-its :class:`Job` (and the embedding future) from a periodic callback on its own event loop and
-copies what it finds into its param state.
+Every training runs in a process of its own (multiprocessing's "forkserver" context with the
+engine preloaded, so that a job starts in a fraction of a second): netCDF4/HDF5 is not
+thread-safe, and torch's random state and thread count belong to a process, so jobs that
+overlap neither crash the server nor change each other's results. The job's process trains,
+saves the run into the store and reports through a pipe: progress events, then its outcome.
+In the server, ``max_jobs`` dispatcher threads each run one job's process at a time, relay its
+reports and pass a cancel on. UMAP (and the numba warm-up) run in one more worker process.
+Nothing here touches a Panel object: a session polls its :class:`Job` (and the embedding
+future) from a periodic callback on its own event loop and copies what it finds into its
+param state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
 import queue
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -26,22 +33,31 @@ from dsc_core.errors import Cancelled, DSCError
 log = logging.getLogger(__name__)
 
 UMAP_FILE = "umap.nc"
+PRELOAD = ["dashboard.jobs", "dsc_core.pipeline", "dsc_core.runs", "dsc_core.baselines"]
+"""Imported once by the forkserver, so that each job's process starts with the engine loaded."""
+RELAY_S = 0.1  # how often a dispatcher looks for reports and cancels
+CANCEL_GRACE_S = 20.0  # a job's process still running this long after a cancel is stopped
+
+
+class Busy(DSCError):
+    """The server takes no more jobs for now (full queue, or the session's limit reached)."""
 
 
 class Job:
     """One training request: its config, progress events, outcome and cancel flag.
 
     ``state`` goes queued → running → done | failed | cancelled. ``stage`` is a short
-    human-readable step ("loading data", "training", "saving", ...). Events from the engine
-    pile up in a thread-safe queue until the owning session drains them.
+    human-readable step ("loading data", "training", "saving", ...). Events from the job's
+    process pile up in a thread-safe queue until the owning session drains them. ``owner``
+    names the session that submitted it.
     """
 
     _ids = itertools.count(1)
 
-    def __init__(self, config, data=None) -> None:
+    def __init__(self, config, owner: str = "") -> None:
         self.id = next(self._ids)
         self.config = config
-        self.data = data
+        self.owner = owner
         self.state = "queued"
         self.stage = "waiting for a free worker"
         self.run = None
@@ -57,15 +73,8 @@ class Job:
         return self._cancel.is_set()
 
     def cancel(self) -> None:
-        """Ask the job to stop; a running training raises Cancelled at its next event."""
+        """Ask the job to stop; a running training stops at its next progress event."""
         self._cancel.set()
-
-    def callback(self, event) -> None:
-        """Engine callback: queue ``event`` (a ``dsc_core.training.Event``) or cancel."""
-        if self._cancel.is_set():
-            raise Cancelled("training cancelled from the page")
-        self.stage = event.message or event.phase
-        self._events.put(event)
 
     def drain(self) -> list:
         """Events received since the last call, oldest first."""
@@ -76,31 +85,113 @@ class Job:
             except queue.Empty:
                 return out
 
+    def _report(self, event) -> None:
+        self.stage = event.message or event.phase
+        self._events.put(event)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """ "forkserver" (fork from a clean process that preloaded the engine), else "spawn"."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> None:
+    """A job's process: train ``config``, save the run into the store at ``store_root``,
+    report through ``conn``. Anything arriving from the server (a cancel), or the server's end
+    closing (the server died), stops the training at its next progress event."""
+    from dsc_core.data.io import confine
+    from dsc_core.pipeline import run
+    from dsc_core.runs import RunStore
+
+    confine(data_dirs)
+
+    def callback(event) -> None:
+        if conn.poll():
+            raise Cancelled("training cancelled from the page")
+        conn.send(("event", event))
+
+    try:
+        result = run(config, callbacks=[callback])
+        if conn.poll():
+            raise Cancelled("training cancelled from the page")
+        conn.send(("stage", "saving"))
+        RunStore(store_root).save(result)
+        outcome: tuple = ("done", result.name)
+    except Cancelled:
+        outcome = ("cancelled", "")
+    except DSCError as err:
+        outcome = ("failed", str(err))
+    except Exception as err:  # a bug, not a user error: the server logs the traceback
+        outcome = ("crashed", type(err).__name__, traceback.format_exc())
+    with contextlib.suppress(OSError):
+        conn.send(outcome)
+
 
 class JobManager:
-    """Runs jobs on ``max_jobs`` worker threads; further jobs wait in a FIFO queue.
+    """Runs jobs, each in its own process, ``max_jobs`` at a time; further jobs wait in a FIFO
+    queue of at most ``queue_length``; one ``owner`` has at most ``per_owner`` jobs queued or
+    running.
 
-    Finished runs are saved to ``store`` (a ``dsc_core.runs.RunStore``), so ``job.run``
-    always has a ``name`` and a ``path``.
+    Finished runs are saved to ``store`` (a ``dsc_core.runs.RunStore``) and read back, so
+    ``job.run`` always has a ``name`` and a ``path``. Every job is in the store's journal
+    from submission to its end. ``data_dirs``: the folders a job may read (``None``: any).
+    On creation, the store is cleared of what interrupted saves left (``RunStore.recover``).
     """
 
-    def __init__(self, store, max_jobs: int = 2) -> None:
+    def __init__(
+        self,
+        store,
+        max_jobs: int = 2,
+        queue_length: int = 8,
+        per_owner: int = 1,
+        data_dirs: Sequence[str | Path] | None = None,
+    ) -> None:
         self.store = store
         self.max_jobs = max_jobs
+        self.queue_length = queue_length
+        self.per_owner = per_owner
+        self.data_dirs = None if data_dirs is None else [str(d) for d in data_dirs]
+        for line in store.recover():
+            log.warning("run store %s: %s", store.root, line)
+        self._ctx = _context()
         self._waiting: list[Job] = []
+        self._active: set[Job] = set()
+        self._journal: dict[Job, object] = {}
         self._lock = threading.Condition()
-        self._threads = [
-            threading.Thread(target=self._worker, name=f"dsc-job-{i}", daemon=True)
-            for i in range(max_jobs)
-        ]
-        for t in self._threads:
-            t.start()
+        threading.Thread(target=self._start_forkserver, daemon=True).start()
+        for i in range(max_jobs):
+            threading.Thread(target=self._worker, name=f"dsc-job-{i}", daemon=True).start()
 
-    def submit(self, config, data=None) -> Job:
-        """Queue a training of ``config`` (a ``RunConfig``); ``data`` overrides loading."""
-        job = Job(config, data)
+    def _start_forkserver(self) -> None:
+        """Start the process that job processes fork from (it imports the engine: seconds)."""
+        proc = self._ctx.Process(target=int, daemon=True)
+        proc.start()
+        proc.join()
+
+    def submit(self, config, owner: str = "") -> Job:
+        """Queue a training of ``config`` (a ``RunConfig``) for ``owner``; Busy when the queue
+        is full or ``owner`` has ``per_owner`` jobs queued or running."""
         with self._lock:
+            mine = sum(j.owner == owner and not j.cancelled for j in self._active)
+            if owner and mine >= self.per_owner:
+                raise Busy(
+                    f"this session has {mine} training(s) queued or running, the most this "
+                    f"server allows per session (DSC_JOBS_PER_SESSION={self.per_owner}): "
+                    "cancel one or wait until it ends"
+                )
+            if len(self._waiting) >= self.queue_length:
+                raise Busy(
+                    f"the training queue is full ({len(self._waiting)} waiting, "
+                    f"DSC_QUEUE_LENGTH={self.queue_length}): try again when a run has finished"
+                )
+            job = Job(config, owner)
+            self._journal[job] = self.store.journal(config)
             self._waiting.append(job)
+            self._active.add(job)
             self._lock.notify()
         return job
 
@@ -118,9 +209,14 @@ class JobManager:
         with self._lock:
             if job in self._waiting:
                 self._waiting.remove(job)
-                job.state = "cancelled"
-                job.stage = "cancelled before it started"
-                job.finished.set()
+                self._end(job, "cancelled", "cancelled before it started")
+
+    def _end(self, job: Job, state: str, stage: str, error: str = "") -> None:
+        """Record ``job``'s outcome, take it out of the journal; called with the lock held."""
+        job.state, job.stage, job.error = state, stage, error
+        self._active.discard(job)
+        self._journal.pop(job).close()
+        job.finished.set()
 
     def _worker(self) -> None:
         while True:
@@ -128,29 +224,82 @@ class JobManager:
                 while not self._waiting:
                     self._lock.wait()
                 job = self._waiting.pop(0)
-            self._execute(job)
+                job.state, job.stage = "running", "starting"
+            outcome = self._execute(job)
+            with self._lock:
+                self._end(job, *outcome)
 
-    def _execute(self, job: Job) -> None:
-        from dsc_core.pipeline import run
-
-        job.state, job.stage = "running", "loading data"
+    def _execute(self, job: Job) -> tuple[str, str, str]:
+        """Run ``job`` in its own process; its (state, stage, error)."""
+        ours, theirs = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=_work,
+            args=(theirs, job.config, str(self.store.root), self.data_dirs),
+            name=f"dsc-job-{job.id}",
+            daemon=True,
+        )
         try:
-            result = run(job.config, callbacks=[job.callback], data=job.data)
-            job.stage = "saving"
-            self.store.save(result)  # sets result.path and result.name
-            job.run = result
-            job.state, job.stage = "done", "done"
-        except Cancelled:
-            job.state, job.stage = "cancelled", "cancelled"
-        except DSCError as err:
-            job.state, job.stage, job.error = "failed", "failed", str(err)
-        except Exception as err:  # a bug, not a user error: keep the page alive, log it
+            proc.start()
+            theirs.close()
+            report = self._relay(job, proc, ours)
+        except Exception:  # the process could not start or its pipe broke: a bug
             log.exception("training job %s failed", job.id)
-            job.state, job.stage = "failed", "failed"
-            job.error = f"training failed unexpectedly ({type(err).__name__}: {err})"
+            report = ("crashed", "Error", "")
         finally:
-            job.data = None
-            job.finished.set()
+            ours.close()
+            proc.join(5)
+        kind, *rest = report
+        if kind == "done":
+            try:
+                job.stage = "reading the run"
+                job.run = self.store.load(rest[0])
+            except DSCError as err:
+                return "failed", "failed", str(err)
+            return "done", "done", ""
+        if kind == "cancelled":
+            return "cancelled", "cancelled", ""
+        if kind == "failed":
+            return "failed", "failed", rest[0]
+        if kind == "crashed" and rest[1]:
+            log.error("training job %s failed:\n%s", job.id, rest[1])
+        elif kind == "died":
+            log.error("training job %s: its process died (exit status %s)", job.id, rest[0])
+        name = rest[0] if kind == "crashed" else f"its process died, exit status {rest[0]}"
+        return "failed", "failed", f"training failed unexpectedly ({name}): see the server log"
+
+    def _relay(self, job: Job, proc, conn) -> tuple:
+        """Pass ``proc``'s events to ``job`` and a cancel to ``proc`` until it reports its
+        outcome (or dies); stop it when it runs on too long after a cancel."""
+        cancelled_at = None
+        while True:
+            if job.cancelled and cancelled_at is None:
+                cancelled_at = time.monotonic()
+                with contextlib.suppress(OSError):
+                    conn.send("cancel")
+            if (
+                cancelled_at is not None
+                and time.monotonic() - cancelled_at > CANCEL_GRACE_S
+                and job.stage != "saving"
+            ):
+                log.warning("training job %s ignored its cancel: stopping its process", job.id)
+                proc.terminate()
+                proc.join()
+                for line in self.store.recover():  # the temporary folder it may have left
+                    log.warning("run store %s: %s", self.store.root, line)
+                return ("cancelled",)
+            try:
+                if not conn.poll(RELAY_S):
+                    continue
+                message = conn.recv()
+            except EOFError:  # the process ended without an outcome
+                proc.join()
+                return ("died", proc.exitcode)
+            if message[0] == "event":
+                job._report(message[1])
+            elif message[0] == "stage":
+                job.stage = message[1]
+            else:
+                return message
 
 
 def pca2(latent: np.ndarray) -> np.ndarray:
@@ -189,16 +338,20 @@ def cached_umap(folder: str | None, latent: np.ndarray, time: np.ndarray, seed: 
     temporary file and renamed, so readers never see half a file). Runs in the UMAP process."""
     import xarray as xr
 
+    from dsc_core.data.io import NETCDF_LOCK
+
     path = Path(folder) / UMAP_FILE if folder else None
     if path is not None and path.exists():
-        with xr.open_dataset(path) as ds:
+        with NETCDF_LOCK, xr.open_dataset(path) as ds:
             xy = ds["umap"].values
         if xy.shape == (len(latent), 2):
             return xy
     xy = umap2(latent, seed=seed)
     if path is not None:
         tmp = path.with_suffix(".tmp")
-        xr.Dataset({"umap": (("time", "component"), xy)}, coords={"time": time}).to_netcdf(tmp)
+        cache = xr.Dataset({"umap": (("time", "component"), xy)}, coords={"time": time})
+        with NETCDF_LOCK:
+            cache.to_netcdf(tmp)
         tmp.replace(path)
     return xy
 
@@ -209,7 +362,7 @@ _pool: dict[str, ProcessPoolExecutor] = {}
 
 def _umap_process() -> ProcessPoolExecutor:
     """One worker process for UMAP (numba compiles hold the GIL for seconds: a separate
-    process keeps the server's event loop and the training threads free)."""
+    process keeps the server's event loop and the job dispatchers free)."""
     with _pool_lock:
         if "pool" not in _pool:
             _pool["pool"] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
@@ -257,10 +410,17 @@ _managers: dict[tuple, JobManager] = {}
 _managers_lock = threading.Lock()
 
 
-def manager(store_root: str | Path, max_jobs: int, store_factory: Callable) -> JobManager:
-    """The process-wide :class:`JobManager` for ``store_root`` (created on first use)."""
-    key = (str(store_root), max_jobs)
+def manager(server, store_factory: Callable) -> JobManager:
+    """The process-wide :class:`JobManager` for ``server`` (a ``ServerConfig``; created on
+    first use, on the store ``store_factory(server.run_store)``)."""
+    key = (str(server.run_store), server.max_jobs)
     with _managers_lock:
         if key not in _managers:
-            _managers[key] = JobManager(store_factory(store_root), max_jobs)
+            _managers[key] = JobManager(
+                store_factory(server.run_store),
+                max_jobs=server.max_jobs,
+                queue_length=server.queue_length,
+                per_owner=server.jobs_per_session,
+                data_dirs=server.data_dirs,
+            )
         return _managers[key]

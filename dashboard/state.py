@@ -6,6 +6,9 @@
 - :class:`Session`: one browser session: owns the three above, talks to the job manager and
   the run store; :meth:`Session.poll` (a periodic callback on the session's event loop) is
   the only place where background results enter the state.
+
+No file is read on the event loop: describing a data source and reading a stored run happen
+in the I/O threads (:func:`io_pool`), and :meth:`Session.poll` applies what they return.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import math
+import os
 import threading
+import uuid
+from concurrent import futures
 
 import numpy as np
 import pandas as pd
@@ -23,7 +30,7 @@ import param
 
 from dashboard import jobs
 from dashboard.config import SAMPLE, ServerConfig
-from dsc_core.errors import DSCError
+from dsc_core.errors import ConfigError, DataError, DSCError
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +41,15 @@ def _day(value) -> dt.date | None:
     return None if value in (None, "") else pd.Timestamp(value).date()
 
 
+@functools.cache
+def io_pool() -> futures.ThreadPoolExecutor:
+    """The threads that read files for the sessions of this process (describe, stored runs)."""
+    return futures.ThreadPoolExecutor(2, thread_name_prefix="dsc-io")
+
+
 def describe_cached(source: str) -> dict:
     """``dsc_core.data.describe(source)``, remembered per source and modification time (the
     sample's description never changes), so that a new session does not rebuild the sample."""
-    import os
-
     stamp = 0.0 if source == SAMPLE else os.stat(source).st_mtime
     return _describe(source, stamp)
 
@@ -71,8 +82,25 @@ def load_run_cached(store, name: str):
     return run
 
 
+def _result(future: futures.Future, timeout: float | None):
+    """``future``'s result once done (waiting up to ``timeout`` s; None: until done), else
+    None; its exception is raised."""
+    done, _ = futures.wait([future], timeout)
+    return future.result() if done else None
+
+
+def _cells(n: int, extent: tuple[float, float], lo: float, hi: float) -> int:
+    """Grid points of an axis of ``n`` points over ``extent`` that fall between lo and hi."""
+    span = extent[1] - extent[0]
+    if span <= 0:
+        return n
+    share = max(0.0, min(extent[1], hi) - max(extent[0], lo)) / span
+    return min(n, math.ceil(n * share) + 1)
+
+
 class Settings(param.Parameterized):
-    """What the next training uses; ``info`` is ``dsc_core.data.describe`` of the source."""
+    """What the next training uses; ``info`` is ``dsc_core.data.describe`` of the source, read
+    in the background (``ready`` until then False; :meth:`poll` applies it)."""
 
     source = param.Selector(default=SAMPLE, objects=[SAMPLE], doc="Data source")
     variables = param.ListSelector(default=[], objects=[], doc="Variables")
@@ -87,6 +115,7 @@ class Settings(param.Parameterized):
     deseasonalize = param.Boolean(default=True, doc="Remove the seasonal cycle")
     preset = param.Selector(default="default", objects=["default"], doc="Model preset")
     seed = param.Integer(default=0, bounds=(0, None), doc="Random seed")
+    check_stability = param.Boolean(default=True, doc="Train a second seed to check agreement")
     info = param.Dict(default={}, doc="describe() of the source")
     error = param.String(default="", doc="Why the source cannot be used")
     method_help = param.Dict(default=dict(FALLBACK_METHODS))
@@ -95,91 +124,138 @@ class Settings(param.Parameterized):
     def __init__(self, sources: dict[str, str] | None = None, server=None, **params):
         super().__init__(**params)
         self._server = server
+        self._pending: futures.Future | None = None
+        self._wanted: dict = {}
         self.sources = sources or {"Built-in sample (SYNTHETIC)": SAMPLE}
         self.param.source.objects = list(self.sources.values())
-        self._apply_defaults(server.default_run if server else {})
+        self.apply(server.default_run if server else {})
 
-    def _apply_defaults(self, overrides: dict) -> None:
-        """Start from RunConfig's defaults (the engine decides what a good run is), then the
-        server's ``DSC_DEFAULT_RUN`` overrides."""
+    def _label(self, text: str) -> str:
+        return self._server.label(text) if self._server else text
+
+    def apply(self, overrides: dict) -> None:
+        """Start from RunConfig's defaults (the engine decides what a good run is), then
+        ``overrides`` (the server's ``DSC_DEFAULT_RUN``, or an interrupted run's settings); the
+        variables and dates apply once the source is described."""
         from dsc_core.pipeline import RunConfig
 
         defaults = {**RunConfig().to_dict(), **overrides}
-        names = (
-            "method",
-            "window",
-            "deseasonalize",
-            "preset",
-            "seed",
-            "clusters",
-            "params",
-            "bbox",
-        )
+        names = ["method", "window", "deseasonalize", "preset", "seed", "clusters", "params"]
+        names += ["bbox", *(["check_stability"] if "check_stability" in overrides else [])]
         for name in names:
             value = defaults.get(name)
-            if value is None:
+            if value is None and name != "bbox":
                 continue
-            if name in ("method", "preset") and value not in self.param[name].objects:
+            if name in ("method", "preset", "window") and value not in self.param[name].objects:
                 self.param[name].objects = [*self.param[name].objects, value]
-            if name == "bbox":
+            if name == "bbox" and value is not None:
                 value = [float(v) for v in value]
-            if name == "window" and value not in self.param.window.objects:
-                self.param.window.objects = [*self.param.window.objects, value]
             setattr(self, name, value)
+        self._wanted = {k: defaults.get(k) for k in ("variables", "start", "end")}
         source = defaults.get("data", SAMPLE)
-        if source in self.param.source.objects:
-            self.source = source
-        self.describe()
-        if self.error:
-            return
-        if defaults.get("variables"):
-            self.variables = [v for v in defaults["variables"] if v in self.param.variables.objects]
-        for name in ("start", "end"):
-            if defaults.get(name):
-                setattr(self, name, _day(defaults[name]))
+        if source in self.param.source.objects and source != self.source:
+            self.source = source  # describes it
+        else:
+            self.describe()
 
     def set_engine_options(self, options: dict) -> None:
-        """Fill the method and preset choices from ``jobs.engine_options()``."""
+        """Fill the method and preset choices from ``jobs.engine_options()`` (the presets this
+        server offers only, DSC_PRESETS)."""
         self.method_help = dict(options["methods"])
         self.param.method.objects = list(options["methods"])
-        self.param.preset.objects = list(options["presets"])
+        allowed = self._server.presets if self._server else options["presets"]
+        presets = [p for p in options["presets"] if p in allowed]
+        self.param.preset.objects = presets
+        if self.preset not in presets and presets:
+            self.preset = "default" if "default" in presets else presets[0]
 
     @param.depends("source", watch=True)
     def describe(self) -> None:
-        """Read what the source holds (cheap) and fill variables and dates; errors → ``error``."""
+        """Start reading what the source holds in an I/O thread; :meth:`poll` applies it."""
+        self.param.update(info={}, error="")
+        self._pending = io_pool().submit(self._read, self.source)
+
+    def _read(self, source: str) -> dict:
+        return describe_cached(self._server.check_source(source) if self._server else source)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the source's description has been applied."""
+        return self._pending is None
+
+    def poll(self, timeout: float | None = 0) -> None:
+        """Apply the source's description once read (waiting up to ``timeout`` s; None: until
+        it is): variables, dates and their bounds; errors → ``error``, one line."""
+        if self._pending is None:
+            return
+        future = self._pending
         try:
-            source = self._server.check_source(self.source) if self._server else self.source
-            info = describe_cached(source)
+            info = _result(future, timeout)
         except DSCError as err:
-            self.error, self.info = str(err), {}
-            self.param.variables.objects = []
-            self.variables = []
+            self._fail(self._label(str(err)))
             return
         except Exception as err:  # an unreadable file is a user problem, not a crash
-            log.exception("describe(%s) failed", self.source)
-            self.error = f"cannot read {self.source}: {type(err).__name__}: {err}"
-            self.info = {}
+            log.error("describe(%s) failed", self.source, exc_info=err)
+            name = type(err).__name__
+            self._fail(f"cannot read {self._label(self.source)} ({name}): see the server log")
             return
-        self.error = ""
-        self.info = info
+        if info is None:
+            return
+        self._pending = None
         names = list(info["variables"])
+        first, last = _day(info["start"]), _day(info["end"])
         self.param.variables.objects = names
-        self.variables = names
-        self.param.start.bounds = (_day(info["start"]), _day(info["end"]))
-        self.param.end.bounds = (_day(info["start"]), _day(info["end"]))
-        self.start, self.end = _day(info["start"]), _day(info["end"])
+        self.param.start.bounds = self.param.end.bounds = (first, last)
+        wanted, self._wanted = self._wanted, {}
+        chosen = [v for v in wanted.get("variables") or [] if v in names]
+        start, end = (_day(wanted.get(k)) for k in ("start", "end"))
+        self.param.update(
+            error="",
+            info=info,
+            variables=chosen or names,
+            start=start if start and first <= start <= last else first,
+            end=end if end and first <= end <= last else last,
+        )
+
+    def _fail(self, message: str) -> None:
+        self._pending = None
+        self.param.variables.objects = []
+        self.param.update(error=message, info={}, variables=[])
 
     @property
     def synthetic(self) -> bool:
         """Whether the source is synthetic (the built-in sample)."""
         return bool(self.info.get("synthetic")) or self.source == SAMPLE
 
+    def size(self) -> tuple[int, int, int]:
+        """Days, grid cells and variables a run of these settings reads (estimated from
+        ``info``: the box's share of the grid)."""
+        info = self.info
+        days = int(info["n_days"])
+        if self.start and self.end:
+            days = max(0, min(days, (self.end - self.start).days + 1))
+        ny, nx = info["shape"]
+        if self.bbox:
+            lat0, lat1, lon0, lon1 = self.bbox
+            ny = _cells(ny, info["latitude"], lat0, lat1)
+            nx = _cells(nx, info["longitude"], lon0, lon1)
+        return days, int(ny * nx), len(self.variables) or len(info["variables"])
+
     def to_config(self):
-        """The ``RunConfig`` of these settings (validated: ConfigError on bad input)."""
+        """The ``RunConfig`` of these settings, validated: DSCError on bad input, a preset
+        this server does not offer, or a run over its size limit."""
         from dsc_core.pipeline import RunConfig
 
+        if not self.ready:
+            raise DataError("the data source is still being read: train again in a moment")
         if self.error:
             raise DSCError(self.error)
+        presets = self._server.presets if self._server else [self.preset]
+        if self.preset not in presets:
+            raise ConfigError(
+                f"preset {self.preset!r} is not offered by this server (DSC_PRESETS="
+                f"{','.join(presets)}): choose one of those"
+            )
         source = self._server.check_source(self.source) if self._server else self.source
         fields = {f.name for f in dataclasses.fields(RunConfig)}
         values = dict(
@@ -195,9 +271,12 @@ class Settings(param.Parameterized):
             preset=self.preset,
             seed=self.seed,
             params=dict(self.params),
+            check_stability=self.check_stability,
         )
         config = RunConfig(**{k: v for k, v in values.items() if k in fields})
         config.validate()
+        if self._server:
+            self._server.check_size(*self.size())
         return config
 
 
@@ -409,15 +488,18 @@ def _timestamp(value) -> pd.Timestamp:
 
 
 class Session(param.Parameterized):
-    """One browser session: settings, the current job, the results, the list of past runs."""
+    """One browser session: settings, the current job, the results, the list of past runs and
+    the runs a server stop interrupted."""
 
     runs = param.List(default=[], doc="RunStore.list() summaries, newest first")
+    interrupted = param.List(default=[], doc="RunStore.interrupted() entries, oldest first")
     run_name = param.String(default="", doc="name of the run on screen")
     message = param.String(default="", doc="one-line notice for the user")
     engine_ready = param.Boolean(default=False)
 
     def __init__(self, server: ServerConfig, manager, store, **params):
         super().__init__(**params)
+        self.id = uuid.uuid4().hex
         self.server = server
         self.manager = manager
         self.store = store
@@ -425,28 +507,30 @@ class Session(param.Parameterized):
         self.status = JobStatus()
         self.results = Results()
         self.job: jobs.Job | None = None
+        self._earlier: list[jobs.Job] = []  # this session's older jobs, still queued or running
+        self._loading: futures.Future | None = None
         self._embedding = None
-        self._autostart = False
+        self._train_when_ready = False
         self.refresh_runs()
+
+    def notify(self, text: str) -> None:
+        """Show ``text`` to the user as one line, server paths named as the page names them."""
+        self.message = self.server.label(text)
 
     # ---- runs -------------------------------------------------------------------------
     def refresh_runs(self) -> None:
-        """Re-read the run store's list of past runs."""
+        """Re-read the run store's list of past runs and of interrupted ones."""
         try:
-            runs = self.store.list()
+            runs, interrupted = self.store.list(), self.store.interrupted()
         except Exception:  # an unreadable run folder must not break the page
             log.exception("cannot list the run store %s", self.server.run_store)
-            runs = []
+            runs, interrupted = [], []
         self.runs = sorted(runs, key=lambda r: str(r.get("created", "")), reverse=True)
+        self.interrupted = interrupted
 
     def load_run(self, name: str) -> None:
-        """Show the stored run ``name`` (no retraining)."""
-        try:
-            run = load_run_cached(self.store, name)
-        except DSCError as err:
-            self.message = str(err)
-            return
-        self.show(run)
+        """Show the stored run ``name`` (no retraining) once an I/O thread has read it."""
+        self._loading = io_pool().submit(load_run_cached, self.store, name)
 
     def show(self, run) -> None:
         """Put ``run`` on screen and start its UMAP in the background."""
@@ -455,19 +539,41 @@ class Session(param.Parameterized):
         self._embedding = (run, jobs.embedding_future(run))
         self.message = ""
 
+    def restart(self, token: str) -> None:
+        """Train the interrupted run ``token`` again, with its settings."""
+        entry = self.store.forget(token)
+        self.refresh_runs()
+        if entry is None:
+            self.message = "that run was started again or dismissed already"
+            return
+        config = entry.get("config") or {}
+        if config.get("data", SAMPLE) not in self.settings.param.source.objects:
+            self.notify(
+                f"the interrupted run's data source {config.get('data')} is no longer offered: "
+                "pick another source"
+            )
+            return
+        self.settings.apply(config)
+        self._train_when_ready = True
+
+    def dismiss(self, token: str) -> None:
+        """Forget the interrupted run ``token``."""
+        self.store.forget(token)
+        self.refresh_runs()
+
     # ---- jobs -------------------------------------------------------------------------
     def train(self) -> None:
-        """Submit a training of the current settings; a running job of this session stops."""
+        """Submit a training of the current settings (the server's limits apply)."""
         try:
-            config = self.settings.to_config()
+            job = self.manager.submit(self.settings.to_config(), owner=self.id)
         except DSCError as err:
-            self.message = str(err)
+            self.notify(str(err))
             return
         if self.job is not None and not self.job.finished.is_set():
-            self.manager.cancel(self.job)
+            self._earlier.append(self.job)
+        self.job = job
         self.message = ""
         self.status.reset("queued")
-        self.job = self.manager.submit(config)
         self.poll()
 
     def cancel(self) -> None:
@@ -477,7 +583,9 @@ class Session(param.Parameterized):
             self.status.stage = "cancelling"
 
     def close(self) -> None:
-        """The browser session ended: cancel its job."""
+        """The browser session ended: cancel its jobs."""
+        for job in self._earlier:
+            self.manager.cancel(job)
         self.cancel()
 
     def open(self) -> None:
@@ -487,12 +595,14 @@ class Session(param.Parameterized):
         if self.runs:
             self.load_run(self.runs[0]["name"])
         elif self.server.autostart:
-            self._autostart = True
+            self._train_when_ready = True
 
     def poll(self) -> None:
-        """Copy background progress (job events, outcome, UMAP, warm-up) into the state."""
-        if self._autostart:
-            self._autostart = False
+        """Copy background results (source description, job events and outcome, stored run,
+        UMAP, warm-up) into the state."""
+        self.settings.poll()
+        if self._train_when_ready and self.settings.ready:
+            self._train_when_ready = False
             self.train()
         warm = jobs.warm_up()
         if not self.engine_ready and warm.done():
@@ -503,16 +613,13 @@ class Session(param.Parameterized):
                 options = jobs.engine_options()
             self.settings.set_engine_options(options)
             self.engine_ready = True
-        job = self.job
-        if job is not None:
-            self.status.add_events(job.drain())
-            if job.state != self.status.state or job.stage != self.status.stage:
-                self.status.param.update(state=job.state, stage=job.stage)
-            position = self.manager.position(job) if job.state == "queued" else 0
-            if position != self.status.position:
-                self.status.position = position
-            if job.finished.is_set():
-                self._finish(job)
+        self._poll_job()
+        if self._loading is not None and self._loading.done():
+            future, self._loading = self._loading, None
+            try:
+                self.show(future.result())
+            except DSCError as err:
+                self.notify(str(err))
         if self._embedding is not None and self._embedding[1].done():
             run, future = self._embedding
             self._embedding = None
@@ -523,12 +630,28 @@ class Session(param.Parameterized):
                     log.error("UMAP failed", exc_info=future.exception())
                     self.results.embedding_kind = "PCA (UMAP failed: see the server log)"
 
-    def _finish(self, job) -> None:
+    def _poll_job(self) -> None:
+        for job in [j for j in self._earlier if j.finished.is_set()]:
+            self._earlier.remove(job)
+            if job.state == "done":
+                self.refresh_runs()
+        job = self.job
+        if job is None:
+            return
+        self.status.add_events(job.drain())
+        stage = self.server.label(job.stage)
+        if job.state != self.status.state or stage != self.status.stage:
+            self.status.param.update(state=job.state, stage=stage)
+        position = self.manager.position(job) if job.state == "queued" else 0
+        if position != self.status.position:
+            self.status.position = position
+        if not job.finished.is_set():
+            return
         self.job = None
         if job.state == "done":
             self.status.param.update(progress=100, phase="done")
             self.refresh_runs()
             self.show(job.run)
         elif job.state == "failed":
-            self.status.error = job.error
-            self.message = job.error
+            self.status.error = self.server.label(job.error)
+            self.notify(job.error)

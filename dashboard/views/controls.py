@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from dashboard.state import Session
+from dashboard.views.safe import text
 
 
 def controls_view(session: Session) -> pn.viewable.Viewable:
@@ -30,6 +31,9 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     deseason = pn.widgets.Checkbox.from_param(s.param.deseasonalize, name="Remove seasonal cycle")
     preset = pn.widgets.Select.from_param(s.param.preset, name="Model preset", width=145)
     seed = pn.widgets.IntInput.from_param(s.param.seed, name="Seed", width=145)
+    stability = pn.widgets.Checkbox.from_param(
+        s.param.check_stability, name="Check stability (a second seed)"
+    )
     train = pn.widgets.Button(name="Train", button_type="primary", css_classes=["dsc-train"])
     cancel = pn.widgets.Button(name="Cancel", button_type="danger", css_classes=["dsc-cancel"])
     train.on_click(lambda _: session.train())
@@ -45,20 +49,18 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
 
     def _data_note(info, error):
         if error:
-            return pn.pane.Alert(error, alert_type="danger", css_classes=["dsc-data-error"])
+            return pn.pane.Alert(text(error), alert_type="danger", css_classes=["dsc-data-error"])
         if not info:
-            return pn.pane.Markdown("")
+            return pn.pane.Markdown("<small>reading the data source…</small>")
         kind = "**SYNTHETIC** sample with planted regimes · " if info.get("synthetic") else ""
         ny, nx = info.get("shape", ("?", "?"))
-        return pn.pane.Markdown(
-            f"<small>{kind}{info['n_days']} days {info['start']} – {info['end']}, "
-            f"grid {ny} × {nx}</small>"
-        )
+        days = text(f"{info['n_days']} days {info['start']} – {info['end']}, grid {ny} × {nx}")
+        return pn.pane.Markdown(f"<small>{kind}{days}</small>")
 
     def _message(msg):
         if not msg:
             return pn.pane.Markdown("")
-        return pn.pane.Alert(msg, alert_type="warning", css_classes=["dsc-message"])
+        return pn.pane.Alert(text(msg), alert_type="warning", css_classes=["dsc-message"])
 
     return pn.Column(
         source,
@@ -70,6 +72,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         pn.bind(_method_help, s.param.method, s.param.method_help),
         pn.Row(preset, window, sizing_mode="stretch_width"),
         deseason,
+        stability,
         pn.Row(train, cancel),
         pn.bind(_message, session.param.message),
         sizing_mode="stretch_width",

@@ -7,6 +7,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.state import JobStatus
+from dashboard.views.safe import text
 
 
 def _fmt_seconds(s: float | None) -> str:
@@ -24,7 +25,7 @@ def status_text(status: JobStatus) -> str:
         where = f" (position {status.position} in the queue)" if status.position else ""
         return f"**Queued**{where}: waiting for a free worker."
     if status.state == "failed":
-        return f"**Failed**: {status.error}"
+        return f"**Failed**: {text(status.error)}"
     if status.state == "cancelled":
         return "**Cancelled.**"
     if status.state == "done":
@@ -36,7 +37,8 @@ def status_text(status: JobStatus) -> str:
         parts.append(f"labels changed {status.changed:.1%}")
     parts.append(f"elapsed {_fmt_seconds(status.elapsed)}")
     parts.append(f"time left {_fmt_seconds(status.eta)}")
-    return " · ".join(parts) + (f"<br><small>{status.stage}</small>" if status.stage else "")
+    stage = f"<br><small>{text(status.stage)}</small>" if status.stage else ""
+    return " · ".join(parts) + stage
 
 
 TRAINING_PHASES = ("pretrain", "joint")  # not the k-means init's inertia: another scale

@@ -1,18 +1,26 @@
-"""Past runs (reload any of them) and exports of the run on screen: labels CSV, composites
-NetCDF, the map figure PNG, the whole run folder (zip)."""
+"""Past runs (reload any of them), runs a server stop interrupted (start them again), and
+exports of the run on screen: labels CSV, composites NetCDF, the map figure PNG, the whole run
+folder (zip). Files are read and archived off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import panel as pn
 
 from dashboard.state import Results, Session
+from dashboard.views.safe import text
 from dashboard.views.style import cmap_for, color_range, field_label
+from dsc_core.errors import DataError
+
+INTERRUPTED_SHOWN = 3
 
 
 def run_label(summary: dict) -> str:
@@ -38,6 +46,35 @@ def runs_view(session: Session) -> pn.viewable.Viewable:
     return pn.Column(select, load, sizing_mode="stretch_width")
 
 
+def interrupted_text(entry: dict, label) -> str:
+    """Markdown: what an interrupted run was (``label`` names server paths as the page does)."""
+    c = entry.get("config") or {}
+    data = "the built-in sample" if c.get("data") == "sample" else label(str(c.get("data")))
+    dates = f"{c.get('start') or 'first day'} – {c.get('end') or 'last day'}"
+    what = f"{c.get('method')}, K={c.get('clusters')}, preset {c.get('preset')}, seed "
+    what += f"{c.get('seed')}, {data}, {dates}"
+    return f"**Interrupted** by a server stop (started {text(entry.get('started'))}): {text(what)}"
+
+
+def interrupted_view(session: Session) -> pn.viewable.Viewable:
+    """The runs a server stop interrupted, each with Start again and Dismiss."""
+
+    def render(entries):
+        rows = []
+        for entry in entries[:INTERRUPTED_SHOWN]:
+            token = entry["token"]
+            again = pn.widgets.Button(name="Start again", css_classes=["dsc-restart"])
+            dismiss = pn.widgets.Button(name="Dismiss", css_classes=["dsc-dismiss"])
+            again.on_click(lambda _, t=token: session.restart(t))
+            dismiss.on_click(lambda _, t=token: session.dismiss(t))
+            note = interrupted_text(entry, session.server.label)
+            alert = pn.pane.Alert(note, alert_type="warning", css_classes=["dsc-interrupted"])
+            rows.append(pn.Column(alert, pn.Row(again, dismiss), sizing_mode="stretch_width"))
+        return pn.Column(*rows, sizing_mode="stretch_width")
+
+    return pn.panel(pn.bind(render, session.param.interrupted))
+
+
 def labels_csv(run) -> io.BytesIO:
     """time,cluster CSV of the run's labels."""
     times = np.datetime_as_string(run.labels["time"].values, unit="D")
@@ -49,23 +86,49 @@ def labels_csv(run) -> io.BytesIO:
 
 
 def composites_netcdf(run) -> io.BytesIO:
-    """The cluster composites as NetCDF-4 bytes."""
+    """The cluster composites as NetCDF-4 bytes (the run folder's ``composites.nc``)."""
+    saved = Path(run.path) / "composites.nc" if run.path is not None else None
+    if saved is not None and saved.is_file():
+        return io.BytesIO(saved.read_bytes())
+    from dsc_core.data.io import NETCDF_LOCK
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "composites.nc"
-        run.composites.to_netcdf(path, engine="netcdf4")
+        with NETCDF_LOCK:
+            run.composites.to_netcdf(path, engine="netcdf4")
         return io.BytesIO(path.read_bytes())
 
 
-def run_zip(run) -> io.BytesIO:
-    """The run folder as a zip archive."""
-    buf = io.BytesIO()
+def folder_files(root: Path) -> list[Path]:
+    """The regular files under ``root``; symlinks are neither listed nor followed."""
+    out = []
+    for folder, _, files in os.walk(root):
+        out += [Path(folder) / f for f in files if not (Path(folder) / f).is_symlink()]
+    return sorted(out)
+
+
+def folder_bytes(run) -> int:
+    """Total size of the run folder's files (what :func:`run_zip` archives)."""
+    return sum(f.stat().st_size for f in folder_files(Path(run.path)))
+
+
+def run_zip(run, max_bytes: int | None = None) -> IO[bytes]:
+    """The run folder as a zip archive in a temporary file (deleted once closed); symlinks are
+    left out. DataError when the files add up to more than ``max_bytes``."""
     root = Path(run.path)
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(root.rglob("*")):
-            if f.is_file():
-                zf.write(f, Path(root.name) / f.relative_to(root))
-    buf.seek(0)
-    return buf
+    files = folder_files(root)
+    size = sum(f.stat().st_size for f in files)
+    if max_bytes is not None and size > max_bytes:
+        raise DataError(
+            f"the run folder holds {size / 1e6:.0f} MB, over this server's export limit of "
+            f"{max_bytes / 1e6:.0f} MB (DSC_EXPORT_MAX_MB): ask the server's owner for it"
+        )
+    out = tempfile.TemporaryFile()  # noqa: SIM115  (returned open; gone once collected)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            zf.write(f, Path(root.name) / f.relative_to(root))
+    out.seek(0)
+    return out
 
 
 def maps_png(results: Results) -> io.BytesIO:
@@ -115,16 +178,20 @@ def maps_png(results: Results) -> io.BytesIO:
     return buf
 
 
-def export_view(results: Results) -> pn.viewable.Viewable:
-    """Download buttons for the run on screen (files are built when clicked)."""
+def export_view(results: Results, max_mb: int = 200) -> pn.viewable.Viewable:
+    """Download buttons for the run on screen (files are built when clicked, off the event
+    loop); the zip of the run folder only up to ``max_mb`` (DSC_EXPORT_MAX_MB)."""
 
     def name(suffix: str) -> str:
         return f"{results.run.name}{suffix}" if results.run is not None else f"run{suffix}"
 
     def button(label, make, suffix, cls):
+        async def build():
+            return await asyncio.to_thread(make, results.run)
+
         w = pn.widgets.FileDownload(
-            callback=lambda: make(results.run), filename=name(suffix), label=label,
-            button_type="light", embed=False, css_classes=[cls], sizing_mode="stretch_width",
+            callback=build, filename=name(suffix), label=label, button_type="light",
+            embed=False, css_classes=[cls], sizing_mode="stretch_width",
         )  # fmt: skip
         results.param.watch(lambda e: setattr(w, "filename", name(suffix)), "run")
         return w
@@ -138,11 +205,21 @@ def export_view(results: Results) -> pn.viewable.Viewable:
         lambda *_: setattr(png, "filename", f"{name('')}-{results.variable}-{results.kind}.png"),
         ["run", "variable", "kind"],
     )
+    limit = max_mb * 10**6
+    archive = button("Run folder (zip)", lambda run: run_zip(run, limit), ".zip", "dsc-export-zip")
+
+    def cap(run):
+        big = run is not None and run.path is not None and folder_bytes(run) > limit
+        archive.disabled = big
+        archive.label = f"Run folder (zip): over {max_mb} MB" if big else "Run folder (zip)"
+
+    results.param.watch(lambda e: cap(e.new), "run")
+    cap(results.run)
     return pn.Column(
         button("Labels (CSV)", labels_csv, "-labels.csv", "dsc-export-labels"),
         button("Composites (NetCDF)", composites_netcdf, "-composites.nc", "dsc-export-nc"),
         png,
-        button("Run folder (zip)", run_zip, ".zip", "dsc-export-zip"),
+        archive,
         visible=pn.bind(lambda run: run is not None, results.param.run),
         sizing_mode="stretch_width",
     )

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from dashboard import jobs
 from dashboard.config import SAMPLE, ServerConfig
 from dashboard.state import Results, Session, Settings
-from dsc_core.errors import DataError
+from dsc_core.errors import ConfigError, DataError
+from dsc_core.runs import RunStore
 from tests.dashboard.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW = {"pretrain_epochs": 500, "max_epochs": 500}
 
 
 def wait(predicate, timeout=60.0, poll=None):
@@ -26,44 +35,104 @@ def wait(predicate, timeout=60.0, poll=None):
         time.sleep(0.1)
 
 
+def kmeans_settings(session: Session, **changes) -> None:
+    session.settings.poll(None)
+    session.settings.set_engine_options(jobs.engine_options())
+    session.settings.param.update(
+        method="kmeans", clusters=3, variables=["sst", "t2m"], check_stability=False,
+        start=dt.date(2021, 1, 1), end=dt.date(2021, 2, 28), **changes,
+    )  # fmt: skip
+
+
 def test_server_config_reads_env_and_lists_allowed_sources(tmp_path):
-    (tmp_path / "era5").mkdir()
-    (tmp_path / "era5" / "a.nc").write_bytes(b"")
-    (tmp_path / "notes.txt").write_text("x")
-    cfg = ServerConfig.from_env(
-        {"DSC_DATA_DIRS": str(tmp_path), "DSC_MAX_JOBS": "3", "DSC_AUTOSTART": "0"}
-    )
-    assert cfg.max_jobs == 3 and not cfg.autostart
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "era5").mkdir(parents=True)
+    outside.mkdir()
+    (data / "era5" / "a.nc").write_bytes(b"")
+    (data / "notes.txt").write_text("x")
+    (outside / "secret.nc").write_bytes(b"")
+    (data / "link.nc").symlink_to(outside / "secret.nc")
+    (data / "inner.nc").symlink_to(data / "era5" / "a.nc")
+    env = {"DSC_DATA_DIRS": str(data), "DSC_MAX_JOBS": "3", "DSC_AUTOSTART": "0"}
+    env.update(DSC_QUEUE_LENGTH="4", DSC_JOBS_PER_SESSION="2", DSC_PRESETS="fast, paper")
+    env.update(DSC_MAX_VALUES="1000", DSC_EXPORT_MAX_MB="5")
+    cfg = ServerConfig.from_env(env)
+    assert (cfg.max_jobs, cfg.queue_length, cfg.jobs_per_session) == (3, 4, 2)
+    assert (cfg.presets, cfg.max_values, cfg.export_max_mb) == (("fast", "paper"), 1000, 5)
+    assert not cfg.autostart
+    defaults = ServerConfig.from_env({})
+    assert (defaults.max_jobs, defaults.queue_length, defaults.jobs_per_session) == (2, 8, 1)
+    assert "paper" not in defaults.presets
     sources = cfg.sources()
     assert list(sources.values())[0] == SAMPLE
-    assert str(tmp_path / "era5" / "a.nc") in sources.values()
-    assert str(tmp_path / "era5") in sources.values()
-    assert not any(v.endswith("notes.txt") for v in sources.values())
-    assert cfg.check_source(str(tmp_path / "era5" / "a.nc"))
-    with pytest.raises(DataError, match="outside the allowed data directories"):
-        cfg.check_source("/etc/passwd")
-    with pytest.raises(DataError):
-        cfg.check_source(str(tmp_path / ".." / "elsewhere.nc"))
+    assert str(data / "era5" / "a.nc") in sources.values()
+    assert str(data / "era5") in sources.values()
+    assert str(data / "inner.nc") in sources.values()  # a symlink that stays inside
+    assert not any(v.endswith(("notes.txt", "link.nc")) for v in sources.values())
+    assert all(not label.startswith("/") for label in sources)
+    assert cfg.check_source(str(data / "era5" / "a.nc"))
+    for bad in ("/etc/passwd", str(data / ".." / "outside" / "secret.nc"), str(data / "link.nc")):
+        with pytest.raises(DataError, match="outside the data folders") as err:
+            cfg.check_source(bad)
+        assert str(tmp_path) not in str(err.value) or bad == "/etc/passwd"
+    assert cfg.label(f"cannot read {data}/era5/a.nc") == "cannot read data/era5/a.nc"
+    with pytest.raises(ConfigError, match="DSC_QUEUE_LENGTH must be a whole number"):
+        ServerConfig.from_env({"DSC_QUEUE_LENGTH": "many"})
 
 
-def test_settings_describe_the_sample_and_show_loader_errors(tmp_path):
+def test_settings_describe_in_the_background_and_show_loader_errors(tmp_path):
     bad = tmp_path / "broken.nc"
     bad.write_bytes(b"not a netcdf file")
     cfg = ServerConfig(data_dirs=(tmp_path,), run_store=tmp_path / "runs")
     s = Settings(sources=cfg.sources(), server=cfg)
-    assert s.synthetic and "sst" in s.variables and s.start.isoformat() == "2021-01-01"
+    s.poll(None)
+    assert s.ready and s.synthetic and "sst" in s.variables
+    assert s.start.isoformat() == "2021-01-01"
     s.source = str(bad)
+    assert not s.ready and s.info == {}
+    with pytest.raises(DataError, match="still being read"):
+        s.to_config()
+    s.poll(None)
     assert s.error and "\n" not in s.error and s.variables == []
+    assert str(tmp_path) not in s.error and "broken.nc" in s.error
     s.source = SAMPLE
+    s.poll(None)
     assert s.error == "" and s.variables
 
 
 def test_settings_make_a_valid_config(server_config):
     s = Settings(sources=server_config.sources(), server=server_config)
+    s.poll(None)
     s.set_engine_options(jobs.engine_options())
+    assert s.param.preset.objects == ["default", "fast"]  # no "paper" unless the server allows it
     s.param.update(clusters=5, preset="fast", variables=["sst", "u10"], window=3)
     cfg = s.to_config()
     assert (cfg.clusters, cfg.preset, cfg.variables, cfg.window) == (5, "fast", ["sst", "u10"], 3)
+    assert cfg.check_stability
+
+
+def test_settings_refuse_a_preset_or_a_size_the_server_does_not_allow(server_config):
+    s = Settings(sources=server_config.sources(), server=server_config)
+    s.set_engine_options(jobs.engine_options())
+    s.apply({"preset": "paper"})  # e.g. the settings of an interrupted run
+    s.poll(None)
+    with pytest.raises(ConfigError, match="preset 'paper' is not offered"):
+        s.to_config()
+    s.preset = "fast"
+    assert s.size() == (365, 41 * 41, 7)
+    s.param.update(variables=["sst", "t2m"], bbox=[36.0, 40.0, -30.0, -26.0])
+    days, cells, n = s.size()
+    assert (days, n) == (365, 2) and 16 * 16 <= cells <= 18 * 18  # the TINY box: 17 x 17
+    small = ServerConfig(data_dirs=server_config.data_dirs, run_store=server_config.run_store,
+                         max_values=100_000)  # fmt: skip
+    s = Settings(sources=small.sources(), server=small)
+    s.poll(None)
+    s.param.update(variables=["sst", "t2m"], bbox=[36.0, 40.0, -30.0, -26.0])
+    with pytest.raises(ConfigError, match=r"365 days × \d+ grid cells × 2 variables") as err:
+        s.to_config()
+    assert "GB of memory" in str(err.value) and "DSC_MAX_VALUES" in str(err.value)
+    s.end = dt.date(2021, 2, 28)
+    assert s.to_config().end == "2021-02-28"  # 59 days fit
 
 
 def test_selection_changes_the_composite(tiny_run):
@@ -94,44 +163,85 @@ def test_selection_changes_the_composite(tiny_run):
 
 
 def test_cancel_stops_a_running_job_within_seconds(store):
-    manager = jobs.JobManager(store, max_jobs=1)
-    job = manager.submit(tiny_config(params={"pretrain_epochs": 500, "max_epochs": 500}))
-    wait(lambda: job.stage not in ("waiting for a free worker", "loading data"), 120)
+    manager = jobs.JobManager(store)
+    job = manager.submit(tiny_config(params=SLOW))
+    wait(lambda: job.stage not in ("waiting for a free worker", "starting", "loading data"), 120)
     assert job.state == "running"
     t = time.monotonic()
     manager.cancel(job)
     assert job.finished.wait(10), "job did not stop"
     assert job.state == "cancelled" and time.monotonic() - t < 10
+    assert not [e for e in store.interrupted() if e["config"]["params"] == SLOW]
 
 
-def test_two_sessions_train_at_once_and_extra_jobs_queue(server_config, store):
-    manager = jobs.JobManager(store, max_jobs=1)
-    a = Session(server_config, manager, store)
-    b = Session(server_config, manager, store)
-    for s in (a, b):
-        s.settings.set_engine_options(jobs.engine_options())
-        s.settings.param.update(
-            method="kmeans", clusters=3, variables=["sst", "t2m"],
-            start=dt.date(2021, 1, 1),
-            end=dt.date(2021, 2, 28),
-        )  # fmt: skip
-    a.train()
-    b.train()
-    assert b.status.state == "queued" and b.status.position == 1
-    for s in (a, b):
+def test_two_sessions_train_at_once_on_two_workers_and_a_third_queues(server_config, store):
+    """The default of two workers, two jobs at the same moment: with jobs on threads the
+    server crashed (HDF5 is not thread-safe) or lost one of the two runs (same name)."""
+    manager = jobs.JobManager(store, max_jobs=2)
+    sessions = [Session(server_config, manager, store) for _ in range(3)]
+    for s in sessions:
+        kmeans_settings(s)
+    for s in sessions:
+        s.train()
+    assert sessions[2].status.state == "queued"  # both workers are busy
+    for s in sessions:
         wait(lambda s=s: s.status.state not in ("queued", "running"), 120, s.poll)
         assert s.status.state == "done", s.status.error
         assert s.results.run is not None and s.run_name in {r["name"] for r in s.runs}
+        assert s.status.stage == "done" and s.status.phase == "done"
+    names = {s.run_name for s in sessions}
+    assert len(names) == 3  # same second, same method and K: three runs, none replaced
+    for s in sessions:
+        np.testing.assert_array_equal(store.load(s.run_name).labels, s.results.run.labels)
+
+
+def test_seeds_repeat_while_jobs_overlap_and_progress_reaches_the_job(store):
+    manager = jobs.JobManager(store, max_jobs=2)
+    a, b = manager.submit(tiny_config()), manager.submit(tiny_config())
+    events = []
+    while not (a.finished.is_set() and b.finished.is_set()):
+        events += a.drain()
+        time.sleep(0.05)
+    events += a.drain()
+    assert (a.state, b.state) == ("done", "done"), (a.error, b.error)
+    assert {"load", "pretrain", "joint"} <= {e.phase for e in events}
+    assert any(e.losses for e in events if e.phase == "pretrain")
+    lone = manager.submit(tiny_config())
+    assert lone.finished.wait(120) and lone.state == "done", lone.error
+    for job in (a, b):
+        np.testing.assert_array_equal(job.run.labels.values, lone.run.labels.values)
+        np.testing.assert_array_equal(job.run.latent.values, lone.run.latent.values)
+
+
+def test_queue_length_and_jobs_per_session_are_limits(store):
+    manager = jobs.JobManager(store, max_jobs=1, queue_length=1, per_owner=1)
+    blocker = manager.submit(tiny_config(params=SLOW), owner="a")
+    wait(lambda: blocker.state == "running", 30)
+    with pytest.raises(jobs.Busy, match="DSC_JOBS_PER_SESSION=1"):
+        manager.submit(tiny_config(), owner="a")
+    waiting = manager.submit(tiny_config(), owner="b")
+    with pytest.raises(jobs.Busy, match=r"queue is full \(1 waiting, DSC_QUEUE_LENGTH=1\)"):
+        manager.submit(tiny_config(), owner="c")
+    assert manager.position(waiting) == 1
+    manager.cancel(waiting)
+    manager.cancel(blocker)
+    assert blocker.finished.wait(10) and waiting.state == "cancelled"
+    again = manager.submit(tiny_config(params=SLOW), owner="a")  # the limits free up
+    manager.cancel(again)
+    assert again.finished.wait(10)
 
 
 def test_session_closed_cancels_its_queued_job(server_config, store):
     manager = jobs.JobManager(store, max_jobs=1)
-    blocker = manager.submit(tiny_config(params={"pretrain_epochs": 500, "max_epochs": 500}))
+    blocker = manager.submit(tiny_config(params=SLOW))
     s = Session(server_config, manager, store)
+    s.settings.poll(None)
     s.settings.set_engine_options(jobs.engine_options())
     s.train()
     s.poll()
     assert s.status.state == "queued"
+    s.train()  # one job per session at a time: refused, with the reason
+    assert "DSC_JOBS_PER_SESSION" in s.message
     s.close()
     s.poll()
     assert s.status.state == "cancelled"
@@ -139,19 +249,50 @@ def test_session_closed_cancels_its_queued_job(server_config, store):
     assert blocker.finished.wait(10)
 
 
-def test_session_opens_the_newest_stored_run(server_config, tiny_run, tmp_path):
-    from dsc_core.runs import RunStore
+def test_a_run_interrupted_by_a_killed_server_is_offered_again(server_config, tmp_path):
+    store = RunStore(tmp_path / "runs")
+    config = {**tiny_config(method="kmeans").to_dict(), "seed": 3}
+    code = (
+        "import json, os, sys\n"
+        "from dsc_core.pipeline import RunConfig\nfrom dsc_core.runs import RunStore\n"
+        "RunStore(sys.argv[1]).journal(RunConfig.from_dict(json.loads(sys.argv[2])))\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(store.root), json.dumps(config)],
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == -9, done.stderr
+    s = Session(server_config, jobs.JobManager(store, 1), store)
+    (entry,) = s.interrupted
+    assert entry["config"]["seed"] == 3 and entry["config"]["method"] == "kmeans"
+    s.restart(entry["token"])
+    assert s.interrupted == [] and store.interrupted() == []
+    wait(lambda: s.status.state == "done", 120, s.poll)
+    assert s.results.run.config.seed == 3 and s.results.run.config.method == "kmeans"
+    assert s.results.run.config.bbox == tiny_config().bbox
+    s.restart(entry["token"])  # once only
+    assert "already" in s.message
 
+
+def test_session_opens_the_newest_stored_run_off_the_event_loop(server_config, tiny_run, tmp_path):
     store = RunStore(tmp_path)  # its own store: the shared one gets newer runs from other tests
     shutil.copytree(tiny_run.path, tmp_path / tiny_run.path.name)
     (tmp_path / tiny_run.path.name / jobs.UMAP_FILE).unlink(missing_ok=True)  # not cached yet
     s = Session(server_config, jobs.JobManager(store, 1), store)
     s.open()
-    assert s.results.run is not None and s.run_name == s.runs[0]["name"]
+    wait(lambda: s.results.run is not None, 30, s.poll)
+    assert s.run_name == s.runs[0]["name"]
     wait(lambda: s.results.embedding_kind == "UMAP", 120, s.poll)
     assert (s.results.run.path / jobs.UMAP_FILE).exists()  # cached in the run folder
-    again = jobs.embedding(s.results.run)  # cached: read back, not recomputed
-    np.testing.assert_allclose(again, s.results.embedding)
+
+
+def test_umap_is_read_back_from_the_run_folder_not_recomputed(tiny_run, tmp_path):
+    shutil.copytree(tiny_run.path, tmp_path / "r")
+    run = RunStore(tmp_path).load("r")
+    n = run.n_days
+    planted = np.column_stack([np.arange(n), -np.arange(n)]).astype(np.float32)
+    cache = xr.Dataset({"umap": (("time", "component"), planted)})
+    cache.to_netcdf(tmp_path / "r" / jobs.UMAP_FILE)
+    np.testing.assert_array_equal(jobs.embedding(run), planted)
 
 
 def test_maps_open_on_a_pressure_field_where_there_is_one():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import shutil
 import time
 import zipfile
 
@@ -187,7 +189,7 @@ def test_statistics_tables_and_plots(results, tiny_run):
     assert "Frequency by month" in texts and any(t.startswith("Spell lengths") for t in texts)
 
 
-def test_exports(results, tiny_run):
+def test_exports(results, tiny_run, tmp_path):
     csv = runs.labels_csv(tiny_run).getvalue().decode().splitlines()
     assert csv[0] == "time,cluster" and len(csv) == tiny_run.n_days + 1
     ds = xr.load_dataset(io.BytesIO(runs.composites_netcdf(tiny_run).getvalue()))
@@ -197,10 +199,58 @@ def test_exports(results, tiny_run):
     assert any(n.endswith("config.json") for n in names)
 
 
+def test_run_zip_leaves_symlinks_out_and_has_a_size_cap(tiny_run, tmp_path):
+    from dsc_core.errors import DataError
+    from dsc_core.runs import load_run
+
+    shutil.copytree(tiny_run.path, tmp_path / "r")
+    (tmp_path / "secret.txt").write_text("server file")
+    (tmp_path / "r" / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "r" / "leakdir").symlink_to(tmp_path, target_is_directory=True)
+    run = load_run(tmp_path / "r")
+    archive = zipfile.ZipFile(runs.run_zip(run))
+    names = archive.namelist()
+    assert "r/config.json" in names and not any("leak" in n for n in names)
+    assert runs.folder_bytes(run) == sum(archive.getinfo(n).file_size for n in names)
+    with pytest.raises(DataError, match="over this server's export limit of 0 MB"):
+        runs.run_zip(run, max_bytes=1000)
+    r = Results()
+    button = runs.export_view(r, max_mb=0).objects[-1]
+    r.set_run(run)
+    assert button.disabled and "over 0 MB" in button.label
+
+
+def test_untrusted_names_and_messages_are_text_not_markup(server_config, store):
+    from dashboard.state import JobStatus
+    from dashboard.views import controls, progress
+    from dashboard.views.safe import text
+
+    hostile = "<img src=x onerror=alert(1)>.nc [x](javascript:alert(1))"
+    assert "<" not in text(hostile) and "](" not in text(hostile)
+    status = JobStatus()
+    status.param.update(state="failed", error=f"cannot read '{hostile}'")
+    assert "<img" not in progress.status_text(status)
+    status.param.update(state="running", stage=hostile)
+    assert "<img" not in progress.status_text(status)
+    session = Session(server_config, jobs.JobManager(store, 1), store)
+    session.poll()
+    session.message = hostile
+    session.settings.error = hostile
+    root = controls.controls_view(session).get_root()
+    texts = [html.unescape(str(getattr(m, "text", ""))) for m in root.references()]
+    shown = [t for t in texts if "onerror" in t]
+    assert len(shown) == 2  # the data error and the message, as the browser gets their HTML
+    assert all("<img" not in h and "&lt;img src=x onerror=alert(1)&gt;" in h for h in shown)
+
+
 def test_whole_page_builds(server_config, store, tiny_run):
     session = Session(server_config, jobs.JobManager(store, 1), store)
     page = build(session)
     session.open()
+    deadline = time.monotonic() + 30
+    while session.results.run is None and time.monotonic() < deadline:
+        session.poll()
+        time.sleep(0.05)
     assert session.results.run is not None
     from bokeh.document import Document
 

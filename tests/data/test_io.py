@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import cftime
 import numpy as np
 import pandas as pd
@@ -264,13 +267,31 @@ def test_grib(tmp_path):
     assert not list(tmp_path.glob("*.idx"))
 
 
-def test_describe_is_metadata_only(tmp_path):
-    era5_hourly(5).to_netcdf(tmp_path / "e.nc")
-    info = describe(tmp_path / "e.nc")
+def open_files() -> set[str]:
+    """Paths this process holds open (Linux)."""
+    fds = Path("/proc/self/fd")
+    return {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
+
+
+def test_describe_reads_metadata_only_and_closes_the_files(tmp_path):
+    store = tmp_path / "e.zarr"
+    era5_hourly(5).drop_vars("expver").to_zarr(store, zarr_format=3, consolidated=False)
+    chunks = [p for v in ("sst", "sshf") for p in (store / v).rglob("*") if p.is_file()]
+    chunks = [p for p in chunks if p.name != "zarr.json"]
+    assert chunks
+    for chunk in chunks:  # the data values are unreadable, the coordinates are intact
+        chunk.write_bytes(b"not a compressed chunk")
+    info = describe(store)
     assert info["variables"] == {"sst": "SST", "sshf": "Surface sensible heat flux"}
     assert (info["start"], info["end"], info["n_days"]) == ("2021-01-01", "2021-01-05", 5)
     assert info["shape"] == (4, 5) and info["synthetic"] is False
     assert info["time_step"] == "1h"
+    with pytest.raises(Exception):  # noqa: B017  (whatever the codec raises on garbage)
+        load(store)
+    if Path("/proc/self/fd").is_dir():
+        era5_hourly(2).to_netcdf(tmp_path / "e.nc")
+        assert describe(tmp_path / "e.nc")["n_days"] == 2
+        assert str(tmp_path / "e.nc") not in open_files()
 
 
 def test_sample_source():

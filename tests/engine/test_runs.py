@@ -1,6 +1,12 @@
 """dsc_core.runs: save/load round trip, atomic saves, the run store."""
 
 import json
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +19,8 @@ from dsc_core.errors import DataError
 from dsc_core.metrics import internal_scores, regime_stats
 from dsc_core.pipeline import RunConfig
 from dsc_core.runs import Run, RunStore, load_run, save_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_run(n_time=40, k=3, seed=0) -> Run:
@@ -147,3 +155,105 @@ def test_store_list_save_load_delete(tmp_path):
         store.load(a.name)
     with pytest.raises(DataError, match="invalid run name"):
         store.delete("../etc")
+
+
+def test_saves_at_the_same_moment_keep_every_run(tmp_path):
+    """Eight threads save runs of one name at once: eight runs, none replaced, each intact."""
+    store = RunStore(tmp_path)
+    runs = [make_run(seed=i) for i in range(8)]
+    for r in runs:
+        r.created = runs[0].created
+    barrier = threading.Barrier(len(runs))
+
+    def save(run):
+        barrier.wait()
+        return store.save(run)
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        paths = list(pool.map(save, runs))
+    assert len(set(paths)) == len(runs) and len(store.list()) == len(runs)
+    for run in runs:
+        np.testing.assert_array_equal(store.load(run.name).labels.values, run.labels.values)
+    again = make_run(seed=9)
+    again.name = runs[0].name  # a name already taken: a new run, not a replacement
+    store.save(again)
+    assert again.name != runs[0].name
+    np.testing.assert_array_equal(store.load(runs[0].name).labels, runs[0].labels)
+
+
+def test_netcdf_reads_and_writes_from_threads_at_once(tmp_path):
+    """save_run and load_run on four threads at once (HDF5 itself is not thread-safe)."""
+    run = make_run()
+    save_run(run, tmp_path / "ref")
+
+    def work(i):
+        for j in range(3):
+            save_run(make_run(seed=i), tmp_path / f"r{i}-{j}")
+            back = load_run(tmp_path / "ref")
+        return back.labels.values
+
+    with ThreadPoolExecutor(4) as pool:
+        for labels in pool.map(work, range(4)):
+            np.testing.assert_array_equal(labels, run.labels.values)
+
+
+def test_recover_clears_stale_saves_and_restores_a_replaced_run(tmp_path):
+    store = RunStore(tmp_path)
+    save_run(make_run(), tmp_path / "kept")
+    save_run(make_run(), tmp_path / "replaced")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".new.tmp-{dead}-0123abcd"
+    live = tmp_path / f".busy.tmp-{os.getpid()}-0123abcd"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "labels.csv").write_text("time,cluster\n")
+    (tmp_path / ".kept.old-1234abcd").mkdir()  # a replace that finished: the old copy goes
+    # a crash between the two renames of a replace: the run survives only as .old-*
+    os.replace(tmp_path / "replaced", tmp_path / f".replaced.old-{dead}-89abcdef")
+    (tmp_path / "reserved").mkdir()  # a name reserved by a save that died
+    os.utime(tmp_path / "reserved", (0, 0))
+    done = store.recover()
+    assert len(done) == 4, done
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "kept", "replaced"]
+    assert {s["name"] for s in store.list()} == {"kept", "replaced"}
+    store.load("replaced")
+    assert store.recover() == []
+
+
+def test_journal_reports_the_jobs_of_processes_that_died(tmp_path):
+    store = RunStore(tmp_path)
+    config = RunConfig(clusters=5, method="kmeans", seed=7)
+    entry = store.journal(config)
+    assert store.interrupted() == []  # this process holds it: in flight, not interrupted
+    assert store.forget(entry.token) is None
+    entry.close()
+    assert store.interrupted() == [] and not list((tmp_path / ".jobs").glob("*.json"))
+    code = (
+        "import os, sys\nfrom dsc_core.pipeline import RunConfig\n"
+        "from dsc_core.runs import RunStore\n"
+        "RunStore(sys.argv[1]).journal(RunConfig(clusters=5, method='kmeans', seed=7))\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT)
+    assert killed.returncode == -9
+    (lost,) = store.interrupted()
+    assert RunConfig.from_dict(lost["config"]) == config and lost["started"]
+    assert store.forget(lost["token"])["config"] == lost["config"]
+    assert store.forget(lost["token"]) is None and store.interrupted() == []
+    with pytest.raises(DataError, match="invalid job token"):
+        store.forget("../config")
+
+
+def test_run_names_and_model_classes_are_checked(tmp_path):
+    store = RunStore(tmp_path)
+    for bad in ("../etc", "name\n", ".hidden", ""):
+        with pytest.raises(DataError, match="invalid run name"):
+            store.load(bad)
+    model = tmp_path / "model"
+    model.mkdir()
+    np.save(model / "arrays.npy", np.zeros(2))
+    for name in ("np", "make_estimator", "Path"):  # any name but a registered estimator class
+        (model / "config.json").write_text(json.dumps({"estimator": name}))
+        with pytest.raises(DataError, match="cannot be loaded"):
+            runs_mod._load_estimator(model)

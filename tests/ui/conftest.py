@@ -21,6 +21,7 @@ TINY_RUN = {
     "clusters": 3,
     "preset": "fast",
     "params": {"pretrain_epochs": 3, "max_epochs": 3},
+    "check_stability": False,
 }
 
 
@@ -33,6 +34,7 @@ def server(tmp_path_factory):
         "DSC_DATA_DIRS": str(tmp / "data"),
         "DSC_DEFAULT_RUN": json.dumps(TINY_RUN),
         "DSC_AUTOSTART": "1",
+        "DSC_PRESETS": "fast,default,paper",  # the cancel test trains the slow paper network
     }
     proc, url, up_after = start_server(env, tmp / "server.log")
     yield {"url": url, "up_after": up_after}
