@@ -32,7 +32,7 @@ METRICS = ("field", "standardized", "latent")
 EVENT_EVERY_S = 1.0
 # Torch intra-op threads while training. The networks are small: on 2 cores one thread was
 # measured faster than two, and far faster when anything else (a dashboard, tests) shares the
-# cores, where OpenMP threads wait on each other (benchmarks/tune_defaults.py).
+# cores, where OpenMP threads wait on each other.
 TORCH_THREADS = 1
 CHUNK_DAYS = 4  # consecutive days per run inside a batch when window > 1
 

@@ -22,9 +22,30 @@ def test_sample_and_info(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["s.nc"]
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "synthetic sample: 59 days 2021-01-01 .. 2021-02-28" in text and "sshf" in text
+    assert "synthetic sample: 59 days 2021-01-01 .. 2021-02-28 (daily, consecutive" in text
+    assert "sshf" in text
     assert main(["info", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["shape"] == [41, 41]
+
+
+def test_suite_case_and_its_gaps(tmp_path, capsys):
+    assert main(["sample", "--list-cases"]) == 0
+    listing = capsys.readouterr().out
+    assert "z500-djf-eofs" in listing and "report" in listing
+    out = tmp_path / "c.nc"
+    assert main(["sample", "--case", "z850-small-grid-8", "--seed", "3", "--out", str(out)]) == 0
+    assert "SYNTHETIC case z850-small-grid-8" in capsys.readouterr().out
+    ds = load(out)
+    assert "z850-small-grid-8" in ds.attrs["title"] and set(ds.data_vars) >= {"z", "t", "u", "v"}
+    assert ds.sizes["latitude"] == 16 and ds.sizes["longitude"] == 16
+    assert main(["sample", "--case", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown case 'nope'" in err and "--list-cases" in err
+    year = xr.open_dataset(out).isel(time=slice(0, 365))  # 2001
+    djf = year.isel(time=year["time.month"].isin([12, 1, 2]))
+    djf.to_netcdf(tmp_path / "djf.nc")
+    assert main(["info", str(tmp_path / "djf.nc")]) == 0
+    assert "(daily, 2 blocks of 31–59 days" in capsys.readouterr().out
 
 
 def test_errors_are_one_line_exit_2(tmp_path, capsys):

@@ -29,6 +29,20 @@ def test_train_writes_every_file(tmp_path, capsys):
     assert len((out / "labels.csv").read_text().splitlines()) == 91
 
 
+def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
+    """--check-stability fits seed + 1 of the method and of k-means; metrics.json keeps it."""
+    out = tmp_path / "run"
+    argv = ["train", *SELECT, "--clusters", "3", "--method", "pca-gmm", "--quiet"]
+    assert main([*argv, "--check-stability", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "seed agreement" in stdout and "agreement with k-means" in stdout
+    trust = json.loads((out / "metrics.json").read_text())["trust"]
+    assert 0.0 <= trust["seed_agreement"] <= 1.0 and trust["kmeans_seed_agreement"] is not None
+    assert isinstance(trust["warnings"], list)
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert "add --check-stability" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
