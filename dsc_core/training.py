@@ -1,10 +1,11 @@
 """The training loop: autoencoder pretraining → k-means init of the centroids → joint phase.
 
 The joint phase is IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
-``update_interval`` steps (at most once an epoch); it stops when the share of days whose label changed since the last
-refresh falls below ``tol`` (or at ``max_epochs``). Networks without a decoder train on the
-KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects, at every epoch end
-and at least every ~1 s; a callback raising :class:`~dsc_core.errors.Cancelled` stops training.
+``update_interval`` steps (at most once an epoch); it stops when the share of days whose label
+changed since the last refresh falls below ``tol`` (or at ``max_epochs``). Networks without a
+decoder train on the KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects,
+at every epoch end and at least every ~1 s; a callback raising
+:class:`~dsc_core.errors.Cancelled` stops training.
 
 Each step encodes every day its batch's windows need exactly once, then gathers windows of day
 embeddings by index; batches are built from short runs of consecutive days so that windows

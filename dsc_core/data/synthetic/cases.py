@@ -72,7 +72,8 @@ class Case:
     Grid: ``lat``/``lon`` (south, north) / (west, east) in degrees at ``resolution``°. Time:
     ``years`` (first, last) inclusive, ``months`` to keep (e.g. (12, 1, 2): DJF winters, a gap
     between winters; a winter belongs to the year of its January, so (1991, 2002) holds the
-    12 winters from December 1990 to February 2002). Regimes: ``n_regimes``, relative ``frequencies`` (None: equal),
+    12 winters from December 1990 to February 2002). Regimes: ``n_regimes``, relative
+    ``frequencies`` (None: equal),
     ``mean_spell`` days, ``seasonal`` modulation of their frequencies (0..1), ``patterns``
     "blobs" (random Gaussian blobs of e-folding ``pattern_scale`` × the domain's shorter side)
     or "eofs" (±leading EOFs of real winter Z500), ``carriers`` (variables holding the signal;
