@@ -1,9 +1,10 @@
 """Every clustering method behind one interface, by name.
 
 ``make_estimator(method, n_clusters, random_state=None, **params)`` returns an object with
-``fit(X, mask=None)``, ``predict(X)``, ``fit_predict(X, mask=None)``, ``transform(X)`` (the
-features the method clusters, ``(day, feature)``), ``soft_assignments(X)`` ``(day, K)`` and,
-once fitted, ``labels_``. ``X`` is the Preprocessor's float32 ``(day, variable, y, x)``, ``mask``
+``fit(X, mask=None, time=None)``, ``predict(X, time=None)``, ``fit_predict(X, mask=None,
+time=None)``, ``transform(X, time=None)`` (the features the method clusters, ``(day,
+feature)``), ``soft_assignments(X, time=None)`` ``(day, K)`` and, once fitted, ``labels_``;
+``time`` (the days' dates) matters to the windowed deep methods only. ``X`` is the Preprocessor's float32 ``(day, variable, y, x)``, ``mask``
 its bool ``(y, x)``.
 
 Soft assignments: Student's-t q for the deep methods; GMM posterior probabilities for
