@@ -1,0 +1,23 @@
+"""The page says plainly when a run's clusters may be noise (trust checks beside k-means)."""
+
+import numpy as np
+import panel as pn
+
+from dashboard.views import metrics
+from dsc_core.metrics import trust_checks
+
+
+def test_trust_alert_and_table():
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(3), 40)
+    noise = trust_checks("dsc", rng.integers(0, 3, 120), truth, rng.integers(0, 3, 120), truth)
+    alert = metrics.trust_alert({"trust": noise})
+    assert isinstance(alert, pn.pane.Alert) and alert.alert_type == "danger"
+    assert "agrees with itself less than k-means" in alert.object
+    assert "nearly independent of k-means" in alert.object
+    table = metrics.trust_table({"trust": noise})
+    assert table.loc["k-means seed agreement", "ARI"] == "1.00"
+    fine = trust_checks("dsc", truth, truth)
+    assert not metrics.trust_alert({"trust": fine}).visible
+    assert metrics.trust_table({"trust": fine}).loc["Seed agreement ↑", "ARI"] == "—"
+    assert not metrics.trust_alert({}).visible  # runs saved before the checks existed
