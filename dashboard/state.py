@@ -17,11 +17,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import html
 import logging
 import math
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent import futures
 
 import numpy as np
@@ -204,7 +206,8 @@ class Settings(param.Parameterized):
         self._pending = None
         names = list(info["variables"])
         first, last = _day(info["start"]), _day(info["end"])
-        self.param.variables.objects = names
+        # labels escaped: Bokeh's MultiChoice inserts option labels as HTML
+        self.param.variables.objects = {html.escape(n): n for n in names}
         self.param.start.bounds = self.param.end.bounds = (first, last)
         wanted, self._wanted = self._wanted, {}
         chosen = [v for v in wanted.get("variables") or [] if v in names]
@@ -384,18 +387,23 @@ class Results(param.Parameterized):
         """Context manager factory wrapped around each change of the selection or the clicked
         day, which update the drawn views in place: the app sets it to Panel's ``unlocked``,
         so that the changes of all linked views reach the page in one message."""
+        self.label: Callable[[str], str] = str
+        """Names a server path as the page does (a session sets ``ServerConfig.label``): views
+        show ``label(str(run.config.data))``, never the path itself."""
         self._composite_cache: tuple[bytes, object] | None = None
 
     def set_run(self, run) -> None:
         """Show ``run``: reset the selection, project the latent vectors (PCA until UMAP)."""
         names = [v for v in run.fields.data_vars if v != "mask"]
-        keep = self.variable in names  # before the widget sees new options and picks one
-        self.param.variable.objects = names
+        variable = self.variable if self.variable in names else first_variable(names)
+        # Old and new names are offered until the run changes, so that no widget replaces the
+        # variable by one that the run on screen lacks; then the new names only.
+        self.param.variable.objects = list(dict.fromkeys([*self.param.variable.objects, *names]))
         self._composite_cache = None
         with self.batch():
             self.param.update(
                 run=run,
-                variable=self.variable if keep else first_variable(names),
+                variable=variable,
                 days=None,
                 origin="",
                 cluster=None,
@@ -404,6 +412,7 @@ class Results(param.Parameterized):
                 embedding_kind="PCA (UMAP is being computed)",
                 version=self.version + 1,
             )
+        self.param.variable.objects = names
 
     @property
     def times(self) -> pd.DatetimeIndex:
@@ -506,6 +515,7 @@ class Session(param.Parameterized):
         self.settings = Settings(sources=server.sources(), server=server)
         self.status = JobStatus()
         self.results = Results()
+        self.results.label = server.label
         self.job: jobs.Job | None = None
         self._earlier: list[jobs.Job] = []  # this session's older jobs, still queued or running
         self._loading: futures.Future | None = None

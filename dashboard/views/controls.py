@@ -12,9 +12,11 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     """Data source, variables, dates, clusters, method, window, seasonal cycle, preset, seed,
     Train / Cancel; loader and configuration errors appear in the page as one line."""
     s = session.settings
-    source = pn.widgets.Select.from_param(
-        s.param.source, options=dict(session.settings.sources), name="Data source"
-    )
+    # The widget holds labels only: Panel sends a Select's option values to the browser.
+    labels = {path: label for label, path in s.sources.items()}
+    source = pn.widgets.Select(name="Data source", options=list(s.sources), value=labels[s.source])
+    source.param.watch(lambda e: setattr(s, "source", s.sources[e.new]), "value")
+    s.param.watch(lambda e: setattr(source, "value", labels[e.new]), "source")
     variables = pn.widgets.MultiChoice.from_param(s.param.variables, name="Variables")
     start = pn.widgets.DatePicker.from_param(s.param.start, name="First day", width=145)
     end = pn.widgets.DatePicker.from_param(s.param.end, name="Last day", width=145)

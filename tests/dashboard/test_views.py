@@ -243,6 +243,23 @@ def test_untrusted_names_and_messages_are_text_not_markup(server_config, store):
     assert all("<img" not in h and "&lt;img src=x onerror=alert(1)&gt;" in h for h in shown)
 
 
+def test_a_run_of_other_variables_replaces_the_run_on_screen(results):
+    from tests.engine.test_runs import make_run
+
+    other = make_run()  # sst and u10, renamed: none of the run on screen's variables
+    names = {"sst": "t<b>", "u10": "wind"}
+    other.fields = other.fields.rename(names)
+    other.composites = other.composites.assign_coords(
+        variable=[names[str(v)] for v in other.composites["variable"].values]
+    )
+    select = pn.widgets.Select.from_param(results.param.variable)
+    select.get_root()  # a drawn widget picks an option when its value leaves the options
+    root = maps.cluster_maps_view(results).get_root()
+    results.set_run(other)  # the widget must not pick a variable before the run changes
+    assert results.variable == select.value == "t<b>" and list(select.options) == ["t<b>", "wind"]
+    assert sum("% of days" in t for t in titles(root)) == other.config.clusters
+
+
 def test_whole_page_builds(server_config, store, tiny_run):
     session = Session(server_config, jobs.JobManager(store, 1), store)
     page = build(session)

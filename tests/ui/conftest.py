@@ -25,10 +25,33 @@ TINY_RUN = {
 }
 
 
+HOSTILE = "<img src=x onerror=alert({})>"
+"""A file or variable name that runs a script wherever a page inserts it as HTML."""
+
+
+def hostile_data(folder: Path) -> None:
+    """Data files whose names, variable names and attributes are HTML: one readable, one not."""
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    folder.mkdir(parents=True)
+    grid = {"time": pd.date_range("2021-01-01", periods=30), "latitude": np.arange(38.0, 43.0),
+            "longitude": np.arange(-30.0, -25.0)}  # fmt: skip
+    noise = np.random.default_rng(0).normal(size=(30, 5, 5))
+    attrs = {"long_name": "<script>alert(4)</script>", "units": HOSTILE.format(5)}
+    fields = {f"t{HOSTILE.format(2)}": (tuple(grid), 280 + noise, attrs),
+              "sp": (tuple(grid), 101000 + 100 * noise, {"units": "Pa"})}  # fmt: skip
+    xr.Dataset(fields, coords=grid).to_netcdf(folder / f"{HOSTILE.format(1)}.nc")
+    (folder / f"{HOSTILE.format(3)}broken.nc").write_bytes(b"not a netcdf file")
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """URL of a fresh dashboard server; yields after it answers HTTP, with its start-up time."""
+    """URL of a fresh dashboard server; yields after it answers HTTP, with its start-up time and
+    its data folder (which holds :func:`hostile_data`)."""
     tmp = tmp_path_factory.mktemp("ui")
+    hostile_data(tmp / "data")
     env = {
         "DSC_RUN_STORE": str(tmp / "runs"),
         "DSC_DATA_DIRS": str(tmp / "data"),
@@ -37,7 +60,7 @@ def server(tmp_path_factory):
         "DSC_PRESETS": "fast,default,paper",  # the cancel test trains the slow paper network
     }
     proc, url, up_after = start_server(env, tmp / "server.log")
-    yield {"url": url, "up_after": up_after}
+    yield {"url": url, "up_after": up_after, "data": tmp / "data"}
     stop_server(proc)
 
 

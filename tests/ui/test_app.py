@@ -23,7 +23,7 @@ from tests.ui.browser import (
     wait_marks,
     wait_title,
 )
-from tests.ui.conftest import OUT, TINY_RUN
+from tests.ui.conftest import HOSTILE, OUT, TINY_RUN
 
 pytestmark = pytest.mark.ui
 
@@ -36,13 +36,18 @@ def warm_median(values: list[float]) -> int:
     return round(sorted(rest)[len(rest) // 2])
 
 
+def with_screenshot(run, server, page, name: str) -> None:
+    """``run(server, page)``; a full-page screenshot ``test-output/<name>`` when it fails."""
+    try:
+        run(server, page)
+    except Exception:
+        page.screenshot(path=str(OUT / name), full_page=True)
+        raise
+
+
 @pytest.mark.timeout(900)  # its waits allow for a slow first run and UMAP compilation
 def test_first_run_selection_and_linked_views(server, page):
-    try:
-        _first_run_selection_and_linked_views(server, page)
-    except Exception:
-        page.screenshot(path=str(OUT / "ui-failure.png"), full_page=True)
-        raise
+    with_screenshot(_first_run_selection_and_linked_views, server, page, "ui-failure.png")
 
 
 def _first_run_selection_and_linked_views(server, page):
@@ -171,4 +176,40 @@ def test_a_second_page_loads_the_stored_run_fast(server, page):
     timings.update(second_page_ready_s=round(ready, 2), second_page_maps_s=round(maps_after, 2))
     out.write_text(json.dumps(timings, indent=1))
     print("UI timings:", timings)
+    assert not page.errors, page.errors
+
+
+def test_hostile_file_and_variable_names_run_no_script(server, page):
+    """File names, variable names and attributes that are HTML show as text, and choosing
+    sources sends the browser no server path."""
+    with_screenshot(_hostile_names, server, page, "ui-failure-hostile.png")
+
+
+def _hostile_names(server, page):
+    dialogs, frames = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+    page.goto(server["url"])
+    page.get_by_role("button", name="Train").wait_for(timeout=30000)
+    source = page.locator("select", has=page.locator("option", has_text="Built-in sample"))
+    source.select_option(label=f"data/{HOSTILE.format(1)}.nc")
+    page.get_by_text("30 days 2021-01-01").wait_for(timeout=30000)
+    chosen = page.locator(".choices__list--multiple .choices__item")
+    chosen.filter(has_text=f"t{HOSTILE.format(2)}").wait_for(timeout=5000)  # a variable, as text
+    source.select_option(label=f"data/{HOSTILE.format(3)}broken.nc")
+    alert = page.locator(".dsc-data-error", has_text=f"'{HOSTILE.format(3)}broken.nc'")
+    alert.wait_for(timeout=30000)  # the error names the file, as text
+    sent = "".join(f if isinstance(f, str) else f.decode("utf-8", "replace") for f in frames)
+    assert str(server["data"].parent) not in sent, "a server path reached the browser"
+
+    source.select_option(label=f"data/{HOSTILE.format(1)}.nc")  # train on it: maps, tables
+    page.get_by_text("30 days 2021-01-01").wait_for(timeout=30000)
+    page.locator("select", has=page.locator("option", has_text="kmeans")).select_option("kmeans")
+    page.get_by_role("button", name="Train").click()
+    page.locator(".dsc-status", has_text="Done").wait_for(timeout=120000)
+    shown = page.locator("select option", has_text=f"t{HOSTILE.format(2)}")  # the maps' variable
+    shown.first.wait_for(state="attached", timeout=30000)
+    wait_title(page, "Cluster 0 ·", 30)
+    page.wait_for_timeout(500)
+    assert dialogs == [], dialogs
     assert not page.errors, page.errors
