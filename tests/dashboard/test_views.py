@@ -260,6 +260,28 @@ def test_a_run_of_other_variables_replaces_the_run_on_screen(results):
     assert sum("% of days" in t for t in titles(root)) == other.config.clusters
 
 
+def test_interrupted_runs_are_named_with_their_settings(server_config, tmp_path):
+    import json
+
+    from dsc_core.runs import RunStore
+    from tests.dashboard.conftest import tiny_config
+
+    store = RunStore(tmp_path)
+    data = server_config.data_dirs[0] / "era5.nc"
+    entry = {"token": "20260101-120000-0123abcd", "started": "2026-01-01T12:00:00",
+             "config": {**tiny_config(seed=5).to_dict(), "data": str(data)}}  # fmt: skip
+    (tmp_path / ".jobs").mkdir()  # as a killed server leaves it: an entry nobody holds
+    (tmp_path / ".jobs" / f"{entry['token']}.json").write_text(json.dumps(entry))
+    session = Session(server_config, jobs.JobManager(store, 1), store)
+    view = runs.interrupted_view(session)
+    models = view.get_root().references()
+    texts = " ".join(html.unescape(str(getattr(m, "text", ""))) for m in models)
+    assert "dsc, K=3, preset fast, seed 5" in texts and "2021-01-01 – 2021-03-01" in texts
+    assert f"{data.parent.name}/era5.nc" in texts and str(data) not in texts
+    session.dismiss(entry["token"])
+    assert session.interrupted == [] and "Interrupted" not in str(view.get_root().references())
+
+
 def test_whole_page_builds(server_config, store, tiny_run):
     session = Session(server_config, jobs.JobManager(store, 1), store)
     page = build(session)
