@@ -383,10 +383,13 @@ _warm: dict[str, Future] = {}
 
 def warm_up() -> Future:
     """Once per process, in the UMAP process: compile UMAP's numba code on a tiny problem and
-    read the engine's methods and presets; the result is :func:`engine_options`."""
+    read the engine's methods and presets; the result is :func:`engine_options`. Meanwhile a
+    thread of this process imports the engine (torch: seconds), so that the first Train does
+    not import it on the event loop."""
     with _warm_lock:
         if "future" not in _warm:
             _warm["future"] = _umap_process().submit(_warm_up)
+            threading.Thread(target=engine_options, name="dsc-import", daemon=True).start()
         return _warm["future"]
 
 

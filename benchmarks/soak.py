@@ -1,0 +1,303 @@
+"""Soak test of the app (not in CI): browser sessions train, cancel and reload runs against one
+server for a while, and nothing may be lost.
+
+Serves ``dashboard/app.py`` (two workers, the defaults) on an empty temporary run store with
+autostart on, opens ``--sessions`` headless Chromium pages at the same moment (each starts a
+first run by itself), then every session repeats, until ``--minutes`` have passed, one of:
+train a k-means run (a new seed each time), train DSC (preset "fast") and cancel it once it
+trains, load a past run, or reload the page (a new session). Reports:
+
+- runs finished: runs a page reported done, and runs in the store at the end;
+- runs lost: runs a page reported done that the store does not hold (must be 0);
+- the server's resident memory (RSS) once the first runs are done and at the end;
+- the slowest page response: from a click to the page showing its effect (status line for
+  Train and Cancel, the loaded run's name for Load), and the median;
+- whether the server stayed up, and the errors in its log (those that closed or reloaded
+  pages leave, messages to or from a session that is gone, are counted apart).
+
+    python benchmarks/soak.py [--minutes 10] [--sessions 3] [--seed 0]
+
+Writes ``test-output/soak.json`` (and the server's log beside it) and prints the report.
+Linux (reads /proc for the RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.ui import browser as ui  # noqa: E402
+
+FIRST_RUN = {  # what the page pre-fills and autostarts: k-means on half a year of a small box
+    "start": "2021-01-01",
+    "end": "2021-06-30",
+    "bbox": [35.0, 41.0, -31.0, -25.0],
+    "variables": ["sst", "t2m", "sp", "u10"],
+    "clusters": 4,
+    "method": "kmeans",
+    "preset": "fast",
+    "check_stability": False,
+}
+RUN_NAME = re.compile(r"Run\s+(\d{8}-\d{6}-[A-Za-z0-9._-]+)")
+DEEP_TEXT = """(root) => {
+  const out = [];
+  const walk = (n) => {
+    if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.childNodes) {
+      if (c.nodeType === 3) out.push(c.textContent); else if (c.nodeType !== 8) walk(c);
+    }
+  };
+  walk(root);
+  return out.join(" ");
+}"""
+"""The text under an element, shadow roots included (Panel draws its panes in them)."""
+
+
+CLOSED = ("WebSocketClosedError", "StreamClosedError", "assert self._session is not None")
+"""Errors a closed or reloaded page leaves in the log (a message to or from a session that is
+gone), counted apart from the others."""
+
+
+def log_errors(text: str) -> tuple[list[str], int]:
+    """The server log's errors, one line each (the first of its entry), and how many entries
+    were about closed pages only."""
+    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)
+    errors = [e for e in entries if re.search(r"Traceback|Error|error", e)]
+    closed = [e for e in errors if any(c in e for c in CLOSED)]
+    return [e.splitlines()[0] for e in errors if e not in closed], len(closed)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Soak:
+    """Shared counters of the sessions."""
+
+    def __init__(self, deadline: float, seed: int) -> None:
+        self.deadline = deadline
+        self.rng = random.Random(seed)  # the actions' order
+        self.done: set[str] = set()
+        self.cancelled = 0
+        self.responses: dict[str, list[float]] = {"train": [], "cancel": [], "load": []}
+        self.actions: dict[str, int] = {}
+        self.failures: list[str] = []
+
+    def timed(self, what: str, seconds: float) -> None:
+        self.responses[what].append(seconds)
+
+
+async def status_text(page) -> str:
+    return await page.locator(".dsc-status").evaluate(DEEP_TEXT)
+
+
+async def changed(page, before: str, timeout_s: float = 30) -> None:
+    """Wait until the status line differs from ``before``."""
+    t = time.monotonic()
+    while await status_text(page) == before:
+        if time.monotonic() - t > timeout_s:
+            raise TimeoutError(f"the status stayed {before!r}")
+        await asyncio.sleep(0.02)
+
+
+async def shown_run(page) -> str:
+    """Name of the run on screen (the summary beside the maps)."""
+    found = RUN_NAME.search(await page.evaluate(f"() => ({DEEP_TEXT})(document.body)"))
+    return found.group(1) if found else ""
+
+
+async def wait_done(page, soak: Soak, timeout_s: float = 180) -> None:
+    """Wait for the session's job to end; a finished run is recorded by its name."""
+    await page.locator(".dsc-status", has_text=re.compile("Done|Cancelled|Failed")).wait_for(
+        timeout=timeout_s * 1000
+    )
+    text = await status_text(page)
+    if "Failed" in text:
+        soak.failures.append(text)
+    elif "Done" in text:
+        t, name = time.monotonic(), ""
+        while not name and time.monotonic() - t < 30:
+            name = await shown_run(page)
+            await asyncio.sleep(0.1)
+        soak.done.add(name)
+
+
+async def choose(page, label: str, value: str) -> None:
+    select = page.locator("select", has=page.locator("option", has_text=label))
+    await select.first.select_option(value)
+
+
+async def train(page, soak: Soak) -> None:
+    await choose(page, "kmeans", "kmeans")
+    before = await status_text(page)
+    t = time.monotonic()
+    await page.get_by_role("button", name="Train").click()
+    await changed(page, before)
+    soak.timed("train", time.monotonic() - t)
+    await wait_done(page, soak)
+
+
+async def train_and_cancel(page, soak: Soak) -> None:
+    await choose(page, "kmeans", "dsc")
+    await page.get_by_role("button", name="Train").click()
+    try:
+        await page.locator(".dsc-status", has_text=re.compile("pretrain|joint")).wait_for(
+            timeout=120000
+        )
+        t = time.monotonic()
+        await page.get_by_role("button", name="Cancel").click()
+        await page.locator(".dsc-status", has_text="Cancel").wait_for(timeout=60000)
+        soak.timed("cancel", time.monotonic() - t)
+        soak.cancelled += 1
+    except Exception:  # it finished before the cancel: a run like any other
+        pass
+    await wait_done(page, soak)
+    await choose(page, "kmeans", "kmeans")
+
+
+async def load(page, soak: Soak) -> None:
+    runs = page.locator(".dsc-runs select")
+    options = await runs.locator("option").all_inner_texts()
+    if len(options) < 2:
+        return
+    label = soak.rng.choice(options)
+    name = label.split(" · ")[0]
+    await runs.select_option(label=label)
+    t = time.monotonic()
+    await page.get_by_role("button", name="Load run").click()
+    while await shown_run(page) != name:
+        if time.monotonic() - t > 60:
+            raise TimeoutError(f"run {name} did not load")
+        await asyncio.sleep(0.05)
+    soak.timed("load", time.monotonic() - t)
+
+
+async def open_page(context, url: str):
+    page = await context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    await page.goto(url)
+    await page.get_by_role("button", name="Train").wait_for(timeout=60000)
+    return page
+
+
+async def session(browser, url: str, soak: Soak, first: asyncio.Event, ready: list) -> None:
+    """One browser session: the first run (autostarted on an empty store), then random
+    actions until the end."""
+    context = await browser.new_context(viewport={"width": 1600, "height": 1400})
+    page = await open_page(context, url)
+    t = time.monotonic()
+    while not await shown_run(page) and time.monotonic() - t < 300:
+        await asyncio.sleep(0.2)
+    if "Done" in await status_text(page):
+        await wait_done(page, soak)
+    ready.append(page)
+    await first.wait()
+    while time.monotonic() < soak.deadline:
+        action = soak.rng.choice(["train", "train", "train", "cancel", "load", "load", "reload"])
+        soak.actions[action] = soak.actions.get(action, 0) + 1
+        try:
+            if action == "train":
+                await train(page, soak)
+            elif action == "cancel":
+                await train_and_cancel(page, soak)
+            elif action == "load":
+                await load(page, soak)
+            else:
+                await page.close()
+                page = await open_page(context, url)
+        except Exception as err:
+            soak.failures.append(f"{action}: {type(err).__name__}: {str(err)[:200]}")
+            await page.close()
+            page = await open_page(context, url)
+    soak.failures += page.errors
+    await context.close()
+
+
+async def main(minutes: float, sessions: int, seed: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="dsc-soak-"))
+    env = {
+        "DSC_RUN_STORE": str(tmp / "runs"),
+        "DSC_DATA_DIRS": str(tmp / "data"),
+        "DSC_DEFAULT_RUN": json.dumps(FIRST_RUN),
+        "DSC_AUTOSTART": "1",
+        "DSC_QUEUE_LENGTH": str(2 * sessions),
+    }
+    proc, url, _ = ui.start_server(env, tmp / "server.log")
+    report: dict = {"minutes": minutes, "sessions": sessions}
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=ui.CHROMIUM, args=ui.CHROMIUM_ARGS)
+            soak = Soak(time.monotonic() + 60 * minutes, seed)
+            first, ready = asyncio.Event(), []
+            tasks = [
+                asyncio.create_task(session(browser, url, soak, first, ready))
+                for _ in range(sessions)
+            ]
+            while len(ready) < sessions and not any(t.done() for t in tasks):
+                await asyncio.sleep(0.2)
+            report["first_runs_at_once"] = sorted(soak.done)
+            report["server_rss_mb_start"] = round(rss_mb(proc.pid), 1)
+            started = time.monotonic()
+            soak.deadline = started + 60 * minutes
+            first.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            report["seconds"] = round(time.monotonic() - started)
+            await browser.close()
+        alive = proc.poll() is None
+        errors, closed = log_errors((tmp / "server.log").read_text())
+        report["server_rss_mb_end"] = round(rss_mb(proc.pid), 1) if alive else None
+        stored = {d.name for d in (tmp / "runs").iterdir() if (d / "config.json").is_file()}
+        done = soak.done - {""}
+        report.update(
+            server_alive=alive,
+            runs_finished=len(done),
+            runs_in_store=len(stored),
+            runs_lost=sorted(done - stored),
+            cancelled=soak.cancelled,
+            actions=soak.actions,
+            responses_s={k: [round(x, 2) for x in v] for k, v in soak.responses.items()},
+            slowest_response_s={k: round(max(v), 2) for k, v in soak.responses.items() if v},
+            median_response_s={
+                k: round(sorted(v)[len(v) // 2], 2) for k, v in soak.responses.items() if v
+            },
+            failures=soak.failures,
+            server_log_errors=errors,
+            server_log_closed_page_errors=closed,
+        )
+    finally:
+        ui.stop_server(proc)
+        (ROOT / "test-output").mkdir(exist_ok=True)
+        shutil.copy(tmp / "server.log", ROOT / "test-output" / "soak-server.log")
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+    parser.add_argument("--sessions", type=int, default=3, help="browser sessions (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random actions")
+    args = parser.parse_args()
+    result = asyncio.run(main(args.minutes, args.sessions, args.seed))
+    out = ROOT / "test-output" / "soak.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
