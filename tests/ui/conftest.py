@@ -64,6 +64,17 @@ def server(tmp_path_factory):
     stop_server(proc)
 
 
+@pytest.fixture
+def empty_server(tmp_path):
+    """A second server on an empty run store whose first run is k-means on a small box."""
+    first = {**TINY_RUN, "method": "kmeans"}
+    env = {"DSC_RUN_STORE": str(tmp_path / "runs"), "DSC_DATA_DIRS": str(tmp_path / "data"),
+           "DSC_DEFAULT_RUN": json.dumps(first), "DSC_AUTOSTART": "1"}  # fmt: skip
+    proc, url, _ = start_server(env, tmp_path / "server.log")
+    yield {"url": url, "store": tmp_path / "runs", "proc": proc}
+    stop_server(proc)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

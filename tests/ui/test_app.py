@@ -8,6 +8,7 @@ are printed and written to test-output/ui-timings.json.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -213,3 +214,20 @@ def _hostile_names(server, page):
     page.wait_for_timeout(500)
     assert dialogs == [], dialogs
     assert not page.errors, page.errors
+
+
+def test_two_sessions_opening_at_once_on_an_empty_store_keep_both_runs(empty_server, browser):
+    """Both pages start a first run by themselves, at the same moment, on two workers."""
+    pages = [browser.new_page(viewport={"width": 1600, "height": 1400}) for _ in range(2)]
+    for pg in pages:
+        pg.goto(empty_server["url"], wait_until="commit")
+    names = []
+    name = re.compile(r"Run (\d{8}-\d{6}-kmeans-k3[-\d]*)")
+    for pg in pages:
+        shown = pg.get_by_text(name).first  # the summary beside the maps
+        shown.wait_for(timeout=120000)
+        names.append(name.search(shown.text_content()).group(1))
+        pg.close()
+    stored = sorted(p.name for p in empty_server["store"].iterdir() if not p.name.startswith("."))
+    assert len(set(names)) == 2 and sorted(names) == stored
+    assert empty_server["proc"].poll() is None, "the server died"
