@@ -55,13 +55,15 @@ DEEP_TEXT = """(root) => {
   const walk = (n) => {
     if (n.shadowRoot) walk(n.shadowRoot);
     for (const c of n.childNodes) {
-      if (c.nodeType === 3) out.push(c.textContent); else if (c.nodeType !== 8) walk(c);
+      if (c.nodeType === 3) out.push(c.textContent);
+      else if (c.nodeType === 1 && !["STYLE", "SCRIPT"].includes(c.nodeName)) walk(c);
     }
   };
   walk(root);
   return out.join(" ");
 }"""
-"""The text under an element, shadow roots included (Panel draws its panes in them)."""
+"""The text under an element, shadow roots included (Panel draws its panes in them), without
+style sheets."""
 
 
 CLOSED = ("WebSocketClosedError", "StreamClosedError", "assert self._session is not None")

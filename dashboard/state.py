@@ -601,10 +601,10 @@ class Session(param.Parameterized):
     def open(self) -> None:
         """Session start: show the newest stored run, else start a first run on the sample at
         the first :meth:`poll` (so a server's warm-up session, which is never polled, does
-        not train)."""
+        not train), unless a server stop interrupted runs: the page offers those instead."""
         if self.runs:
             self.load_run(self.runs[0]["name"])
-        elif self.server.autostart:
+        elif self.server.autostart and not self.interrupted:
             self._train_when_ready = True
 
     def poll(self) -> None:

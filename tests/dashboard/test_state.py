@@ -261,7 +261,12 @@ def test_a_run_interrupted_by_a_killed_server_is_offered_again(server_config, tm
     done = subprocess.run([sys.executable, "-c", code, str(store.root), json.dumps(config)],
                           cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     assert done.returncode == -9, done.stderr
-    s = Session(server_config, jobs.JobManager(store, 1), store)
+    autostart = ServerConfig(data_dirs=server_config.data_dirs, run_store=store.root)
+    s = Session(autostart, jobs.JobManager(store, 1), store)
+    s.open()  # an empty store, but an interrupted run: offered, no first run of its own
+    s.settings.poll(None)
+    s.poll()
+    assert s.job is None and s.status.state == "idle"
     (entry,) = s.interrupted
     assert entry["config"]["seed"] == 3 and entry["config"]["method"] == "kmeans"
     s.restart(entry["token"])
