@@ -11,7 +11,7 @@ Environment variables (read once per process; the README's "Server settings" lis
 - ``DSC_PRESETS``: model presets the page offers, comma-separated (default ``fast,default``;
   add ``paper`` to offer the paper's network, ~100 s per epoch on a laptop CPU).
 - ``DSC_MAX_VALUES``: the most days × grid cells × variables one run may read (default
-  100 000 000, about 2.4 GB of memory at :data:`BYTES_PER_VALUE`).
+  20 000 000, about 2 GB of memory at :data:`BYTES_PER_VALUE`).
 - ``DSC_EXPORT_MAX_MB``: the largest run folder the page offers as a zip (default 200).
 - ``DSC_AUTOSTART``: ``1`` (default) to start a first run on the sample when a session opens
   on an empty run store; ``0`` to wait for the Train button.
@@ -31,9 +31,10 @@ from dsc_core.errors import ConfigError, DataError
 
 SAMPLE = "sample"
 DATA_SUFFIXES = (".nc", ".nc4", ".netcdf", ".grib", ".grib2", ".grb", ".grb2", ".zarr", ".zip")
-BYTES_PER_VALUE = 24
+BYTES_PER_VALUE = 100
 """Memory a run needs per value read, roughly: the loaded fields, the preprocessed and padded
-array, the anomalies kept for the maps, and the network's copies."""
+array, the anomalies kept for the maps, float64 features and the network's copies (measured on
+the sample: ~80 bytes for k-means, ~95 for DSC "fast", beyond a fixed ~0.5 GB)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ServerConfig:
     queue_length: int = 8
     jobs_per_session: int = 1
     presets: tuple[str, ...] = ("fast", "default")
-    max_values: int = 100_000_000
+    max_values: int = 20_000_000
     export_max_mb: int = 200
     autostart: bool = True
     listing_limit: int = 200
@@ -76,7 +77,7 @@ class ServerConfig:
             queue_length=_count(env, "DSC_QUEUE_LENGTH", 8, minimum=0),
             jobs_per_session=_count(env, "DSC_JOBS_PER_SESSION", 1),
             presets=tuple(p for p in presets if p),
-            max_values=_count(env, "DSC_MAX_VALUES", 100_000_000),
+            max_values=_count(env, "DSC_MAX_VALUES", 20_000_000),
             export_max_mb=_count(env, "DSC_EXPORT_MAX_MB", 200, minimum=0),
             autostart=env.get("DSC_AUTOSTART", "1").strip().lower() not in ("0", "false", "no"),
         )
