@@ -630,6 +630,9 @@ class Session(param.Parameterized):
                 self.show(future.result())
             except DSCError as err:
                 self.notify(str(err))
+            except Exception as err:  # a damaged run folder must not break the page
+                log.error("cannot show a stored run", exc_info=err)
+                self.message = "cannot read that run (a damaged run folder?): see the server log"
         if self._embedding is not None and self._embedding[1].done():
             run, future = self._embedding
             self._embedding = None

@@ -290,6 +290,16 @@ def test_session_opens_the_newest_stored_run_off_the_event_loop(server_config, t
     assert (s.results.run.path / jobs.UMAP_FILE).exists()  # cached in the run folder
 
 
+def test_a_damaged_run_folder_is_a_message(server_config, tiny_run, tmp_path):
+    shutil.copytree(tiny_run.path, tmp_path / "r")
+    (tmp_path / "r" / "latent.nc").write_bytes(b"\x89HDF\r\n\x1a\n damaged")
+    store = RunStore(tmp_path)
+    s = Session(server_config, jobs.JobManager(store, 1), store)
+    s.load_run("r")
+    wait(lambda: s.message, 30, s.poll)
+    assert "cannot read that run" in s.message and s.results.run is None
+
+
 def test_umap_is_read_back_from_the_run_folder_not_recomputed(tiny_run, tmp_path):
     shutil.copytree(tiny_run.path, tmp_path / "r")
     run = RunStore(tmp_path).load("r")
