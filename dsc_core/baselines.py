@@ -4,8 +4,8 @@
 ``fit(X, mask=None, time=None)``, ``predict(X, time=None)``, ``fit_predict(X, mask=None,
 time=None)``, ``transform(X, time=None)`` (the features the method clusters, ``(day,
 feature)``), ``soft_assignments(X, time=None)`` ``(day, K)`` and, once fitted, ``labels_``;
-``time`` (the days' dates) matters to the windowed deep methods only. ``X`` is the Preprocessor's float32 ``(day, variable, y, x)``, ``mask``
-its bool ``(y, x)``.
+``time`` (the days' dates) matters to the windowed deep methods only. ``X`` is the
+Preprocessor's float32 ``(day, variable, y, x)``, ``mask`` its bool ``(y, x)``.
 
 Soft assignments: Student's-t q for the deep methods; GMM posterior probabilities for
 "pca-gmm"; for the centroid methods ("kmeans", "agglomerative", "pca-kmeans") a softmax of

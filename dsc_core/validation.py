@@ -82,11 +82,11 @@ def supervised_ceiling(
 def run_case(
     data: CaseData,
     methods: Sequence[str],
-    seeds: int,
+    seeds: int | Sequence[int],
     params: dict[str, Any] | None = None,
     callbacks: Iterable[Callable[[str, str, int, dict], None]] = (),
 ) -> dict:
-    """Fit each method with seeds 0..seeds-1 on one prepared case.
+    """Fit each method with ``seeds`` (a list, or a count: 0..seeds-1) on one prepared case.
 
     ``params`` go to every estimator (``make_estimator`` drops those a method does not use).
     Returns {"case", "description", "half", "shape", "ceiling", "methods": {method:
@@ -95,9 +95,10 @@ def run_case(
     from dsc_core.baselines import make_estimator
 
     methods_out: dict[str, dict] = {}
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     for method in methods:
         runs, labelings = [], []
-        for seed in range(seeds):
+        for seed in seed_list:
             est = make_estimator(method, data.case.n_regimes, random_state=seed, **(params or {}))
             t0 = time.perf_counter()
             est.fit(data.X, data.mask, time=data.time)

@@ -75,9 +75,11 @@ def regime_table(metrics: dict) -> pd.DataFrame:
     )
 
 
-def settings_table(config) -> pd.DataFrame:
-    """The run's settings as a two-column table."""
+def settings_table(config, label=str) -> pd.DataFrame:
+    """The run's settings as a two-column table; ``label`` names the data source as the page
+    does (never a server path)."""
     d = config.to_dict()
+    d["data"] = label(str(d["data"]))
     d["variables"] = ", ".join(d["variables"]) if d.get("variables") else "all"
     rows = {k: ("—" if v is None else str(v)) for k, v in d.items() if v not in ({}, [])}
     return pd.DataFrame({"setting": list(rows), "value": list(rows.values())}).set_index("setting")
@@ -166,7 +168,7 @@ def summary_view(results: Results) -> pn.viewable.Viewable:
             trust_alert(run.metrics),
             pn.pane.DataFrame(scores_table(run.metrics, run.config.method), sizing_mode="fixed",
                               css_classes=["dsc-table"]),
-            pn.pane.DataFrame(settings_table(run.config), sizing_mode="fixed",
+            pn.pane.DataFrame(settings_table(run.config, results.label), sizing_mode="fixed",
                               css_classes=["dsc-table"]),
             width=330,
         )  # fmt: skip
