@@ -88,8 +88,8 @@ class DSC(ClusterMixin, BaseEstimator):
     averaged before the encoder, or "auto" (the longer side pooled to ≤ 32 cells).
     reconstruct: "window" (the decoder rebuilds every day of the window) or "centre".
     metric: how the k-means init and the Student's-t layer measure distances between latent
-    vectors: "field" (between the maps the days decode to; networks without a decoder use
-    "latent"), "standardized" (z-scored dims) or "latent" (raw); see
+    vectors: "latent" (raw, the default), "field" (between the maps the days decode to;
+    networks without a decoder use "latent") or "standardized" (z-scored dims); see
     :func:`dsc_core.training.latent_metric`.
     pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
     gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.

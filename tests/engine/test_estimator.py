@@ -108,15 +108,17 @@ def test_windows_stop_at_gaps_in_time():
     assert not np.allclose(model.transform(x)[19], naive[19])
 
 
-def test_field_metric_is_the_default_and_finds_the_patterns():
+def test_field_metric_option_finds_the_patterns():
     x, mask, truth = tiny_days(n=60)
-    model = DSC(2, window=3, random_state=0, **FAST).fit(x, mask)
-    assert model.metric is None and model._resolved().metric == "field"
+    assert DSC(2)._resolved().metric == "latent"  # the default, chosen on the suite
+    model = DSC(2, window=3, metric="field", random_state=0, **FAST).fit(x, mask)
     metric = model.model_.clustering.metric
     assert not torch.allclose(metric, torch.eye(8))  # fitted, not the identity
     from sklearn.metrics import adjusted_rand_score
 
     assert adjusted_rand_score(truth, model.labels_) > 0.9
+    with pytest.raises(ConfigError, match="unknown metric"):
+        DSC(2, metric="cosine", **FAST).fit(x, mask)
 
 
 @pytest.mark.parametrize("variant", ["cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"])
