@@ -60,7 +60,7 @@ def _first_run_selection_and_linked_views(server, page):
     timings["page_ready_s"] = round(time.monotonic() - t, 2)
 
     # The first run starts by itself: the progress shows, then the results.
-    page.get_by_text("The built-in sample is").wait_for(timeout=15000)
+    page.get_by_text("The built-in sample is").wait_for(timeout=60000)
     wait_title(page, "Cluster 0 ·", 150)
     timings["first_run_results_s"] = round(time.monotonic() - t, 2)
     wait_title(page, "Latent space", 30)
