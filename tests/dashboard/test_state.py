@@ -185,7 +185,7 @@ def test_two_sessions_train_at_once_on_two_workers_and_a_third_queues(server_con
         s.train()
     assert sessions[2].status.state == "queued"  # both workers are busy
     for s in sessions:
-        wait(lambda s=s: s.status.state not in ("queued", "running"), 120, s.poll)
+        wait(lambda s=s: s.status.state in ("failed", "cancelled") or s.results.run, 120, s.poll)
         assert s.status.state == "done", s.status.error
         assert s.results.run is not None and s.run_name in {r["name"] for r in s.runs}
         assert s.status.stage == "done" and s.status.phase == "done"
@@ -271,7 +271,8 @@ def test_a_run_interrupted_by_a_killed_server_is_offered_again(server_config, tm
     assert entry["config"]["seed"] == 3 and entry["config"]["method"] == "kmeans"
     s.restart(entry["token"])
     assert s.interrupted == [] and store.interrupted() == []
-    wait(lambda: s.status.state == "done", 120, s.poll)
+    # the finished run is read back off the event loop: wait for it to reach the results too
+    wait(lambda: s.status.state == "done" and s.results.run is not None, 120, s.poll)
     assert s.results.run.config.seed == 3 and s.results.run.config.method == "kmeans"
     assert s.results.run.config.bbox == tiny_config().bbox
     s.restart(entry["token"])  # once only
