@@ -173,9 +173,15 @@ class Settings(param.Parameterized):
 
     @param.depends("source", watch=True)
     def describe(self) -> None:
-        """Start reading what the source holds in an I/O thread; :meth:`poll` applies it."""
+        """Start reading what the source holds in an I/O thread; :meth:`poll` applies it. The
+        built-in sample is no file: it is described at once (built once per process, by the
+        server's warm-up session)."""
         self.param.update(info={}, error="")
-        self._pending = io_pool().submit(self._read, self.source)
+        if self.source == SAMPLE:
+            self._pending = futures.Future()
+            self._pending.set_result(describe_cached(SAMPLE))
+        else:
+            self._pending = io_pool().submit(self._read, self.source)
 
     def _read(self, source: str) -> dict:
         return describe_cached(self._server.check_source(source) if self._server else source)
