@@ -39,6 +39,7 @@ from dsc_core.data.synthetic.fields import (
     red_noise,
     regime_sequence,
 )
+from dsc_core.data.synthetic.sample import VARIABLES
 from dsc_core.errors import ConfigError
 
 G = 9.80665
@@ -51,13 +52,7 @@ _DAY_S = 86400.0
 SURFACE = ("sst", "t2m", "sp", "sshf", "slhf", "u10", "v10")
 PRESSURE = ("z", "t", "u", "v")
 ATTRS: dict[str, tuple[str, str]] = {
-    "sst": ("Sea surface temperature", "K"),
-    "t2m": ("2 metre temperature", "K"),
-    "sp": ("Surface pressure", "Pa"),
-    "sshf": ("Surface sensible heat flux", "J m**-2"),
-    "slhf": ("Surface latent heat flux", "J m**-2"),
-    "u10": ("10 metre U wind component", "m s**-1"),
-    "v10": ("10 metre V wind component", "m s**-1"),
+    **VARIABLES,  # the surface variables, as in the built-in sample
     "z": ("Geopotential", "m**2 s**-2"),
     "t": ("Temperature", "K"),
     "u": ("U component of wind", "m s**-1"),
