@@ -1,8 +1,8 @@
 """Every clustering method behind one interface, by name.
 
 ``make_estimator(method, n_clusters, random_state=None, **params)`` returns an object with
-``fit(X, mask=None, time=None)``, ``predict(X, time=None)``, ``fit_predict(X, mask=None,
-time=None)``, ``transform(X, time=None)`` (the features the method clusters, ``(day,
+``fit(X, y=None, mask=None, time=None)``, ``predict(X, time=None)``, ``fit_predict(X, y=None,
+mask=None, time=None)``, ``transform(X, time=None)`` (the features the method clusters, ``(day,
 feature)``), ``soft_assignments(X, time=None)`` ``(day, K)`` and, once fitted, ``labels_``;
 ``time`` (the days' dates) matters to the windowed deep methods only. ``X`` is the
 Preprocessor's float32 ``(day, variable, y, x)``, ``mask`` its bool ``(y, x)``.
@@ -76,9 +76,10 @@ class FeatureClusterer:
         return self.pca_.transform(flat) if self.pca_ is not None else flat
 
     def fit(
-        self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None
+        self, X: np.ndarray, y: Any = None, mask: np.ndarray | None = None, time: Any = None
     ) -> FeatureClusterer:
-        """Cluster the days of ``X`` ``(day, variable, y, x)`` (``time`` is not used)."""
+        """Cluster the days of ``X`` ``(day, variable, y, x)`` (``y`` and ``time`` are not
+        used)."""
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
         X, mask = check_input(X, mask)
@@ -138,10 +139,10 @@ class FeatureClusterer:
         return self._distances(feats).argmin(1).astype(np.int64)
 
     def fit_predict(
-        self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None
+        self, X: np.ndarray, y: Any = None, mask: np.ndarray | None = None, time: Any = None
     ) -> np.ndarray:
         """Fit, then return ``labels_`` ``(day,)``."""
-        return self.fit(X, mask).labels_
+        return self.fit(X, mask=mask).labels_
 
     _PARAMS = ("kind", "n_clusters", "n_components", "random_state", "n_init")
     _PCA_ARRAYS = ("components_", "mean_", "explained_variance_")
@@ -237,6 +238,7 @@ class DEC(DSC):
     reconstruct = "centre"
     metric = "latent"
     input_pool = None
+    day_shape = None
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return DenseAutoencoder(

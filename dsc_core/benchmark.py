@@ -92,7 +92,7 @@ def run_benchmark(
                 method, config.clusters, random_state=seed, **estimator_params(cfg)
             )
             t0 = time.perf_counter()
-            est.fit(X, mask)
+            est.fit(X, mask=mask)
             seconds = time.perf_counter() - t0
             labels = np.asarray(est.labels_, dtype=np.int64)
             labelings.append(labels)

@@ -27,8 +27,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+)
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
 from dsc_core.errors import ConfigError, DataError
@@ -54,18 +60,32 @@ VARIANTS = {
 }
 
 
-def check_input(X: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``X`` ``(day, variable, y, x)`` and ``mask`` ``(y, x)``; return float32 / bool."""
-    X = np.asarray(X)
-    if X.ndim != 4:
+def check_input(
+    X: Any, mask: np.ndarray | None, day_shape: tuple[int, int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate days ``X`` and ``mask`` ``(y, x)``; return float32 ``(day, variable, y, x)``
+    (C-contiguous, writable) and a bool mask (None: every cell valid).
+
+    ``X`` is 4-D ``(day, variable, y, x)``, or 2-D ``(day, feature)`` (the form scikit-learn
+    tools pass) read as ``day_shape`` ``(variable, y, x)``, by default ``(feature, 1, 1)``:
+    each feature a variable on a one-cell grid. NaN/inf, complex, sparse, 1-D and empty input
+    are refused with scikit-learn's messages.
+    """
+    X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
+    if X.ndim == 2:
+        shape = tuple(day_shape) if day_shape is not None else (X.shape[1], 1, 1)
+        if len(shape) != 3 or int(np.prod(shape)) != X.shape[1]:
+            raise DataError(
+                f"day_shape {shape} does not hold the {X.shape[1]} features of each day: "
+                "give (variable, y, x) whose product is the number of features"
+            )
+        X = X.reshape(len(X), *shape)
+    elif X.ndim != 4:
         raise DataError(
-            f"X must have shape (day, variable, y, x), got {X.shape}: use Preprocessor.transform"
+            f"X must have shape (day, variable, y, x) or (day, feature), got {X.shape}: "
+            "use Preprocessor.transform"
         )
-    if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
-        raise DataError(f"X must be numeric, got dtype {X.dtype}: use Preprocessor.transform")
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        raise DataError("X contains NaN or inf: fill invalid cells (Preprocessor.transform does)")
+    X = np.require(X, dtype=np.float32, requirements=["C", "W"])
     if mask is None:
         mask = np.ones(X.shape[2:], dtype=bool)
     mask = np.asarray(mask, dtype=bool)
@@ -76,12 +96,12 @@ def check_input(X: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.
     return X, mask
 
 
-class DSC(ClusterMixin, BaseEstimator):
+class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimator):
     """Deep Spatiotemporal Clustering of days.
 
     Parameters left ``None`` take the preset's value (``dsc_core.model.PRESETS``).
 
-    n_clusters: number of clusters K (2 ≤ K ≤ days).
+    n_clusters: number of clusters K (1 ≤ K ≤ days; regimes need K ≥ 2).
     window: odd number of consecutive days the RNN reads, centred on the day.
     preset: "default" (2-core CPU size), "paper" (the reference network), "fast" (tests).
     latent_dim: size of the latent vector. rnn: "gru" or "lstm". input_pool: cells per side
@@ -101,6 +121,15 @@ class DSC(ClusterMixin, BaseEstimator):
     random_state: int seed (None: a fresh one, kept in ``seed_``); a CPU run is repeatable.
     callbacks: callables receiving :class:`dsc_core.training.Event`; raising
     :class:`dsc_core.errors.Cancelled` stops training and leaves the estimator unfitted.
+    day_shape: ``(variable, y, x)`` of one day when ``X`` comes 2-D (see below).
+
+    ``X`` is ``(day, variable, y, x)``, or 2-D ``(day, feature)`` as scikit-learn tools pass
+    it, read as ``day_shape`` (None: ``(feature, 1, 1)``, each feature a variable on a
+    one-cell grid); either way the rows are consecutive days, in order. In the 2-D form DSC
+    passes scikit-learn's estimator checks, except those listed with their reasons in
+    ``tests/engine/test_sklearn_contract.py``. ``fit(X, y=None, mask=None, time=None)``
+    ignores ``y``; ``transform`` gives the latent vectors, so ``fit_transform`` and pipelines
+    work as for any transformer.
 
     Fitted attributes: labels_ ``(day,)``, cluster_centers_ ``(K, latent)``, history_ (list of
     per-epoch dicts), n_features_in_ (variable·y·x), n_variables_, grid_shape_, mask_, window_,
@@ -129,6 +158,7 @@ class DSC(ClusterMixin, BaseEstimator):
         device: str = "auto",
         random_state: int | None = None,
         callbacks: list[Callback] | None = None,
+        day_shape: tuple[int, int, int] | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.window = window
@@ -150,6 +180,12 @@ class DSC(ClusterMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.callbacks = callbacks
+        self.day_shape = day_shape
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     # --- configuration ----------------------------------------------------------------------
     def _resolved(self) -> Preset:
@@ -177,8 +213,8 @@ class DSC(ClusterMixin, BaseEstimator):
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
         )
-        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
-            raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
+        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
+            raise ConfigError(f"n_clusters must be an integer ≥ 1, got {self.n_clusters!r}")
         if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
             raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
         if p.metric not in METRICS:
@@ -241,17 +277,24 @@ class DSC(ClusterMixin, BaseEstimator):
         )
 
     # --- fitting ----------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None) -> DSC:
-        """Train on days ``X`` ``(day, variable, y, x)``; ``mask`` ``(y, x)`` True = valid;
-        ``time`` datetime64 ``(day,)``: the dates, so that windows stop at gaps (None:
-        consecutive days)."""
+    def _days(self, X: Any, mask: np.ndarray | None, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`check_input`, then scikit-learn's count of features (``n_features_in_``)."""
+        X, mask = check_input(X, mask, self.day_shape)
+        validate_data(self, X.reshape(len(X), -1), reset=reset, skip_check_array=True)
+        return X, mask
+
+    def fit(self, X: Any, y: Any = None, mask: np.ndarray | None = None, time: Any = None) -> DSC:
+        """Train on days ``X`` ``(day, variable, y, x)`` (or 2-D, class doc); ``y`` is
+        ignored; ``mask`` ``(y, x)`` True = valid; ``time`` datetime64 ``(day,)``: the
+        dates, so that windows stop at gaps (None: consecutive days)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         preset = self._resolved()
-        X, mask = check_input(X, mask)
+        X, mask = self._days(X, mask, reset=True)
         if self.n_clusters > len(X):
             raise ConfigError(
-                f"n_clusters={self.n_clusters} exceeds the {len(X)} days: choose fewer clusters"
+                f"n_clusters={self.n_clusters} exceeds the days (n_samples={len(X)}): "
+                "choose fewer clusters"
             )
         device = resolve_device(self.device)
         seed = self._seed()
@@ -285,20 +328,27 @@ class DSC(ClusterMixin, BaseEstimator):
         self.device_ = device
 
     def fit_predict(
-        self, X: np.ndarray, mask: np.ndarray | None = None, time: Any = None
+        self, X: Any, y: Any = None, mask: np.ndarray | None = None, time: Any = None
     ) -> np.ndarray:
         """Fit, then return ``labels_`` ``(day,)``."""
         return self.fit(X, mask=mask, time=time).labels_
 
-    # --- inference --------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ConfigError("this DSC is not fitted yet: call fit(X) first")
+    def fit_transform(
+        self, X: Any, y: Any = None, mask: np.ndarray | None = None, time: Any = None
+    ) -> np.ndarray:
+        """Fit, then return the latent vectors ``(day, latent)`` of the same days."""
+        return self.fit(X, mask=mask, time=time).transform(X, time=time)
 
+    @property
+    def _n_features_out(self) -> int:
+        """Latent size, for ``get_feature_names_out`` (names ``dsc0``, ``dsc1``, ...)."""
+        return int(self.cluster_centers_.shape[1])
+
+    # --- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def _latent(self, X: np.ndarray, time: Any = None) -> torch.Tensor:
-        self._check_fitted()
-        X, _ = check_input(X, self.mask_)
+    def _latent(self, X: Any, time: Any = None) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        X, _ = self._days(X, self.mask_, reset=False)
         if X.shape[1:] != (self.n_variables_, *self.grid_shape_):
             raise DataError(
                 f"X has shape {X.shape[1:]} per day but the model was fitted on "
@@ -344,7 +394,7 @@ class DSC(ClusterMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write ``config.json`` (params, fitted metadata) and ``model.pt`` (state dict with the
         centroids as ``clustering.centroids``, and the mask) into directory ``path``."""
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps(self._config(), indent=1))

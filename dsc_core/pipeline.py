@@ -219,7 +219,7 @@ def run(
     def fit(method: str, seed: int, callbacks=()):
         params = estimator_params(replace(config, method=method), callbacks)
         est = make_estimator(method, config.clusters, random_state=seed, **params)
-        return est.fit(X, mask, time=days)
+        return est.fit(X, mask=mask, time=days)
 
     estimator = fit(config.method, config.seed, callbacks)
     labels = np.asarray(estimator.labels_, dtype=np.int64)

@@ -101,7 +101,7 @@ def run_case(
         for seed in seed_list:
             est = make_estimator(method, data.case.n_regimes, random_state=seed, **(params or {}))
             t0 = time.perf_counter()
-            est.fit(data.X, data.mask, time=data.time)
+            est.fit(data.X, mask=data.mask, time=data.time)
             seconds = time.perf_counter() - t0
             labels = np.asarray(est.labels_, np.int64)
             labelings.append(labels)

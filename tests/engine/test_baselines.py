@@ -14,7 +14,7 @@ QUICK = {"preset": "fast", "pretrain_epochs": 2, "max_epochs": 1, "batch_size": 
 def test_method_runs(method):
     x, mask, truth = tiny_days()
     est = make_estimator(method, 2, random_state=0, **QUICK)
-    labels = est.fit_predict(x, mask)
+    labels = est.fit_predict(x, mask=mask)
     assert labels.shape == (40,) and np.array_equal(labels, est.labels_)
     assert est.predict(x).shape == (40,)
     assert est.transform(x).shape[0] == 40
@@ -25,14 +25,14 @@ def test_method_runs(method):
 def test_classical_methods_find_planted_split():
     x, mask, truth = tiny_days()
     for method in ("kmeans", "pca-kmeans", "pca-gmm", "agglomerative"):
-        labels = make_estimator(method, 2, random_state=0).fit_predict(x, mask)
+        labels = make_estimator(method, 2, random_state=0).fit_predict(x, mask=mask)
         assert abs(np.corrcoef(labels, truth)[0, 1]) > 0.99, method
 
 
 def test_dec_save_load(tmp_path):
     x, mask, _ = tiny_days()
     dec = make_estimator("dec", 2, random_state=0, pretrain_epochs=2, max_epochs=1)
-    dec.fit(x, mask)
+    dec.fit(x, mask=mask)
     dec.save(tmp_path / "dec")
     np.testing.assert_array_equal(DEC.load(tmp_path / "dec").predict(x), dec.predict(x))
 
@@ -47,7 +47,7 @@ def test_classical_baselines_save_and_load(method, tmp_path):
     from dsc_core.runs import _load_estimator
 
     x, mask, _ = tiny_days()
-    est = make_estimator(method, 2, random_state=0).fit(x, mask)
+    est = make_estimator(method, 2, random_state=0).fit(x, mask=mask)
     again = _load_estimator(est.save(tmp_path / "model"))
     assert type(again) is type(est)
     np.testing.assert_array_equal(again.predict(x), est.predict(x))
