@@ -24,7 +24,12 @@ from dashboard.config import ServerConfig
 from dashboard.state import Session
 from dashboard.views.controls import controls_view
 from dashboard.views.latent import latent_view
-from dashboard.views.maps import cluster_maps_view, day_view, selection_map_view
+from dashboard.views.maps import (
+    cluster_maps_view,
+    day_view,
+    selection_map_view,
+    stipple_legend,
+)
 from dashboard.views.metrics import statistics_view, summary_view
 from dashboard.views.progress import progress_view
 from dashboard.views.runs import export_view, interrupted_view, runs_view
@@ -91,6 +96,7 @@ def build(session: Session) -> pn.template.BaseTemplate:
         pn.Row(variable, kind, cluster_buttons(session), clear, basemap, align="center"),
         "### Cluster composites",
         cluster_maps_view(results),
+        stipple_legend(results),
         pn.FlexBox(selection_map_view(results), latent_view(results), summary_view(results)),
         "### Timeline",
         timeline_view(results),

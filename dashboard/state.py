@@ -32,6 +32,7 @@ import param
 
 from dashboard import jobs
 from dashboard.config import SAMPLE, ServerConfig
+from dsc_core.data.calendar import SEASONS, months_text, parse_months
 from dsc_core.errors import ConfigError, DataError, DSCError
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ class Settings(param.Parameterized):
     variables = param.ListSelector(default=[], objects=[], doc="Variables")
     start = param.CalendarDate(default=None, allow_None=True, doc="First day")
     end = param.CalendarDate(default=None, allow_None=True, doc="Last day")
+    months = param.Selector(
+        default="all year", objects=["all year", *SEASONS], doc="Season (months) to cluster"
+    )
     clusters = param.Integer(default=4, bounds=(2, 20), doc="Number of clusters")
     method = param.Selector(default="dsc", objects=["dsc"], doc="Method")
     window = param.Selector(
@@ -144,6 +148,7 @@ class Settings(param.Parameterized):
         defaults = {**RunConfig().to_dict(), **overrides}
         names = ["method", "window", "deseasonalize", "preset", "seed", "clusters", "params"]
         names += ["bbox", *(["check_stability"] if "check_stability" in overrides else [])]
+        self.months = self._month_choice(defaults.get("months"))
         for name in names:
             value = defaults.get(name)
             if value is None and name != "bbox":
@@ -159,6 +164,13 @@ class Settings(param.Parameterized):
             self.source = source  # describes it
         else:
             self.describe()
+
+    def _month_choice(self, months) -> str:
+        """The season picker's entry for ``months`` (a list of other months is added)."""
+        label = months_text(months)
+        if label not in self.param.months.objects:
+            self.param.months.objects = [*self.param.months.objects, label]
+        return label
 
     def set_engine_options(self, options: dict) -> None:
         """Fill the method and preset choices from ``jobs.engine_options()`` (the presets this
@@ -272,6 +284,7 @@ class Settings(param.Parameterized):
             variables=list(self.variables) or None,
             start=self.start.isoformat() if self.start else None,
             end=self.end.isoformat() if self.end else None,
+            months=parse_months(self.months),
             clusters=self.clusters,
             method=self.method,
             window=self.window or None,

@@ -43,7 +43,10 @@ class RunConfig:
     """Settings of one run.
 
     data: "sample" or a path (file, folder, glob). variables: names to use (None: all).
-    start/end: inclusive "YYYY-MM-DD" (None: the data's whole period). bbox: (lat_min,
+    start/end: inclusive "YYYY-MM-DD" (None: the data's whole period). months: the months
+    to cluster, e.g. [12, 1, 2] (None: all; the CLI and :func:`dsc_core.data.calendar.
+    parse_months` also take "DJF"); the seasonal cycle is removed using every day of the
+    period first, and windows stop at the gaps between seasons. bbox: (lat_min,
     lat_max, lon_min, lon_max) in degrees (None: whole grid). clusters: K. method: a name of
     ``dsc_core.baselines.METHODS``. window: days the RNN reads (None: the estimator's
     default). deseasonalize: remove the smoothed seasonal cycle first. preset: model size of
@@ -57,6 +60,7 @@ class RunConfig:
     variables: list[str] | None = None
     start: str | None = None
     end: str | None = None
+    months: list[int] | None = None
     bbox: tuple[float, float, float, float] | None = None
     clusters: int = 4
     method: str = "dsc"
@@ -88,7 +92,11 @@ class RunConfig:
         return cls(**d)
 
     def validate(self, n_days: int | None = None) -> RunConfig:
-        """Raise ConfigError (DataError for K > n_days) on a bad setting; return self."""
+        """Raise ConfigError (DataError for K > n_days or bad months) on a bad setting;
+        return self (months normalised to a list of ints)."""
+        from dsc_core.data.calendar import parse_months
+
+        self.months = parse_months(self.months)
         if not isinstance(self.clusters, int | np.integer) or self.clusters < 2:
             raise ConfigError(f"clusters must be an integer >= 2, got {self.clusters!r}")
         if n_days is not None and self.clusters > n_days:
@@ -195,6 +203,7 @@ def run(
 
     from dsc_core.baselines import make_estimator
     from dsc_core.composites import cluster_composites
+    from dsc_core.data.calendar import select_months
     from dsc_core.metrics import regime_stats, trust_checks
     from dsc_core.preprocess import Preprocessor, paper_features
     from dsc_core.runs import Run
@@ -204,13 +213,15 @@ def run(
     start = time.perf_counter()
     _emit(callbacks, "load", f"loading {config.data if data is None else 'the given data'}", start)
     ds = load_data(config, data)
-    n_days = int(ds.sizes["time"])
+    season = select_months(ds, config.months)
+    n_days = int(season.sizes["time"])
     config.validate(n_days)
     t_load = time.perf_counter()
 
     _emit(callbacks, "preprocess", f"preprocessing {n_days} days", start)
-    pre = Preprocessor(deseasonalize=config.deseasonalize)
-    X = pre.fit_transform(ds)
+    pre = Preprocessor(deseasonalize=config.deseasonalize).fit(ds)  # the whole year's cycle
+    ds = season
+    X = pre.transform(ds)
     mask = pre.padded_mask_
     t_pre = time.perf_counter()
 

@@ -9,8 +9,8 @@ from dashboard.views.safe import text
 
 
 def controls_view(session: Session) -> pn.viewable.Viewable:
-    """Data source, variables, dates, clusters, method, window, seasonal cycle, preset, seed,
-    Train / Cancel; loader and configuration errors appear in the page as one line."""
+    """Data source, variables, dates, season, clusters, method, window, seasonal cycle,
+    preset, seed, Train / Cancel; loader and configuration errors appear in the page as one line."""
     s = session.settings
     # The widget holds labels only: Panel sends a Select's option values to the browser.
     labels = {path: label for label, path in s.sources.items()}
@@ -20,6 +20,9 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     variables = pn.widgets.MultiChoice.from_param(s.param.variables, name="Variables")
     start = pn.widgets.DatePicker.from_param(s.param.start, name="First day", width=145)
     end = pn.widgets.DatePicker.from_param(s.param.end, name="Last day", width=145)
+    months = pn.widgets.Select.from_param(
+        s.param.months, name="Season", width=145, css_classes=["dsc-season"]
+    )
     clusters = pn.widgets.IntInput.from_param(
         s.param.clusters, name="Number of clusters", width=145
     )
@@ -69,7 +72,8 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         pn.bind(_data_note, s.param.info, s.param.error),
         variables,
         pn.Row(start, end, sizing_mode="stretch_width"),
-        pn.Row(clusters, seed, sizing_mode="stretch_width"),
+        pn.Row(months, clusters, sizing_mode="stretch_width"),
+        pn.Row(seed, sizing_mode="stretch_width"),
         method,
         pn.bind(_method_help, s.param.method, s.param.method_help),
         pn.Row(preset, window, sizing_mode="stretch_width"),

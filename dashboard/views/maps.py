@@ -19,6 +19,7 @@ import panel as pn
 
 from dashboard.state import Results
 from dashboard.views.live import Live, live_view
+from dashboard.views.safe import text
 from dashboard.views.style import cluster_color, cmap_for, color_range, field_label, fmt_day
 
 MAP_WIDTH = 250
@@ -207,6 +208,25 @@ def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
         redraw=["run", "basemap"], update=["variable", "kind"], in_place=without_basemap(results),
         sizing_mode="fixed", linked_axes=False,
     )  # fmt: skip
+
+
+def stipple_legend(results: Results) -> pn.viewable.Viewable:
+    """One line under the cluster maps saying which test the stipples come from."""
+
+    def render(run):
+        if run is None:
+            return pn.pane.Markdown("")
+        attrs = run.composites.attrs
+        test = attrs.get("test_description") or (
+            f"Welch t-test, p < {attrs.get('alpha', 0.05)} cell by cell, without correction "
+            "for persistence or multiplicity (a run saved by an older version)"
+        )
+        return pn.pane.Markdown(
+            f"Stippled: the cluster's mean differs from the other days' mean. Test: {text(test)}.",
+            css_classes=["dsc-stipple-legend"], margin=(0, 10), styles={"font-size": "90%"},
+        )  # fmt: skip
+
+    return pn.panel(pn.bind(render, results.param.run))
 
 
 def selection_title(results: Results, count: int) -> str:

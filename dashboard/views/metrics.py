@@ -11,6 +11,7 @@ import panel as pn
 from dashboard.state import Results
 from dashboard.views.safe import text
 from dashboard.views.style import cluster_color
+from dsc_core.data.calendar import months_text
 
 SCORE_NAMES = {
     "silhouette_cosine": "Silhouette cos ↑",
@@ -81,6 +82,7 @@ def settings_table(config, label=str) -> pd.DataFrame:
     d = config.to_dict()
     d["data"] = label(str(d["data"]))
     d["variables"] = ", ".join(d["variables"]) if d.get("variables") else "all"
+    d["months"] = months_text(d.get("months"))
     rows = {k: ("—" if v is None else str(v)) for k, v in d.items() if v not in ({}, [])}
     return pd.DataFrame({"setting": list(rows), "value": list(rows.values())}).set_index("setting")
 

@@ -52,6 +52,11 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variables", help="comma-separated names, e.g. sst,t2m (default: all)")
     p.add_argument("--start", help="first day, YYYY-MM-DD (default: the data's first)")
     p.add_argument("--end", help="last day, YYYY-MM-DD, inclusive (default: the data's last)")
+    p.add_argument(
+        "--months",
+        help="season or months to cluster: DJF, MAM, JJA, SON or e.g. 12,1,2 (default: all "
+        "year); the seasonal cycle is removed using the whole period first",
+    )
     p.add_argument("--bbox", help="lat_min,lat_max,lon_min,lon_max in degrees (default: all)")
     p.add_argument("--clusters", default="4", metavar="K", help="number of clusters (default 4)")
     p.add_argument("--window", metavar="W", help="odd number of days the RNN reads")
@@ -133,12 +138,15 @@ def _fmt(v) -> str:
 
 def summary_text(run) -> str:
     """A few lines: where the run is, timings, scores beside the k-means reference."""
+    from dsc_core.data.calendar import months_text
+
     m = run.metrics
     ref = m.get("reference") or {}
     lines = [
         f"run {run.name} written to {run.path}",
         f"  files: {', '.join(sorted(p.name for p in Path(run.path).iterdir()))}",
-        f"  {run.config.method}, K={run.config.clusters}, {m['n_days']} days, "
+        f"  {run.config.method}, K={run.config.clusters}, {m['n_days']} days "
+        f"({months_text(run.config.months)}), "
         f"fit {m['fit_seconds']:.1f} s, total {m['total_seconds']:.1f} s",
         f"  {'score':24s} {run.config.method:>10s} {'k-means':>10s}",
     ]
@@ -170,6 +178,7 @@ def summary_text(run) -> str:
 
 def config_from_args(args: argparse.Namespace, method: str):
     """The :class:`dsc_core.pipeline.RunConfig` of parsed `dsc train` options."""
+    from dsc_core.data.calendar import parse_months
     from dsc_core.pipeline import RunConfig
 
     return RunConfig(
@@ -177,6 +186,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         variables=parse_list(args.variables),
         start=args.start,
         end=args.end,
+        months=parse_months(args.months),
         bbox=parse_bbox(args.bbox),
         clusters=parse_int(args.clusters, "--clusters"),
         method=method,

@@ -30,3 +30,60 @@ def blocks_text(time: Any) -> str:
     sizes = np.bincount(block)
     span = f"{sizes.min()}" if sizes.min() == sizes.max() else f"{sizes.min()}–{sizes.max()}"
     return f"{len(sizes)} blocks of {span} days"
+
+
+SEASONS: dict[str, tuple[int, ...]] = {
+    "DJF": (12, 1, 2),
+    "MAM": (3, 4, 5),
+    "JJA": (6, 7, 8),
+    "SON": (9, 10, 11),
+}
+
+
+def parse_months(value: Any) -> list[int] | None:
+    """Months 1–12 from a season name ("DJF", "MAM", "JJA", "SON"), a comma-separated list
+    ("12,1,2"), a sequence of ints, or None / "" / "all" (None: the whole year)."""
+    if value is None or (
+        isinstance(value, str) and value.strip().lower() in ("", "all", "all year")
+    ):
+        return None
+    if isinstance(value, str) and value.strip().upper() in SEASONS:
+        return list(SEASONS[value.strip().upper()])
+    items = value.replace(" ", "").split(",") if isinstance(value, str) else value
+    try:
+        months = [int(v) for v in items]
+    except (TypeError, ValueError):
+        months = []
+    if not months or any(not 1 <= m <= 12 for m in months) or len(set(months)) != len(months):
+        raise DataError(
+            f"months {value!r} are not a season or a list of distinct months 1–12: "
+            f"use e.g. DJF or 12,1,2 (seasons: {', '.join(SEASONS)})"
+        )
+    return months
+
+
+def months_text(months: Any) -> str:
+    """ "all year", a season's name ("DJF"), or the months ("5,6"): text that
+    :func:`parse_months` reads back."""
+    months = parse_months(months)
+    if months is None or len(months) == 12:
+        return "all year"
+    for name, season in SEASONS.items():
+        if sorted(months) == sorted(season):
+            return name
+    return ",".join(str(m) for m in months)
+
+
+def select_months(ds, months: Any):
+    """The days of ``ds`` (an xarray object with ``time``) in ``months`` (:func:`parse_months`;
+    None: all); DataError when none is left."""
+    months = parse_months(months)
+    if months is None:
+        return ds
+    keep = np.isin(ds["time"].dt.month.values, months)
+    if not keep.any():
+        raise DataError(
+            f"no day of {months_text(months)} in the selected period: choose other months "
+            "or a longer period"
+        )
+    return ds.isel(time=np.nonzero(keep)[0])

@@ -109,6 +109,12 @@ def test_settings_make_a_valid_config(server_config):
     cfg = s.to_config()
     assert (cfg.clusters, cfg.preset, cfg.variables, cfg.window) == (5, "fast", ["sst", "u10"], 3)
     assert cfg.check_stability
+    assert cfg.months is None and s.param.months.objects == ["all year", "DJF", "MAM", "JJA", "SON"]
+    s.months = "DJF"
+    assert s.to_config().months == [12, 1, 2]
+    s.apply({"months": [5, 6]})  # an interrupted run's months: offered again as they were
+    s.poll(None)
+    assert s.months == "5,6" and s.to_config().months == [5, 6]
 
 
 def test_settings_refuse_a_preset_or_a_size_the_server_does_not_allow(server_config):

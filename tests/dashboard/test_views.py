@@ -68,6 +68,19 @@ def test_cluster_maps_one_per_cluster_with_frequency_and_units(results):
     )  # fmt: skip
 
 
+def test_stipple_legend_names_the_test(results):
+    def legend() -> str:
+        root = maps.stipple_legend(results).get_root()
+        return " ".join(html.unescape(str(getattr(m, "text", ""))) for m in root.references())
+
+    assert "false discovery rate" in legend() and "effective sample sizes" in legend()
+    old = results.run.composites.copy()
+    old.attrs = {"alpha": 0.05, "test": "welch"}  # a run saved by an older version
+    results.run.composites = old
+    results.param.trigger("run")
+    assert "without correction" in legend()
+
+
 def sources(root, *columns) -> list:
     """The root's ColumnDataSources that hold all of ``columns``."""
     from bokeh.models import ColumnDataSource

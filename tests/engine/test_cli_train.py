@@ -28,6 +28,13 @@ def test_train_writes_every_file(tmp_path, capsys):
     assert cfg["config"]["clusters"] == 3 and cfg["config"]["deseasonalize"] is True
     assert len((out / "labels.csv").read_text().splitlines()) == 91
 
+    winter = tmp_path / "winter"
+    argv = ["train", *SELECT, "--months", "1,2", "--clusters", "3", "--method", "kmeans"]
+    assert main([*argv, "--quiet", "--out", str(winter)]) == 0
+    assert "59 days (1,2)" in capsys.readouterr().out
+    assert json.loads((winter / "config.json").read_text())["config"]["months"] == [1, 2]
+    assert len((winter / "labels.csv").read_text().splitlines()) == 60
+
 
 def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
     """--check-stability fits seed + 1 of the method and of k-means; metrics.json keeps it."""
@@ -52,6 +59,8 @@ def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
         (["--clusters", "3", "--preset", "nope"], "unknown preset"),
         (["--clusters", "3", "--device", "tpu"], "unknown device"),
         (["--clusters", "3", "--bbox", "1,2"], "--bbox"),
+        (["--clusters", "3", "--months", "13"], "use e.g. DJF"),
+        (["--clusters", "3", "--months", "JJA", "--quiet"], "no day of JJA"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, match):

@@ -73,6 +73,24 @@ def test_kmeans_run_end_to_end(tiny, tmp_path):
     assert back.metrics["truth"] == pytest.approx(r.metrics["truth"])
 
 
+def test_a_season_is_clustered_after_the_whole_period_s_cycle_is_removed():
+    year = dsc_core.sample(start="2021-01-01", end="2021-12-31")
+    cfg = RunConfig(clusters=3, method="kmeans", bbox=BBOX, months="DJF")
+    r = run(cfg, data=year)
+    months = set(r.labels["time"].dt.month.values)
+    assert months == {12, 1, 2} and r.metrics["n_days"] == r.labels.size == 31 + 28 + 31
+    assert r.config.months == [12, 1, 2]  # normalised, stored with the run
+    whole = run(RunConfig(clusters=3, method="kmeans", bbox=BBOX), data=year)
+    # the same climatology (fitted on every day), so the same anomalies on the winter days
+    winter = whole.fields["t2m"].sel(time=r.fields["time"])
+    np.testing.assert_allclose(r.fields["t2m"], winter, atol=1e-4)
+    with pytest.raises(DataError, match="no day of JJA"):
+        run(
+            RunConfig(clusters=3, method="kmeans", bbox=BBOX, months="JJA"),
+            data=year.sel(time=slice("2021-01-01", "2021-03-31")),
+        )
+
+
 def test_dsc_run_fast_preset_with_deseasonalising(tiny, tmp_path):
     events = []
     cfg = RunConfig(

@@ -1,5 +1,5 @@
 """The dashboard in a real Chromium: the first run starts by itself, linked selections from
-every view, the clicked day, exports, cancel, no errors in the page.
+every view, the clicked day, exports, cancel, a season, no errors in the page.
 
 Screenshots go to test-output/. The measured figures (page ready, selection → maps, cancel)
 are printed and written to test-output/ui-timings.json.
@@ -159,6 +159,17 @@ def _first_run_selection_and_linked_views(server, page):
     page.locator(".dsc-status", has_text="Cancelled").wait_for(timeout=15000)
     timings["cancel_s"] = round(time.monotonic() - t, 2)
     assert sum("% of days" in x for x in titles(page)) == TINY_RUN["clusters"]
+
+    # A season: k-means on the winter days of the period (1 Jan – 1 Mar: 59 DJF days).
+    page.locator(".dsc-season select").select_option("DJF")
+    page.locator("select", has=page.locator("option", has_text="kmeans")).select_option("kmeans")
+    page.get_by_role("button", name="Train").click()
+    page.locator(".dsc-status", has_text="Done").wait_for(timeout=120000)
+    page.locator(".dsc-table", has_text="DJF").first.wait_for(timeout=30000)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Labels (CSV)").click()
+    csv = Path(download.value.path()).read_text().splitlines()
+    assert len(csv) == 59 + 1 and not any(row.startswith("2021-03") for row in csv)
 
     (OUT / "ui-timings.json").write_text(json.dumps(timings, indent=1))
     print("UI timings:", timings)
