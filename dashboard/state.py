@@ -121,6 +121,9 @@ class Settings(param.Parameterized):
     deseasonalize = param.Boolean(default=True, doc="Remove the seasonal cycle")
     preset = param.Selector(default="default", objects=["default"], doc="Model preset")
     seed = param.Integer(default=0, bounds=(0, None), doc="Random seed")
+    min_spell = param.Integer(
+        default=1, bounds=(1, 30), doc="Shortest spell (days); shorter ones join a neighbour"
+    )
     check_stability = param.Boolean(default=True, doc="Train a second seed to check agreement")
     info = param.Dict(default={}, doc="describe() of the source")
     error = param.String(default="", doc="Why the source cannot be used")
@@ -147,6 +150,7 @@ class Settings(param.Parameterized):
 
         defaults = {**RunConfig().to_dict(), **overrides}
         names = ["method", "window", "deseasonalize", "preset", "seed", "clusters", "params"]
+        names += ["min_spell"]
         names += ["bbox", *(["check_stability"] if "check_stability" in overrides else [])]
         self.months = self._month_choice(defaults.get("months"))
         for name in names:
@@ -293,6 +297,7 @@ class Settings(param.Parameterized):
             preset=self.preset,
             seed=self.seed,
             params=dict(self.params),
+            min_spell=self.min_spell,
             check_stability=self.check_stability,
         )
         config = RunConfig(**{k: v for k, v in values.items() if k in fields})

@@ -52,6 +52,10 @@ class RunConfig:
     default). deseasonalize: remove the smoothed seasonal cycle first. preset: model size of
     the deep methods. seed: random seed. device: "auto", "cpu", "cuda" or "mps".
     params: extra estimator keyword arguments (e.g. ``{"pretrain_epochs": 2}``).
+    min_spell: spells shorter than this many days join a neighbouring regime
+    (:func:`dsc_core.regimes.min_spell_filter`; 1: off); the statistics before the filter
+    are kept in ``metrics["regimes_unfiltered"]``. Clusters are numbered from the most to
+    the least frequent; ``metrics["cluster_order"]`` gives the model's id of each.
     check_stability: also fit the method (and the k-means reference) with seed + 1, to report
     seed agreement and warn when the run agrees with itself less than k-means does.
     """
@@ -70,6 +74,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     params: dict[str, Any] = field(default_factory=dict)
+    min_spell: int = 1
     check_stability: bool = False
 
     def to_dict(self) -> dict:
@@ -114,6 +119,8 @@ class RunConfig:
             raise ConfigError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.window is not None and (self.window < 1 or self.window % 2 == 0):
             raise ConfigError(f"window must be an odd number of days >= 1, got {self.window}")
+        if not isinstance(self.min_spell, int | np.integer) or self.min_spell < 1:
+            raise ConfigError(f"min_spell must be an integer >= 1 (days), got {self.min_spell!r}")
         if self.bbox is not None and len(self.bbox) != 4:
             raise ConfigError("bbox must be (lat_min, lat_max, lon_min, lon_max)")
         return self
@@ -206,6 +213,7 @@ def run(
     from dsc_core.data.calendar import select_months
     from dsc_core.metrics import regime_stats, trust_checks
     from dsc_core.preprocess import Preprocessor, paper_features
+    from dsc_core.regimes import frequency_order, min_spell_filter, relabel
     from dsc_core.runs import Run
 
     callbacks = list(callbacks)
@@ -233,11 +241,14 @@ def run(
         return est.fit(X, mask=mask, time=days)
 
     estimator = fit(config.method, config.seed, callbacks)
-    labels = np.asarray(estimator.labels_, dtype=np.int64)
+    raw = np.asarray(estimator.labels_, dtype=np.int64)
     t_fit = time.perf_counter()
 
     _emit(callbacks, "analysis", "composites and scores", start)
-    latent, soft = embed(estimator, X, labels, config.clusters, time=days)
+    latent, soft = embed(estimator, X, raw, config.clusters, time=days)
+    labels = min_spell_filter(raw, config.min_spell, time=days)
+    order = frequency_order(labels, config.clusters)
+    labels, raw, soft = relabel(labels, order), relabel(raw, order), soft[:, order]
     fields_ = pre.anomalies(ds) if config.deseasonalize else ds
     fields_ = fields_.assign(mask=ds["mask"]).load()
     composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
@@ -245,6 +256,9 @@ def run(
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
     metrics = score(features, labels, truth)
     metrics["regimes"] = regime_stats(labels, config.clusters, time=days)
+    metrics["cluster_order"] = order.tolist()
+    if config.min_spell > 1:
+        metrics["regimes_unfiltered"] = regime_stats(raw, config.clusters, time=days)
     reference = fit("kmeans", config.seed)
     metrics["reference"] = {
         "method": "kmeans",
@@ -256,7 +270,7 @@ def run(
         second = (fit(config.method, config.seed + 1, callbacks), fit("kmeans", config.seed + 1))
     metrics["trust"] = trust_checks(
         config.method,
-        labels,
+        raw,
         reference.labels_,
         *((second[0].labels_, second[1].labels_) if second else (None, None)),
         truth=truth,

@@ -122,6 +122,39 @@ class Run:
             self.estimator = _load_estimator(Path(self.path) / "model")
         return self.estimator
 
+    def assign(self, data: Any, start: str | None = None, end: str | None = None) -> xr.DataArray:
+        """Cluster of each day of new data with this run's model: ``data`` (a path, "sample"
+        or an ``xr.Dataset``) is read with the run's variables, box and months, preprocessed
+        with its stored climatology and statistics, and labelled by its fitted model; the
+        run's minimum spell and cluster numbering apply. Returns int64 (time,) "cluster".
+
+        DataError when the variables, grid or units differ from the run's.
+        """
+        from dsc_core.data import load
+        from dsc_core.data.calendar import select_months
+        from dsc_core.preprocess import Preprocessor
+        from dsc_core.regimes import min_spell_filter, relabel
+
+        if self.preprocessor is None:
+            raise DataError("this run has no stored preprocessing: re-run it to assign new data")
+        pre = Preprocessor.from_dict(self.preprocessor)
+        ds = load(data, variables=pre.variables_, start=start, end=end, bbox=self.config.bbox)
+        ds = select_months(ds, self.config.months)
+        for v in pre.variables_:
+            want, got = pre.attrs_.get(v, {}).get("units"), ds[v].attrs.get("units")
+            if want and got and want != got:
+                raise DataError(
+                    f"variable {v!r} is in {got!r} but the run was fitted on {want!r}: "
+                    "convert the new data to the run's units"
+                )
+        X = pre.transform(ds)
+        days = ds["time"].values
+        raw = np.asarray(self.model.predict(X, time=days), dtype=np.int64)
+        labels = min_spell_filter(raw, self.config.min_spell, time=days)
+        order = self.metrics.get("cluster_order") or list(range(self.config.clusters))
+        labels = relabel(labels, np.asarray(order))
+        return xr.DataArray(labels, dims="time", coords={"time": days}, name="cluster")
+
     @property
     def n_days(self) -> int:
         return int(self.labels.sizes["time"])

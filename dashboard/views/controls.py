@@ -10,7 +10,8 @@ from dashboard.views.safe import text
 
 def controls_view(session: Session) -> pn.viewable.Viewable:
     """Data source, variables, dates, season, clusters, method, window, seasonal cycle,
-    preset, seed, Train / Cancel; loader and configuration errors appear in the page as one line."""
+    preset, seed, shortest spell, Train / Cancel; loader and configuration errors appear in
+    the page as one line."""
     s = session.settings
     # The widget holds labels only: Panel sends a Select's option values to the browser.
     labels = {path: label for label, path in s.sources.items()}
@@ -36,6 +37,9 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     deseason = pn.widgets.Checkbox.from_param(s.param.deseasonalize, name="Remove seasonal cycle")
     preset = pn.widgets.Select.from_param(s.param.preset, name="Model preset", width=145)
     seed = pn.widgets.IntInput.from_param(s.param.seed, name="Seed", width=145)
+    min_spell = pn.widgets.IntInput.from_param(
+        s.param.min_spell, name="Shortest spell (days)", width=145
+    )
     stability = pn.widgets.Checkbox.from_param(
         s.param.check_stability, name="Check stability (a second seed)"
     )
@@ -73,7 +77,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         variables,
         pn.Row(start, end, sizing_mode="stretch_width"),
         pn.Row(months, clusters, sizing_mode="stretch_width"),
-        pn.Row(seed, sizing_mode="stretch_width"),
+        pn.Row(seed, min_spell, sizing_mode="stretch_width"),
         method,
         pn.bind(_method_help, s.param.method, s.param.method_help),
         pn.Row(preset, window, sizing_mode="stretch_width"),

@@ -82,6 +82,12 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--method", default="dsc", help="dsc (default), kmeans, pca-gmm, ...")
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument(
+        "--min-spell",
+        default="1",
+        metavar="N",
+        help="spells shorter than N days join a neighbouring regime (default 1: off)",
+    )
+    p.add_argument(
         "--check-stability",
         action="store_true",
         help="also train with seed + 1 and report seed agreement beside k-means' (twice the time)",
@@ -195,6 +201,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         preset=args.preset,
         seed=parse_int(getattr(args, "seed", "0"), "--seed"),
         device=args.device,
+        min_spell=parse_int(getattr(args, "min_spell", "1"), "--min-spell"),
         check_stability=getattr(args, "check_stability", False),
     )
 

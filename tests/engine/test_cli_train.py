@@ -60,6 +60,7 @@ def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
         (["--clusters", "3", "--device", "tpu"], "unknown device"),
         (["--clusters", "3", "--bbox", "1,2"], "--bbox"),
         (["--clusters", "3", "--months", "13"], "use e.g. DJF"),
+        (["--clusters", "3", "--min-spell", "0"], "min_spell"),
         (["--clusters", "3", "--months", "JJA", "--quiet"], "no day of JJA"),
     ],
 )

@@ -91,6 +91,28 @@ def test_a_season_is_clustered_after_the_whole_period_s_cycle_is_removed():
         )
 
 
+def test_min_spell_and_clusters_numbered_by_frequency(tiny):
+    cfg = RunConfig(clusters=4, method="kmeans", bbox=BBOX, min_spell=3)
+    r = run(cfg, data=tiny)
+    counts = r.metrics["regimes"]["counts"]
+    assert counts == sorted(counts, reverse=True)  # cluster 0 is the most frequent
+    spells = r.metrics["regimes"]["spells"]
+    assert min(min(s) for s in spells if s) >= 3
+    before = r.metrics["regimes_unfiltered"]
+    assert before["mean_spell_overall"] <= r.metrics["regimes"]["mean_spell_overall"]
+    assert r.composites["count"].values.tolist() == counts
+    assert np.array_equal(r.soft.argmax("cluster").values, relabel_raw(r))
+    with pytest.raises(ConfigError, match="min_spell"):
+        RunConfig(min_spell=0).validate()
+
+
+def relabel_raw(r):
+    """The run's unfiltered labels (k-means: the nearest centre), in the run's numbering."""
+    from dsc_core.regimes import relabel
+
+    return relabel(r.estimator.labels_, np.asarray(r.metrics["cluster_order"]))
+
+
 def test_dsc_run_fast_preset_with_deseasonalising(tiny, tmp_path):
     events = []
     cfg = RunConfig(
@@ -113,7 +135,8 @@ def test_dsc_run_fast_preset_with_deseasonalising(tiny, tmp_path):
     back = load_run(path)
     assert back.estimator is None
     assert type(back.model).__name__ == "DSC"  # loaded lazily from model/
-    assert (back.model.labels_ == r.labels.values).all()
+    order = np.asarray(r.metrics["cluster_order"])  # the model's id of each run cluster
+    assert (order[r.labels.values] == back.model.labels_).all()
 
 
 def test_cancel_stops_the_run(tiny):

@@ -162,7 +162,9 @@ def _first_run_selection_and_linked_views(server, page):
 
     # A season: k-means on the winter days of the period (1 Jan – 1 Mar: 59 DJF days).
     page.locator(".dsc-season select").select_option("DJF")
-    page.locator("select", has=page.locator("option", has_text="kmeans")).select_option("kmeans")
+    page.locator(
+        "select", has=page.locator("option", has_text=re.compile(r"^kmeans$"))
+    ).select_option("kmeans")
     page.get_by_role("button", name="Train").click()
     page.locator(".dsc-status", has_text="Done").wait_for(timeout=120000)
     page.locator(".dsc-table", has_text="DJF").first.wait_for(timeout=30000)
@@ -216,7 +218,9 @@ def _hostile_names(server, page):
 
     source.select_option(label=f"data/{HOSTILE.format(1)}.nc")  # train on it: maps, tables
     page.get_by_text("30 days 2021-01-01").wait_for(timeout=30000)
-    page.locator("select", has=page.locator("option", has_text="kmeans")).select_option("kmeans")
+    page.locator(
+        "select", has=page.locator("option", has_text=re.compile(r"^kmeans$"))
+    ).select_option("kmeans")
     page.get_by_role("button", name="Train").click()
     page.locator(".dsc-status", has_text="Done").wait_for(timeout=120000)
     shown = page.locator("select option", has_text=f"t{HOSTILE.format(2)}")  # the maps' variable
