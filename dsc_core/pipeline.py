@@ -195,6 +195,39 @@ def load_data(config: RunConfig, data: xr.Dataset | None = None) -> xr.Dataset:
     )
 
 
+@dataclass
+class Prepared:
+    """A run's data, ready for the estimators: ``ds`` the selected days (time, latitude,
+    longitude), ``pre`` the fitted Preprocessor (seasonal cycle from the whole period), ``X``
+    float32 (day, variable, y, x), ``mask`` bool (y, x), ``days`` datetime64 (day,)."""
+
+    ds: xr.Dataset
+    pre: Any
+    X: np.ndarray
+    mask: np.ndarray
+    days: np.ndarray
+
+
+def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Prepared:
+    """Load ``config``'s selection and preprocess it: the seasonal cycle and statistics are
+    fitted on every day of the period, then the months are selected. ``emit(phase,
+    message)`` reports the phases."""
+    from dsc_core.data.calendar import select_months
+    from dsc_core.preprocess import Preprocessor
+
+    emit = emit or (lambda phase, message: None)
+    config.validate()
+    emit("load", f"loading {config.data if data is None else 'the given data'}")
+    ds = load_data(config, data)
+    season = select_months(ds, config.months)
+    n_days = int(season.sizes["time"])
+    config.validate(n_days)
+    emit("preprocess", f"preprocessing {n_days} days")
+    pre = Preprocessor(deseasonalize=config.deseasonalize).fit(ds)  # the whole year's cycle
+    X = pre.transform(season)
+    return Prepared(season, pre, X, pre.padded_mask_, season["time"].values)
+
+
 def run(
     config: RunConfig, callbacks: Iterable[Callable] = (), data: xr.Dataset | None = None
 ) -> Run:
@@ -210,30 +243,23 @@ def run(
 
     from dsc_core.baselines import make_estimator
     from dsc_core.composites import cluster_composites
-    from dsc_core.data.calendar import select_months
     from dsc_core.metrics import regime_stats, trust_checks
-    from dsc_core.preprocess import Preprocessor, paper_features
+    from dsc_core.preprocess import paper_features
     from dsc_core.regimes import frequency_order, min_spell_filter, relabel
     from dsc_core.runs import Run
 
     callbacks = list(callbacks)
-    config.validate()
     start = time.perf_counter()
-    _emit(callbacks, "load", f"loading {config.data if data is None else 'the given data'}", start)
-    ds = load_data(config, data)
-    season = select_months(ds, config.months)
-    n_days = int(season.sizes["time"])
-    config.validate(n_days)
-    t_load = time.perf_counter()
+    marks = {}
 
-    _emit(callbacks, "preprocess", f"preprocessing {n_days} days", start)
-    pre = Preprocessor(deseasonalize=config.deseasonalize).fit(ds)  # the whole year's cycle
-    ds = season
-    X = pre.transform(ds)
-    mask = pre.padded_mask_
-    t_pre = time.perf_counter()
+    def emit(phase: str, message: str) -> None:
+        marks[phase] = time.perf_counter()
+        _emit(callbacks, phase, message, start)
 
-    days = ds["time"].values
+    prepared = prepare(config, data, emit)
+    ds, pre, X, mask, days = (prepared.ds, prepared.pre, prepared.X, prepared.mask, prepared.days)
+    n_days = len(days)
+    t_load, t_pre = marks["preprocess"], time.perf_counter()
 
     def fit(method: str, seed: int, callbacks=()):
         params = estimator_params(replace(config, method=method), callbacks)

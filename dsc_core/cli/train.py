@@ -45,9 +45,11 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return parts
 
 
-def add_selection_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by `dsc train` and `dsc benchmark`: data, selection, K, model settings,
-    seasonal-cycle removal."""
+def add_selection_arguments(
+    p: argparse.ArgumentParser, clusters: tuple[str, str] = ("4", "number of clusters (default 4)")
+) -> None:
+    """Options shared by `dsc train`, `dsc benchmark` and `dsc choose-k`: data, selection, K
+    (``clusters``: its default and help), model settings, seasonal-cycle removal."""
     p.add_argument("--data", default="sample", help='"sample" or a file/folder/glob')
     p.add_argument("--variables", help="comma-separated names, e.g. sst,t2m (default: all)")
     p.add_argument("--start", help="first day, YYYY-MM-DD (default: the data's first)")
@@ -58,7 +60,7 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
         "year); the seasonal cycle is removed using the whole period first",
     )
     p.add_argument("--bbox", help="lat_min,lat_max,lon_min,lon_max in degrees (default: all)")
-    p.add_argument("--clusters", default="4", metavar="K", help="number of clusters (default 4)")
+    p.add_argument("--clusters", default=clusters[0], metavar="K", help=clusters[1])
     p.add_argument("--window", metavar="W", help="odd number of days the RNN reads")
     p.add_argument("--preset", default="default", help="model size: default, paper, fast")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")

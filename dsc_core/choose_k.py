@@ -1,0 +1,134 @@
+"""Evidence for choosing the number of regimes K: one table, no K chosen for the user.
+
+For each K the method is fitted with several seeds on the same preprocessed days, and four
+measures are reported (means over seeds):
+
+- ``seed_agreement``: mean adjusted Rand index between the seeds' partitions. Real regimes
+  come back whatever the seed; a K that splits noise gives a different split each time.
+- ``classifiability``: Michelangeli et al. (1995). For each pair of seeds, every cluster
+  mean of one partition is matched to its most correlated cluster mean of the other; the
+  index is the mean over pairs of the worst such match. 1: the same patterns every time.
+- ``silhouette``: mean silhouette (euclidean) of the days, on at most 2000 of them.
+- ``variance_explained``: the share of the days' total variance that the cluster means
+  account for (1 − within-cluster / total sum of squares). It always grows with K: look for
+  where it stops growing much.
+
+Distances and pattern correlations use the preprocessed fields (z-scores of anomalies) of
+the valid cells, every variable, as the methods see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dsc_core.errors import ConfigError
+from dsc_core.pipeline import RunConfig, estimator_params, prepare
+
+SILHOUETTE_DAYS = 2000
+
+
+def parse_ks(text: str) -> list[int]:
+    """ "2-9" or "3,5,7" → sorted distinct ints ≥ 2; ConfigError naming the format."""
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-"))
+            ks = list(range(lo, hi + 1))
+        else:
+            ks = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        ks = []
+    if not ks or min(ks) < 2:
+        raise ConfigError(
+            f"--clusters {text!r} must be a range like 2-9 or a list like 3,5,7 (K ≥ 2)"
+        )
+    return sorted(set(ks))
+
+
+def cluster_means(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each cluster's rows ``(K, feature)``; an empty cluster is NaN."""
+    out = np.full((k, x.shape[1]), np.nan)
+    for c in range(k):
+        if (labels == c).any():
+            out[c] = x[labels == c].mean(0)
+    return out
+
+
+def classifiability(means: Sequence[np.ndarray]) -> float:
+    """Michelangeli et al. (1995) classifiability index of partitions given by their cluster
+    means (each ``(K, feature)``): mean over ordered pairs of partitions of the minimum over
+    clusters of the best pattern correlation with the other partition's clusters."""
+    from dsc_core.regimes import pattern_correlations
+
+    values = []
+    for a, b in (pair for i, j in combinations(range(len(means)), 2)
+                 for pair in ((means[i], means[j]), (means[j], means[i]))):  # fmt: skip
+        a, b = a[np.isfinite(a).all(1)], b[np.isfinite(b).all(1)]
+        values.append(float(pattern_correlations(a, b).max(1).min()))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def scores_for_k(x: np.ndarray, partitions: Sequence[np.ndarray], k: int, seed: int = 0) -> dict:
+    """The four measures (module doc) of the seeds' ``partitions`` of the rows of ``x``."""
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    rng = np.random.default_rng(seed)
+    sub = rng.choice(len(x), min(len(x), SILHOUETTE_DAYS), replace=False)
+    total = ((x - x.mean(0)) ** 2).sum()
+    explained, silhouettes = [], []
+    for labels in partitions:
+        means = cluster_means(x, labels, k)
+        within = ((x - means[labels]) ** 2).sum()
+        explained.append(1 - within / total)
+        ok = len(np.unique(labels[sub])) >= 2
+        silhouettes.append(silhouette_score(x[sub], labels[sub]) if ok else np.nan)
+    pairs = list(combinations(partitions, 2))
+    return {
+        "K": k,
+        "seed_agreement": float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
+        if pairs
+        else float("nan"),
+        "classifiability": classifiability([cluster_means(x, p, k) for p in partitions]),
+        "silhouette": float(np.nanmean(silhouettes)),
+        "variance_explained": float(np.mean(explained)),
+    }
+
+
+def choose_k(
+    config: RunConfig,
+    ks: Iterable[int],
+    seeds: int = 3,
+    data: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Fit ``config.method`` for every K in ``ks`` with seeds ``config.seed`` … +``seeds``−1
+    on ``config``'s data (loaded and preprocessed once); one row per K (module doc), plus the
+    seconds it took."""
+    import time
+
+    from dsc_core.baselines import make_estimator
+
+    if seeds < 2:
+        raise ConfigError(f"--seeds must be at least 2 to measure agreement, got {seeds}")
+    progress = progress or (lambda message: None)
+    prepared = prepare(replace(config, clusters=max(ks)), data)
+    x = prepared.X[:, :, prepared.mask].reshape(len(prepared.X), -1).astype(np.float64)
+    rows = []
+    for k in ks:
+        start = time.perf_counter()
+        partitions = []
+        for seed in range(config.seed, config.seed + seeds):
+            progress(f"K={k}, seed {seed}")
+            params = estimator_params(config)
+            est = make_estimator(config.method, k, random_state=seed, **params)
+            est.fit(prepared.X, mask=prepared.mask, time=prepared.days)
+            partitions.append(np.asarray(est.labels_, dtype=np.int64))
+        row = scores_for_k(x, partitions, k, seed=config.seed)
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("K")

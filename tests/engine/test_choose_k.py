@@ -1,0 +1,63 @@
+"""dsc_core.choose_k: the measures per K on planted groups, end to end, and the CLI."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+import dsc_core
+from dsc_core.choose_k import choose_k, classifiability, parse_ks, scores_for_k
+from dsc_core.cli import main
+from dsc_core.errors import ConfigError
+from dsc_core.pipeline import RunConfig
+
+
+def blobs(k=3, n=300, dim=20, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, size=(k, dim))
+    return centres[rng.integers(0, k, n)] + rng.normal(size=(n, dim))
+
+
+def partitions(x, k, seeds=3):
+    return [KMeans(k, n_init=1, random_state=s).fit_predict(x) for s in range(seeds)]
+
+
+def test_the_planted_k_stands_out():
+    x = blobs()
+    rows = {k: scores_for_k(x, partitions(x, k), k) for k in (2, 3, 4, 5)}
+    assert max(rows, key=lambda k: rows[k]["silhouette"]) == 3
+    assert rows[3]["seed_agreement"] == pytest.approx(1.0)
+    assert rows[3]["classifiability"] > 0.99
+    explained = [rows[k]["variance_explained"] for k in (2, 3, 4, 5)]
+    assert (
+        explained == sorted(explained) and explained[1] - explained[0] > explained[3] - explained[2]
+    )
+
+
+def test_classifiability_is_low_for_noise():
+    x = np.random.default_rng(1).normal(size=(300, 20))
+    means = [np.stack([x[p == c].mean(0) for c in range(4)]) for p in partitions(x, 4)]
+    assert classifiability(means) < 0.9
+    assert classifiability([means[0], means[0]]) == pytest.approx(1.0)
+
+
+def test_choose_k_end_to_end_on_the_sample():
+    data = dsc_core.sample(start="2021-01-01", end="2021-06-30")
+    cfg = RunConfig(method="kmeans", bbox=(35.0, 38.0, -30.0, -27.0), months="MAM")
+    table = choose_k(cfg, [2, 3], seeds=2, data=data)
+    assert list(table.index) == [2, 3]
+    assert set(table.columns) >= {"seed_agreement", "classifiability", "silhouette",
+                                  "variance_explained"}  # fmt: skip
+    assert ((table["variance_explained"] > 0) & (table["variance_explained"] < 1)).all()
+    with pytest.raises(ConfigError, match="at least 2"):
+        choose_k(cfg, [2], seeds=1, data=data)
+
+
+@pytest.mark.parametrize("text, ks", [("2-4", [2, 3, 4]), ("5,3", [3, 5])])
+def test_parse_ks(text, ks):
+    assert parse_ks(text) == ks
+
+
+def test_cli_refuses_bad_ks(capsys):
+    assert main(["choose-k", "--clusters", "1-3", "--method", "kmeans"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --clusters '1-3' must be a range") and err.count("\n") == 1
