@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=",".join(("dsc", *CLASSICAL)))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--params", default="{}", help="JSON of estimator settings for every method")
+    p.add_argument("--area-weighting", action="store_true", help="weight cells by √cos(lat)")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -47,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for case in cases:
         results.append(
-            run_case(prepare(case), args.methods.split(","), args.seeds, params, [progress])
+            run_case(
+                prepare(case, args.area_weighting),
+                args.methods.split(","),
+                args.seeds,
+                params,
+                [progress],
+            )  # fmt: skip
         )
         if args.out:
             Path(args.out).write_text(json.dumps({"params": params, "cases": results}, indent=1))

@@ -32,6 +32,7 @@ from dashboard.views.maps import (
 )
 from dashboard.views.metrics import statistics_view, summary_view
 from dashboard.views.progress import progress_view
+from dashboard.views.regimes import regimes_view
 from dashboard.views.runs import export_view, interrupted_view, runs_view
 from dashboard.views.timeline import timeline_view
 from dsc_core.data.io import confine
@@ -102,7 +103,12 @@ def build(session: Session) -> pn.template.BaseTemplate:
         timeline_view(results),
         pn.Column("### The clicked day", day_view(results)),
     )
-    tabs = pn.Tabs(("Explore", explore), ("Statistics", statistics_view(results)), dynamic=True)
+    tabs = pn.Tabs(
+        ("Explore", explore),
+        ("Statistics", statistics_view(results)),
+        ("Choose K & compare", regimes_view(session)),
+        dynamic=True,
+    )
     template = pn.template.BootstrapTemplate(
         title="DSC Explorer: deep spatiotemporal clustering of climate maps",
         sidebar=[

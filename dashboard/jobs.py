@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dsc_core.choose_k import ChooseKRequest
 from dsc_core.errors import Cancelled, DSCError
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,14 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> None:
     """A job's process: train ``config``, save the run into the store at ``store_root``,
-    report through ``conn``. Anything arriving from the server (a cancel), or the server's end
-    closing (the server died), stops the training at its next progress event."""
+    report through ``conn`` (a ``ChooseKRequest``: measure it, report its table). Anything
+    arriving from the server (a cancel), or the server's end closing (the server died), stops
+    the work at its next progress event."""
+    from dsc_core.choose_k import choose_k
     from dsc_core.data.io import confine
     from dsc_core.pipeline import run
     from dsc_core.runs import RunStore
+    from dsc_core.training import Event
 
     confine(data_dirs)
 
@@ -114,7 +118,15 @@ def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> Non
             raise Cancelled("training cancelled from the page")
         conn.send(("event", event))
 
+    def progress(message: str) -> None:
+        callback(Event(phase="choose-k", epoch=0, n_epochs=0, message=message))
+
     try:
+        if isinstance(config, ChooseKRequest):
+            table = choose_k(config.config, config.ks, config.seeds, progress=progress,
+                             callbacks=[callback])  # fmt: skip
+            conn.send(("table", table.reset_index().to_dict("list")))
+            return
         result = run(config, callbacks=[callback])
         if conn.poll():
             raise Cancelled("training cancelled from the page")
@@ -189,7 +201,9 @@ class JobManager:
                     f"DSC_QUEUE_LENGTH={self.queue_length}): try again when a run has finished"
                 )
             job = Job(config, owner)
-            self._journal[job] = self.store.journal(config)
+            # a measurement of K leaves no run: nothing to offer again after a restart
+            measuring = isinstance(config, ChooseKRequest)
+            self._journal[job] = None if measuring else self.store.journal(config)
             self._waiting.append(job)
             self._active.add(job)
             self._lock.notify()
@@ -215,7 +229,9 @@ class JobManager:
         """Record ``job``'s outcome, take it out of the journal; called with the lock held."""
         job.state, job.stage, job.error = state, stage, error
         self._active.discard(job)
-        self._journal.pop(job).close()
+        entry = self._journal.pop(job)
+        if entry is not None:
+            entry.close()
         job.finished.set()
 
     def _worker(self) -> None:
@@ -249,6 +265,11 @@ class JobManager:
             ours.close()
             proc.join(5)
         kind, *rest = report
+        if kind == "table":
+            import pandas as pd
+
+            job.run = pd.DataFrame(rest[0]).set_index("K")
+            return "done", "done", ""
         if kind == "done":
             try:
                 job.stage = "reading the run"

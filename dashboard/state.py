@@ -119,6 +119,7 @@ class Settings(param.Parameterized):
     )
     bbox = param.List(default=None, allow_None=True, doc="(lat_min, lat_max, lon_min, lon_max)")
     deseasonalize = param.Boolean(default=True, doc="Remove the seasonal cycle")
+    area_weighting = param.Boolean(default=True, doc="Weight grid cells by area (cos latitude)")
     preset = param.Selector(default="default", objects=["default"], doc="Model preset")
     seed = param.Integer(default=0, bounds=(0, None), doc="Random seed")
     min_spell = param.Integer(
@@ -150,7 +151,7 @@ class Settings(param.Parameterized):
 
         defaults = {**RunConfig().to_dict(), **overrides}
         names = ["method", "window", "deseasonalize", "preset", "seed", "clusters", "params"]
-        names += ["min_spell"]
+        names += ["min_spell", "area_weighting"]
         names += ["bbox", *(["check_stability"] if "check_stability" in overrides else [])]
         self.months = self._month_choice(defaults.get("months"))
         for name in names:
@@ -294,6 +295,7 @@ class Settings(param.Parameterized):
             window=self.window or None,
             bbox=tuple(self.bbox) if self.bbox else None,
             deseasonalize=self.deseasonalize,
+            area_weighting=self.area_weighting,
             preset=self.preset,
             seed=self.seed,
             params=dict(self.params),
@@ -520,6 +522,31 @@ def _timestamp(value) -> pd.Timestamp:
     return ts.tz_convert(None) if ts.tzinfo else ts
 
 
+def _comparison(run, store, name: str) -> dict:
+    """:func:`dsc_core.regimes.compare_runs` of ``run`` (A) and the stored run ``name`` (B), as
+    tables for the page."""
+    from dsc_core.regimes import compare_runs
+
+    other = load_run_cached(store, name)
+    result = compare_runs(run, other)
+    table = pd.DataFrame(
+        result["contingency"],
+        index=pd.Index([f"A {i}" for i in range(len(result["contingency"]))], name="days"),
+        columns=[f"B {j}" for j in range(result["contingency"].shape[1])],
+    )
+    pairs = None
+    if result["pairs"] is not None:
+        pairs = pd.DataFrame(
+            {
+                "cluster of A": result["pairs"][:, 0],
+                "matched cluster of B": result["pairs"][:, 1],
+                "pattern correlation": np.round(result["correlations"], 3),
+            }
+        )
+    return {"a": run.name, "b": other.name, "n_days": result["n_days"], "ari": result["ari"],
+            "contingency": table, "pairs": pairs}  # fmt: skip
+
+
 class Session(param.Parameterized):
     """One browser session: settings, the current job, the results, the list of past runs and
     the runs a server stop interrupted."""
@@ -529,6 +556,11 @@ class Session(param.Parameterized):
     run_name = param.String(default="", doc="name of the run on screen")
     message = param.String(default="", doc="one-line notice for the user")
     engine_ready = param.Boolean(default=False)
+    k_range = param.Range(default=(2, 8), bounds=(2, 15), doc="Ks to measure")
+    k_seeds = param.Integer(default=3, bounds=(2, 10), doc="seeds per K")
+    k_table = param.DataFrame(default=None, allow_None=True, doc="choose_k() of the settings")
+    k_settings = param.String(default="", doc="what k_table measured, in words")
+    comparison = param.Dict(default=None, allow_None=True, doc="compare_runs() for the page")
 
     def __init__(self, server: ServerConfig, manager, store, **params):
         super().__init__(**params)
@@ -543,6 +575,7 @@ class Session(param.Parameterized):
         self.job: jobs.Job | None = None
         self._earlier: list[jobs.Job] = []  # this session's older jobs, still queued or running
         self._loading: futures.Future | None = None
+        self._comparing: futures.Future | None = None
         self._embedding = None
         self._train_when_ready = False
         self.refresh_runs()
@@ -595,11 +628,43 @@ class Session(param.Parameterized):
         self.store.forget(token)
         self.refresh_runs()
 
+    def compare(self, name: str) -> None:
+        """Compare the run on screen with the stored run ``name`` (read in an I/O thread)."""
+        if self.results.run is None or not name:
+            self.message = "load or train a run first, then choose another run to compare with"
+            return
+        self._comparing = io_pool().submit(_comparison, self.results.run, self.store, name)
+
     # ---- jobs -------------------------------------------------------------------------
+    def measure_k(self) -> None:
+        """Queue a measurement of every K in ``k_range`` for the current settings
+        (:func:`dsc_core.choose_k.choose_k`), like a training."""
+        from dsc_core.choose_k import ChooseKRequest
+
+        try:
+            config = self.settings.to_config()
+        except DSCError as err:
+            self.notify(str(err))
+            return
+        ks = list(range(self.k_range[0], self.k_range[1] + 1))
+        self.k_settings = (
+            f"{config.method}, K {ks[0]}–{ks[-1]}, {self.k_seeds} seeds, "
+            f"{self.server.label(str(config.data))}"
+        )
+        self._submit(ChooseKRequest(config, ks, self.k_seeds))
+
     def train(self) -> None:
         """Submit a training of the current settings (the server's limits apply)."""
         try:
-            job = self.manager.submit(self.settings.to_config(), owner=self.id)
+            config = self.settings.to_config()
+        except DSCError as err:
+            self.notify(str(err))
+            return
+        self._submit(config)
+
+    def _submit(self, request) -> None:
+        try:
+            job = self.manager.submit(request, owner=self.id)
         except DSCError as err:
             self.notify(str(err))
             return
@@ -657,6 +722,15 @@ class Session(param.Parameterized):
             except Exception as err:  # a damaged run folder must not break the page
                 log.error("cannot show a stored run", exc_info=err)
                 self.message = "cannot read that run (a damaged run folder?): see the server log"
+        if self._comparing is not None and self._comparing.done():
+            future, self._comparing = self._comparing, None
+            try:
+                self.comparison = future.result()
+            except DSCError as err:
+                self.notify(str(err))
+            except Exception as err:
+                log.error("cannot compare runs", exc_info=err)
+                self.message = "cannot compare with that run (a damaged run folder?): see the log"
         if self._embedding is not None and self._embedding[1].done():
             run, future = self._embedding
             self._embedding = None
@@ -685,7 +759,10 @@ class Session(param.Parameterized):
         if not job.finished.is_set():
             return
         self.job = None
-        if job.state == "done":
+        if job.state == "done" and isinstance(job.run, pd.DataFrame):
+            self.status.param.update(progress=100, phase="done")
+            self.k_table = job.run
+        elif job.state == "done":
             self.status.param.update(progress=100, phase="done")
             self.refresh_runs()
             self.show(job.run)

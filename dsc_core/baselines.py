@@ -25,7 +25,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from dsc_core.errors import ConfigError, DataError
-from dsc_core.estimator import DSC, check_input
+from dsc_core.estimator import DSC, check_input, check_no_mask_as_y
 from dsc_core.model import DenseAutoencoder, Preset
 
 METHODS: dict[str, str] = {
@@ -80,6 +80,7 @@ class FeatureClusterer:
     ) -> FeatureClusterer:
         """Cluster the days of ``X`` ``(day, variable, y, x)`` (``y`` and ``time`` are not
         used)."""
+        check_no_mask_as_y(y)
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
         X, mask = check_input(X, mask)

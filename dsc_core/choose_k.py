@@ -20,7 +20,7 @@ the valid cells, every variable, as the methods see them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -31,6 +31,16 @@ from dsc_core.errors import ConfigError
 from dsc_core.pipeline import RunConfig, estimator_params, prepare
 
 SILHOUETTE_DAYS = 2000
+
+
+@dataclass
+class ChooseKRequest:
+    """What to measure: ``config``'s data and method, every K of ``ks``, ``seeds`` seeds each
+    (the dashboard queues it like a training)."""
+
+    config: RunConfig
+    ks: list[int] = field(default_factory=lambda: list(range(2, 9)))
+    seeds: int = 3
 
 
 def parse_ks(text: str) -> list[int]:
@@ -105,10 +115,12 @@ def choose_k(
     seeds: int = 3,
     data: Any = None,
     progress: Callable[[str], None] | None = None,
+    callbacks: Iterable[Callable] = (),
 ) -> pd.DataFrame:
     """Fit ``config.method`` for every K in ``ks`` with seeds ``config.seed`` … +``seeds``−1
     on ``config``'s data (loaded and preprocessed once); one row per K (module doc), plus the
-    seconds it took."""
+    seconds it took. ``progress(message)`` hears of each fit; ``callbacks`` go to the
+    estimators (training events; raising Cancelled stops)."""
     import time
 
     from dsc_core.baselines import make_estimator
@@ -124,7 +136,7 @@ def choose_k(
         partitions = []
         for seed in range(config.seed, config.seed + seeds):
             progress(f"K={k}, seed {seed}")
-            params = estimator_params(config)
+            params = estimator_params(config, callbacks)
             est = make_estimator(config.method, k, random_state=seed, **params)
             est.fit(prepared.X, mask=prepared.mask, time=prepared.days)
             partitions.append(np.asarray(est.labels_, dtype=np.int64))

@@ -96,6 +96,13 @@ def check_input(
     return X, mask
 
 
+def check_no_mask_as_y(y: Any) -> None:
+    """``fit(X, y)`` ignores ``y`` (scikit-learn's convention); a 2-D ``y`` is a grid mask
+    given in its place, which would be silently ignored: ConfigError naming the fix."""
+    if len(getattr(y, "shape", ())) == 2:
+        raise ConfigError("fit's second argument is y (ignored): pass the grid mask as mask=")
+
+
 class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimator):
     """Deep Spatiotemporal Clustering of days.
 
@@ -289,6 +296,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         dates, so that windows stop at gaps (None: consecutive days)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
+        check_no_mask_as_y(y)
         preset = self._resolved()
         X, mask = self._days(X, mask, reset=True)
         if self.n_clusters > len(X):

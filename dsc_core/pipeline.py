@@ -49,7 +49,9 @@ class RunConfig:
     period first, and windows stop at the gaps between seasons. bbox: (lat_min,
     lat_max, lon_min, lon_max) in degrees (None: whole grid). clusters: K. method: a name of
     ``dsc_core.baselines.METHODS``. window: days the RNN reads (None: the estimator's
-    default). deseasonalize: remove the smoothed seasonal cycle first. preset: model size of
+    default). deseasonalize: remove the smoothed seasonal cycle first. area_weighting: weight
+    every cell by √cos(latitude) in what the methods see (distances, losses; see
+    :class:`dsc_core.preprocess.Preprocessor`). preset: model size of
     the deep methods. seed: random seed. device: "auto", "cpu", "cuda" or "mps".
     params: extra estimator keyword arguments (e.g. ``{"pretrain_epochs": 2}``).
     min_spell: spells shorter than this many days join a neighbouring regime
@@ -70,6 +72,7 @@ class RunConfig:
     method: str = "dsc"
     window: int | None = None
     deseasonalize: bool = True
+    area_weighting: bool = True
     preset: str = "default"
     seed: int = 0
     device: str = "auto"
@@ -223,7 +226,8 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     n_days = int(season.sizes["time"])
     config.validate(n_days)
     emit("preprocess", f"preprocessing {n_days} days")
-    pre = Preprocessor(deseasonalize=config.deseasonalize).fit(ds)  # the whole year's cycle
+    pre = Preprocessor(deseasonalize=config.deseasonalize, area_weighting=config.area_weighting)
+    pre.fit(ds)  # the whole period's seasonal cycle
     X = pre.transform(season)
     return Prepared(season, pre, X, pre.padded_mask_, season["time"].values)
 

@@ -107,6 +107,10 @@ class Preprocessor:
     valid), ``mean_``/``std_`` (xr.DataArray on ``variable``), ``climatology_`` (xr.Dataset of
     harmonic coefficients (coefficient, latitude, longitude) per variable, when deseasonalize),
     ``harmonics_`` (list[int] used), ``padded_mask_`` (bool (y, x) matching transform's output).
+
+    ``area_weighting``: transform multiplies each cell's z-score by √cos(latitude) (scaled so
+    that the valid cells' mean square weight is 1), so that squared distances and losses count
+    each cell by its area: a high-latitude cell of a regular grid covers less of the Earth.
     """
 
     def __init__(
@@ -114,10 +118,12 @@ class Preprocessor:
         deseasonalize: bool = False,
         n_harmonics: int | str = "auto",
         pad_multiple: int = 16,
+        area_weighting: bool = False,
     ) -> None:
         self.deseasonalize = deseasonalize
         self.n_harmonics = n_harmonics
         self.pad_multiple = pad_multiple
+        self.area_weighting = area_weighting
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
@@ -287,15 +293,28 @@ class Preprocessor:
         padded[top : top + ny, left : left + nx] = self.mask_
         return padded
 
+    def cell_weights(self) -> np.ndarray:
+        """float64 (latitude, longitude): transform's factor per cell, √cos(latitude) scaled
+        to a mean square of 1 over the valid cells (all 1 without ``area_weighting``)."""
+        self._check_fitted()
+        if not self.area_weighting:
+            return np.ones(self.mask_.shape)
+        cos = np.clip(np.cos(np.deg2rad(self.latitude_)), 0.0, None)[:, None]
+        cos = np.broadcast_to(cos, self.mask_.shape)
+        return np.sqrt(cos / cos[self.mask_].mean())
+
     def transform(self, ds: xr.Dataset) -> np.ndarray:
-        """float32 (day, variable, y, x): z-scored (anomalies), invalid cells 0, padded."""
+        """float32 (day, variable, y, x): z-scored (anomalies), area-weighted if asked,
+        invalid cells 0, padded."""
         self._check_fitted()
         _check_dataset(ds)
         anomalies = self.anomalies(ds)
         top, ny, left, nx = self._padding()
         out = np.zeros((ds.sizes["time"], len(self.variables_), *self._padded_shape()), np.float32)
+        weights = self.cell_weights()
         for i, v in enumerate(self.variables_):
             z = (self._values(anomalies, v) - float(self.mean_[i])) / float(self.std_[i])
+            z *= weights
             z[:, ~self.mask_] = 0.0
             out[:, i, top : top + ny, left : left + nx] = np.nan_to_num(z, nan=0.0)
         return out
@@ -325,8 +344,11 @@ class Preprocessor:
         elif x.shape[2:] != (ny, nx):
             raise DataError(f"array maps are {x.shape[2:]}, expected {self._padded_shape()}")
         data_vars = {}
+        weights = self.cell_weights()
         for i, v in enumerate(self.variables_):
-            values = x[:, i].astype(np.float64) * float(self.std_[i]) + float(self.mean_[i])
+            values = x[:, i].astype(np.float64) / weights * float(self.std_[i]) + float(
+                self.mean_[i]
+            )
             values[:, ~self.mask_] = np.nan
             values = values.astype(np.float32)
             if single:
@@ -347,6 +369,7 @@ class Preprocessor:
             if self.n_harmonics == "auto"
             else int(self.n_harmonics),
             "pad_multiple": int(self.pad_multiple),
+            "area_weighting": bool(self.area_weighting),
             "variables": list(self.variables_),
             "attrs": self.attrs_,
             "latitude": self.latitude_.tolist(),
@@ -368,7 +391,8 @@ class Preprocessor:
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
         """Re-create a fitted Preprocessor from :meth:`to_dict` output."""
         try:
-            pre = cls(d["deseasonalize"], d["n_harmonics"], d["pad_multiple"])
+            weighting = bool(d.get("area_weighting", False))  # runs saved before it existed
+            pre = cls(d["deseasonalize"], d["n_harmonics"], d["pad_multiple"], weighting)
             pre.variables_ = list(d["variables"])
             pre.attrs_ = {v: dict(a) for v, a in d["attrs"].items()}
             pre.latitude_ = np.asarray(d["latitude"], np.float64)

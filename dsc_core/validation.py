@@ -47,13 +47,14 @@ class CaseData:
     shape: tuple[int, int, int, int]  # days, variables, latitude, longitude
 
 
-def prepare(case: Case) -> CaseData:
-    """Build ``case``, load it as a file would be and preprocess it (seasonal cycle removed)."""
+def prepare(case: Case, area_weighting: bool = False) -> CaseData:
+    """Build ``case``, load it as a file would be and preprocess it (seasonal cycle removed;
+    cells weighted by √cos(latitude) with ``area_weighting``)."""
     from dsc_core.data import load
     from dsc_core.preprocess import Preprocessor
 
     ds = load(make_case(case))
-    pre = Preprocessor(deseasonalize=True)
+    pre = Preprocessor(deseasonalize=True, area_weighting=area_weighting)
     X = pre.fit_transform(ds)
     names = pre.variables_
     shape = (int(ds.sizes["time"]), len(names), ds.sizes["latitude"], ds.sizes["longitude"])

@@ -115,6 +115,27 @@ def test_dict_round_trip(tiny):
     np.testing.assert_array_equal(pre.padded_mask_, again.padded_mask_)
 
 
+def test_area_weighting_counts_cells_by_area_and_round_trips():
+    ds = _tiny().assign_coords(latitude=[0.0, 30.0, 45.0, 60.0, 75.0])
+    plain = Preprocessor(pad_multiple=1).fit(ds)
+    pre = Preprocessor(pad_multiple=1, area_weighting=True).fit(ds)
+    x, w = pre.transform(ds), plain.transform(ds)
+    ratio = x[:, 1, 3, 2] / w[:, 1, 3, 2]  # 60°N against the equator: √(cos 60° / cos 0°)
+    np.testing.assert_allclose(
+        ratio / (x[:, 1, 1, 2] / w[:, 1, 1, 2]), np.sqrt(0.5 / np.cos(np.pi / 6)), rtol=1e-4
+    )
+    weights = pre.cell_weights()
+    assert np.mean(weights[pre.mask_] ** 2) == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        pre.inverse_transform(x)["b"].values[:, 1:], pre.anomalies(ds)["b"].values[:, 1:], rtol=1e-5
+    )
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(again.transform(ds), x)
+    old = pre.to_dict()
+    del old["area_weighting"]  # a run saved before the option: unweighted, as it was trained
+    np.testing.assert_array_equal(Preprocessor.from_dict(old).transform(ds), w)
+
+
 def test_dask_input(tiny):
     pytest.importorskip("dask")
     lazy = tiny.chunk({"time": 100})

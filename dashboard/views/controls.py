@@ -35,6 +35,9 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         options={"preset's": 0, **{str(w): w for w in (1, 3, 5, 7, 9, 11)}},
     )
     deseason = pn.widgets.Checkbox.from_param(s.param.deseasonalize, name="Remove seasonal cycle")
+    weighting = pn.widgets.Checkbox.from_param(
+        s.param.area_weighting, name="Weight cells by area (cos latitude)"
+    )
     preset = pn.widgets.Select.from_param(s.param.preset, name="Model preset", width=145)
     seed = pn.widgets.IntInput.from_param(s.param.seed, name="Seed", width=145)
     min_spell = pn.widgets.IntInput.from_param(
@@ -82,6 +85,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         pn.bind(_method_help, s.param.method, s.param.method_help),
         pn.Row(preset, window, sizing_mode="stretch_width"),
         deseason,
+        weighting,
         stability,
         pn.Row(train, cancel),
         pn.bind(_message, session.param.message),

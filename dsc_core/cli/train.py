@@ -70,6 +70,12 @@ def add_selection_arguments(
         default=True,
         help="remove the smoothed seasonal cycle first (default: yes)",
     )
+    p.add_argument(
+        "--area-weighting",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="weight grid cells by √cos(latitude), i.e. by area (default: yes)",
+    )
 
 
 def add_parsers(subparsers) -> None:
@@ -200,6 +206,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         method=method,
         window=None if args.window is None else parse_int(args.window, "--window"),
         deseasonalize=args.deseasonalize,
+        area_weighting=args.area_weighting,
         preset=args.preset,
         seed=parse_int(getattr(args, "seed", "0"), "--seed"),
         device=args.device,

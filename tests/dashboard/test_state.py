@@ -323,3 +323,31 @@ def test_maps_open_on_a_pressure_field_where_there_is_one():
     assert first_variable(["sst", "t2m", "sp", "u10"]) == "sp"
     assert first_variable(["t2m", "msl"]) == "msl"
     assert first_variable(["sst", "t2m"]) == "sst"
+
+
+def test_measuring_k_runs_as_a_job_and_leaves_a_table_not_a_run(server_config, store):
+    s = Session(server_config, jobs.JobManager(store, 1), store)
+    s.settings.apply({**tiny_config(method="kmeans").to_dict(), "data": SAMPLE})
+    s.settings.poll(None)
+    before = {r["name"] for r in store.list()}
+    s.param.update(k_range=(2, 3), k_seeds=2)
+    s.measure_k()
+    wait(lambda: s.k_table is not None or s.status.state == "failed", 120, s.poll)
+    assert s.status.state == "done", s.status.error
+    assert list(s.k_table.index) == [2, 3] and "classifiability" in s.k_table
+    assert "kmeans, K 2–3, 2 seeds" in s.k_settings
+    assert {r["name"] for r in store.list()} == before and not store.interrupted()
+
+
+def test_the_run_on_screen_is_compared_with_a_stored_one(server_config, tiny_run, tmp_path):
+    for name in ("a", "b"):
+        shutil.copytree(tiny_run.path, tmp_path / name)
+    store = RunStore(tmp_path)
+    s = Session(server_config, jobs.JobManager(store, 1), store)
+    s.show(store.load("a"))
+    s.compare("b")
+    wait(lambda: s.comparison is not None, 30, s.poll)
+    result = s.comparison
+    assert result["ari"] == pytest.approx(1.0) and result["n_days"] == tiny_run.n_days
+    assert (result["pairs"]["pattern correlation"] > 0.999).all()
+    assert int(result["contingency"].values.sum()) == tiny_run.n_days

@@ -166,3 +166,5 @@ def test_bad_input():
         DSC(2, **FAST).fit(x[0], mask=mask)
     with pytest.raises(DataError):
         DSC(2, **FAST).fit(x, mask=mask[:8])
+    with pytest.raises(ConfigError, match="pass the grid mask as mask="):
+        DSC(2, **FAST).fit(x, mask)  # the mask in y's place

@@ -1,5 +1,6 @@
 """The dashboard in a real Chromium: the first run starts by itself, linked selections from
-every view, the clicked day, exports, cancel, a season, no errors in the page.
+every view, the clicked day, exports, cancel, a season, choosing K and comparing runs, no
+errors in the page.
 
 Screenshots go to test-output/. The measured figures (page ready, selection → maps, cancel)
 are printed and written to test-output/ui-timings.json.
@@ -190,6 +191,31 @@ def test_a_second_page_loads_the_stored_run_fast(server, page):
     timings.update(second_page_ready_s=round(ready, 2), second_page_maps_s=round(maps_after, 2))
     out.write_text(json.dumps(timings, indent=1))
     print("UI timings:", timings)
+    assert not page.errors, page.errors
+
+
+@pytest.mark.timeout(300)
+def test_choose_k_and_compare_views(server, page):
+    with_screenshot(_choose_k_and_compare, server, page, "ui-failure-choose-k.png")
+
+
+def _choose_k_and_compare(server, page):
+    page.goto(server["url"])
+    page.get_by_role("button", name="Train").wait_for(timeout=30000)
+    wait_title(page, "Cluster 0 ·", 30)  # the newest stored run is on screen
+    page.locator(
+        "select", has=page.locator("option", has_text=re.compile(r"^kmeans$"))
+    ).select_option("kmeans")
+    page.locator(".bk-tab", has_text="Choose K & compare").click()
+    page.get_by_role("button", name="Measure K").click()
+    page.locator(".dsc-k-table").first.wait_for(timeout=120000)
+    wait_title(page, "Classifiability index", 30)
+    assert page.locator(".dsc-k-table tbody tr").count() == 7  # K = 2..8
+    page.get_by_role("button", name="Compare", exact=True).click()
+    result = page.locator(".dsc-compare-result", has_text=re.compile(r"\d+ shared days"))
+    result.wait_for(timeout=60000)  # the ARI, then the tables
+    page.locator(".dsc-table", has_text="B 0").first.wait_for(timeout=10000)
+    page.screenshot(path=str(OUT / "ui-5-choose-k-compare.png"), full_page=True)
     assert not page.errors, page.errors
 
 

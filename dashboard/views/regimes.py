@@ -1,0 +1,119 @@
+"""The "Choose K & compare" tab: how well each number of clusters holds up over seeds, and the
+run on screen beside another stored run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from dashboard.state import Session
+from dashboard.views.safe import text
+
+MEASURES = {
+    "seed_agreement": "Seed agreement (ARI)",
+    "classifiability": "Classifiability index",
+    "silhouette": "Silhouette",
+    "variance_explained": "Share of variance explained",
+}
+HOW_TO_READ = (
+    "No K is chosen for you. A K whose clusters are real comes back whatever the seed: high "
+    "seed agreement and classifiability (Michelangeli et al. 1995; 1 = the same patterns every "
+    "time). Silhouette: how well separated the days are. The explained variance always grows "
+    "with K: look for where it levels off."
+)
+
+
+def k_plots(table: pd.DataFrame):
+    """One small plot per measure against K."""
+    import holoviews as hv
+
+    plots = [
+        (
+            hv.Curve(table[col].reset_index(), "K", col)
+            * hv.Scatter(table[col].reset_index(), "K", col)
+        ).opts(title=title, width=300, height=200, xticks=list(table.index), ylabel="")
+        for col, title in MEASURES.items()
+    ]
+    return hv.Layout(plots).cols(2).opts(shared_axes=False)
+
+
+def choose_k_view(session: Session) -> pn.viewable.Viewable:
+    """Range of K and seeds, a button that queues the measurement for the current settings
+    (progress and cancel as for a training), then the plots and table."""
+    k_range = pn.widgets.IntRangeSlider.from_param(session.param.k_range, name="K from – to")
+    seeds = pn.widgets.IntInput.from_param(session.param.k_seeds, name="Seeds per K", width=120)
+    measure = pn.widgets.Button(
+        name="Measure K", button_type="primary", css_classes=["dsc-measure-k"]
+    )
+    measure.on_click(lambda _: session.measure_k())
+
+    def render(table, settings):
+        if table is None:
+            return pn.pane.Markdown(
+                "*Measure K to see, for the settings in the sidebar, how each number of "
+                "clusters holds up.*"
+            )
+        return pn.Column(
+            pn.pane.Markdown(f"**Measured:** {text(settings)}", margin=(0, 5)),
+            pn.pane.HoloViews(k_plots(table), sizing_mode="fixed"),
+            pn.pane.DataFrame(table.round(3), css_classes=["dsc-table", "dsc-k-table"],
+                              sizing_mode="fixed"),
+        )  # fmt: skip
+
+    return pn.Column(
+        "### Choose K",
+        pn.pane.Markdown(HOW_TO_READ, styles={"font-size": "90%"}, width=640),
+        pn.Row(k_range, seeds, measure, align="end"),
+        pn.bind(render, session.param.k_table, session.param.k_settings),
+    )
+
+
+def compare_view(session: Session) -> pn.viewable.Viewable:
+    """The run on screen (A) against a stored run (B): shared days, ARI, contingency table,
+    clusters matched by composite pattern."""
+    other = pn.widgets.Select(name="Compare the run on screen with", width=320)
+
+    def options(runs, current):
+        names = [r["name"] for r in runs if r["name"] != current]
+        other.options = names
+        if names and other.value not in names:
+            other.value = names[0]
+
+    pn.bind(options, session.param.runs, session.param.run_name, watch=True)
+    options(session.runs, session.run_name)
+    button = pn.widgets.Button(name="Compare", css_classes=["dsc-compare"])
+    button.on_click(lambda _: session.compare(other.value))
+
+    def render(result):
+        if not result:
+            return pn.pane.Markdown("*Choose a stored run and press Compare.*")
+        head = (
+            f"**A** = {text(result['a'])} · **B** = {text(result['b'])} · "
+            f"{result['n_days']} shared days · adjusted Rand index **{result['ari']:.3f}**"
+        )
+        parts = [
+            pn.pane.Markdown(head, css_classes=["dsc-compare-result"]),
+            pn.pane.Markdown("**Days in each pair of clusters** (rows: A, columns: B)"),
+            pn.pane.DataFrame(result["contingency"], css_classes=["dsc-table"]),
+        ]
+        if result["pairs"] is None:
+            parts.append("*Patterns not compared: the runs differ in variables or grid.*")
+        else:
+            parts += [
+                pn.pane.Markdown(
+                    "**Clusters matched by composite pattern** (Hungarian assignment)"
+                ),
+                pn.pane.DataFrame(result["pairs"], index=False, css_classes=["dsc-table"]),
+            ]
+        return pn.Column(*parts)
+
+    return pn.Column(
+        "### Compare runs",
+        pn.Row(other, button, align="end"),
+        pn.bind(render, session.param.comparison),
+    )
+
+
+def regimes_view(session: Session) -> pn.viewable.Viewable:
+    """The tab: choose K, then compare runs."""
+    return pn.Column(choose_k_view(session), compare_view(session))
