@@ -106,7 +106,7 @@ def build(session: Session) -> pn.template.BaseTemplate:
     tabs = pn.Tabs(
         ("Explore", explore),
         ("Statistics", statistics_view(results)),
-        ("Choose K & compare", regimes_view(session)),
+        ("Regimes", regimes_view(session)),
         dynamic=True,
     )
     template = pn.template.BootstrapTemplate(

@@ -126,6 +126,9 @@ class Settings(param.Parameterized):
         default=1, bounds=(1, 30), doc="Shortest spell (days); shorter ones join a neighbour"
     )
     check_stability = param.Boolean(default=True, doc="Train a second seed to check agreement")
+    surrogates = param.Integer(
+        default=0, bounds=(0, 50), doc="Red-noise surrogates the method also clusters (0: none)"
+    )
     info = param.Dict(default={}, doc="describe() of the source")
     error = param.String(default="", doc="Why the source cannot be used")
     method_help = param.Dict(default=dict(FALLBACK_METHODS))
@@ -151,7 +154,7 @@ class Settings(param.Parameterized):
 
         defaults = {**RunConfig().to_dict(), **overrides}
         names = ["method", "window", "deseasonalize", "preset", "seed", "clusters", "params"]
-        names += ["min_spell", "area_weighting"]
+        names += ["min_spell", "area_weighting", "surrogates"]
         names += ["bbox", *(["check_stability"] if "check_stability" in overrides else [])]
         self.months = self._month_choice(defaults.get("months"))
         for name in names:
@@ -300,6 +303,7 @@ class Settings(param.Parameterized):
             seed=self.seed,
             params=dict(self.params),
             min_spell=self.min_spell,
+            surrogates=self.surrogates,
             check_stability=self.check_stability,
         )
         config = RunConfig(**{k: v for k, v in values.items() if k in fields})
@@ -547,6 +551,12 @@ def _comparison(run, store, name: str) -> dict:
             "contingency": table, "pairs": pairs}  # fmt: skip
 
 
+def _assignment(run, source: str, start: str | None, end: str | None) -> pd.DataFrame:
+    """``run.assign`` of the days of ``source`` from ``start`` to ``end``: (time, cluster)."""
+    labels = run.assign(source, start=start, end=end)
+    return pd.DataFrame({"time": labels["time"].values, "cluster": labels.values})
+
+
 class Session(param.Parameterized):
     """One browser session: settings, the current job, the results, the list of past runs and
     the runs a server stop interrupted."""
@@ -561,6 +571,9 @@ class Session(param.Parameterized):
     k_table = param.DataFrame(default=None, allow_None=True, doc="choose_k() of the settings")
     k_settings = param.String(default="", doc="what k_table measured, in words")
     comparison = param.Dict(default=None, allow_None=True, doc="compare_runs() for the page")
+    assign_start = param.CalendarDate(default=None, allow_None=True, doc="first day to assign")
+    assign_end = param.CalendarDate(default=None, allow_None=True, doc="last day to assign")
+    assigned = param.DataFrame(default=None, allow_None=True, doc="time, cluster of new days")
 
     def __init__(self, server: ServerConfig, manager, store, **params):
         super().__init__(**params)
@@ -576,6 +589,7 @@ class Session(param.Parameterized):
         self._earlier: list[jobs.Job] = []  # this session's older jobs, still queued or running
         self._loading: futures.Future | None = None
         self._comparing: futures.Future | None = None
+        self._assigning: futures.Future | None = None
         self._embedding = None
         self._train_when_ready = False
         self.refresh_runs()
@@ -634,6 +648,22 @@ class Session(param.Parameterized):
             self.message = "load or train a run first, then choose another run to compare with"
             return
         self._comparing = io_pool().submit(_comparison, self.results.run, self.store, name)
+
+    def assign(self, source: str) -> None:
+        """Label the days ``assign_start``–``assign_end`` of ``source`` (a path of the source
+        list, or the sample) with the run on screen's model, in an I/O thread."""
+        run = self.results.run
+        if run is None:
+            self.message = "load or train a run first, then assign another period to it"
+            return
+        try:
+            source = self.server.check_source(source)
+        except DSCError as err:
+            self.notify(str(err))
+            return
+        start, end = (d.isoformat() if d else None for d in (self.assign_start, self.assign_end))
+        self.assigned = None
+        self._assigning = io_pool().submit(_assignment, run, source, start, end)
 
     # ---- jobs -------------------------------------------------------------------------
     def measure_k(self) -> None:
@@ -731,6 +761,15 @@ class Session(param.Parameterized):
             except Exception as err:
                 log.error("cannot compare runs", exc_info=err)
                 self.message = "cannot compare with that run (a damaged run folder?): see the log"
+        if self._assigning is not None and self._assigning.done():
+            future, self._assigning = self._assigning, None
+            try:
+                self.assigned = future.result()
+            except DSCError as err:
+                self.notify(str(err))
+            except Exception as err:
+                log.error("cannot assign new days", exc_info=err)
+                self.message = "cannot label those days with this run: see the server log"
         if self._embedding is not None and self._embedding[1].done():
             run, future = self._embedding
             self._embedding = None

@@ -58,8 +58,11 @@ class RunConfig:
     (:func:`dsc_core.regimes.min_spell_filter`; 1: off); the statistics before the filter
     are kept in ``metrics["regimes_unfiltered"]``. Clusters are numbered from the most to
     the least frequent; ``metrics["cluster_order"]`` gives the model's id of each.
-    check_stability: also fit the method (and the k-means reference) with seed + 1, to report
-    seed agreement and warn when the run agrees with itself less than k-means does.
+    surrogates: how many red-noise surrogates the method also clusters, to rank the run's
+    clusters against regime-free data (:mod:`dsc_core.significance`; 0: no test; each costs
+    one more fit). check_stability: also fit the method (and the k-means reference) with
+    seed + 1, to report seed agreement and warn when the run agrees with itself less than
+    k-means does.
     """
 
     data: str = "sample"
@@ -79,6 +82,7 @@ class RunConfig:
     params: dict[str, Any] = field(default_factory=dict)
     min_spell: int = 1
     check_stability: bool = False
+    surrogates: int = 0
 
     def to_dict(self) -> dict:
         """JSON-able dict of the settings."""
@@ -124,6 +128,8 @@ class RunConfig:
             raise ConfigError(f"window must be an odd number of days >= 1, got {self.window}")
         if not isinstance(self.min_spell, int | np.integer) or self.min_spell < 1:
             raise ConfigError(f"min_spell must be an integer >= 1 (days), got {self.min_spell!r}")
+        if not isinstance(self.surrogates, int | np.integer) or self.surrogates < 0:
+            raise ConfigError(f"surrogates must be an integer >= 0, got {self.surrogates!r}")
         if self.bbox is not None and len(self.bbox) != 4:
             raise ConfigError("bbox must be (lat_min, lat_max, lon_min, lon_max)")
         return self
@@ -265,10 +271,10 @@ def run(
     n_days = len(days)
     t_load, t_pre = marks["preprocess"], time.perf_counter()
 
-    def fit(method: str, seed: int, callbacks=()):
+    def fit(method: str, seed: int, callbacks=(), data=X):
         params = estimator_params(replace(config, method=method), callbacks)
         est = make_estimator(method, config.clusters, random_state=seed, **params)
-        return est.fit(X, mask=mask, time=days)
+        return est.fit(data, mask=mask, time=days)
 
     estimator = fit(config.method, config.seed, callbacks)
     raw = np.asarray(estimator.labels_, dtype=np.int64)
@@ -305,6 +311,20 @@ def run(
         *((second[0].labels_, second[1].labels_) if second else (None, None)),
         truth=truth,
     )
+    if config.surrogates:
+        from dsc_core.regimes import min_spell_filter as persist
+        from dsc_core.significance import regime_significance
+
+        def cluster(fake: np.ndarray, seed: int) -> np.ndarray:
+            labels_ = fit(config.method, seed, callbacks, data=fake).labels_
+            return persist(np.asarray(labels_), config.min_spell, time=days)
+
+        def progress(i: int, n: int) -> None:
+            _emit(callbacks, "significance", f"red-noise surrogate {i} of {n}", start)
+
+        metrics["significance"] = regime_significance(
+            X, mask, labels, cluster, config.surrogates, days, config.seed, progress
+        )
     t_end = time.perf_counter()
     metrics.update(
         n_days=n_days,

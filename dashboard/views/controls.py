@@ -9,9 +9,9 @@ from dashboard.views.safe import text
 
 
 def controls_view(session: Session) -> pn.viewable.Viewable:
-    """Data source, variables, dates, season, clusters, method, window, seasonal cycle,
-    preset, seed, shortest spell, Train / Cancel; loader and configuration errors appear in
-    the page as one line."""
+    """Data source, variables, dates, season, clusters, method, window, seasonal cycle, area
+    weighting, preset, seed, shortest spell, stability check, red-noise test, Train / Cancel;
+    loader and configuration errors appear in the page as one line."""
     s = session.settings
     # The widget holds labels only: Panel sends a Select's option values to the browser.
     labels = {path: label for label, path in s.sources.items()}
@@ -45,6 +45,9 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     )
     stability = pn.widgets.Checkbox.from_param(
         s.param.check_stability, name="Check stability (a second seed)"
+    )
+    surrogates = pn.widgets.IntInput.from_param(
+        s.param.surrogates, name="Red-noise test (surrogates; 0: off)", width=145
     )
     train = pn.widgets.Button(name="Train", button_type="primary", css_classes=["dsc-train"])
     cancel = pn.widgets.Button(name="Cancel", button_type="danger", css_classes=["dsc-cancel"])
@@ -87,6 +90,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         deseason,
         weighting,
         stability,
+        surrogates,
         pn.Row(train, cancel),
         pn.bind(_message, session.param.message),
         sizing_mode="stretch_width",

@@ -39,18 +39,24 @@ def scores_table(metrics: dict, method: str) -> pd.DataFrame:
 
 
 TRUST_NAMES = {
-    "seed_agreement": "Seed agreement ↑",
-    "kmeans_seed_agreement": "k-means seed agreement",
-    "agreement_with_kmeans": "Agreement with k-means",
+    "seed_agreement": "Seed agreement (ARI) ↑",
+    "kmeans_seed_agreement": "k-means seed agreement (ARI)",
+    "agreement_with_kmeans": "Agreement with k-means (ARI)",
 }
 
 
 def trust_table(metrics: dict) -> pd.DataFrame:
     """ARI between two seeds of the run, between two seeds of k-means, and between the run's
-    labels and k-means' ("—" where not checked)."""
+    labels and k-means' ("—" where not checked); with a red-noise test, where the run ranks
+    among the surrogates."""
     trust = metrics.get("trust") or {}
     values = ["—" if trust.get(k) is None else f"{trust[k]:.2f}" for k in TRUST_NAMES]
-    return pd.DataFrame({"ARI": values}, index=pd.Index(list(TRUST_NAMES.values())))
+    names = list(TRUST_NAMES.values())
+    sig = metrics.get("significance")
+    if sig:
+        names.append(f"above red noise ({sig['n_surrogates']} surrogates)")
+        values.append(f"{sig['percentile']:.0f} %")
+    return pd.DataFrame({"value": values}, index=pd.Index(names))
 
 
 def trust_alert(metrics: dict) -> pn.viewable.Viewable:

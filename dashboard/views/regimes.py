@@ -8,6 +8,7 @@ import panel as pn
 
 from dashboard.state import Session
 from dashboard.views.safe import text
+from dashboard.views.style import cluster_color
 
 MEASURES = {
     "seed_agreement": "Seed agreement (ARI)",
@@ -114,6 +115,56 @@ def compare_view(session: Session) -> pn.viewable.Viewable:
     )
 
 
+def assigned_timeline(days: pd.DataFrame, n_clusters: int):
+    """The assigned days' clusters along time, coloured as everywhere in the page."""
+    import holoviews as hv
+
+    points = days.assign(color=[cluster_color(c) for c in days["cluster"]])
+    return hv.Scatter(points, "time", ["cluster", "color"]).opts(
+        color="color", size=5, width=640, height=160, yticks=list(range(n_clusters)),
+        title="Cluster of each assigned day", tools=["hover"],
+    )  # fmt: skip
+
+
+def assign_view(session: Session) -> pn.viewable.Viewable:
+    """Label another period (or another file of the same grid) with the run on screen's model:
+    its timeline and how often each cluster occurs, beside the run's own frequencies."""
+    source = pn.widgets.Select(name="Data", options=list(session.settings.sources), width=240)
+    start = pn.widgets.DatePicker.from_param(session.param.assign_start, name="From", width=130)
+    end = pn.widgets.DatePicker.from_param(session.param.assign_end, name="To", width=130)
+    button = pn.widgets.Button(name="Assign", css_classes=["dsc-assign"])
+    button.on_click(lambda _: session.assign(session.settings.sources[source.value]))
+
+    def render(days):
+        run = session.results.run
+        if days is None or run is None:
+            return pn.pane.Markdown(
+                "*Label the days of another period with the run on screen's model (the run's "
+                "variables, box, months and preprocessing; same grid and units).*"
+            )
+        k = run.config.clusters
+        counts = days["cluster"].value_counts().reindex(range(k), fill_value=0)
+        table = pd.DataFrame(
+            {
+                "assigned days": (counts / len(days)).round(3),
+                "the run's days": pd.Series(run.metrics["regimes"]["frequency"]).round(3),
+            }
+        ).rename_axis("cluster")
+        first, last = (pd.Timestamp(days["time"].iloc[i]).date() for i in (0, -1))
+        head = f"{len(days)} days labelled, {first} – {last}"
+        return pn.Column(
+            pn.pane.Markdown(head, css_classes=["dsc-assign-result"]),
+            pn.pane.HoloViews(assigned_timeline(days, k), sizing_mode="fixed"),
+            pn.pane.DataFrame(table, css_classes=["dsc-table"]),
+        )
+
+    return pn.Column(
+        "### Assign another period",
+        pn.Row(source, start, end, button, align="end"),
+        pn.bind(render, session.param.assigned),
+    )
+
+
 def regimes_view(session: Session) -> pn.viewable.Viewable:
-    """The tab: choose K, then compare runs."""
-    return pn.Column(choose_k_view(session), compare_view(session))
+    """The tab: choose K, compare runs, assign another period."""
+    return pn.Column(choose_k_view(session), compare_view(session), assign_view(session))

@@ -100,6 +100,12 @@ def add_parsers(subparsers) -> None:
         action="store_true",
         help="also train with seed + 1 and report seed agreement beside k-means' (twice the time)",
     )
+    p.add_argument(
+        "--significance",
+        default="0",
+        metavar="N",
+        help="also cluster N red-noise surrogates and rank the run among them (N more fits)",
+    )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=train_command)
@@ -184,6 +190,17 @@ def summary_text(run) -> str:
         + ", ".join(f"{c}: {f:.0%}" for c, f in enumerate(reg["frequency"]))
         + f"; mean spell {reg['mean_spell_overall']:.1f} days"
     )
+    if run.config.min_spell > 1:
+        lines.append(
+            f"  (scores after --min-spell {run.config.min_spell}; the k-means reference and "
+            "the agreement are unfiltered)"
+        )
+    sig = m.get("significance")
+    if sig:
+        lines.append(
+            f"  regimes vs red noise: explained variance {sig['statistic']:.3f}, above "
+            f"{sig['percentile']:.0f} % of {sig['n_surrogates']} red-noise clusterings"
+        )
     if trust.get("seed_agreement") is None and run.config.method != "kmeans":
         lines.append("  (seed agreement not checked: add --check-stability)")
     lines += [f"WARNING: {w}" for w in trust.get("warnings", [])]
@@ -211,6 +228,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         seed=parse_int(getattr(args, "seed", "0"), "--seed"),
         device=args.device,
         min_spell=parse_int(getattr(args, "min_spell", "1"), "--min-spell"),
+        surrogates=parse_int(getattr(args, "significance", "0"), "--significance"),
         check_stability=getattr(args, "check_stability", False),
     )
 

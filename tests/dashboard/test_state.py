@@ -351,3 +351,15 @@ def test_the_run_on_screen_is_compared_with_a_stored_one(server_config, tiny_run
     assert result["ari"] == pytest.approx(1.0) and result["n_days"] == tiny_run.n_days
     assert (result["pairs"]["pattern correlation"] > 0.999).all()
     assert int(result["contingency"].values.sum()) == tiny_run.n_days
+
+
+def test_another_period_is_assigned_with_the_run_on_screen(server_config, tiny_run, store):
+    s = Session(server_config, jobs.JobManager(store, 1), store)
+    s.show(tiny_run)
+    s.param.update(assign_start=dt.date(2021, 3, 2), assign_end=dt.date(2021, 4, 30))
+    s.assign(SAMPLE)
+    wait(lambda: s.assigned is not None or s.message, 60, s.poll)
+    assert not s.message and len(s.assigned) == 60
+    assert s.assigned["cluster"].between(0, tiny_run.config.clusters - 1).all()
+    s.assign("/etc/passwd")  # not a listed source
+    assert "outside the data folders" in s.message

@@ -17,8 +17,10 @@ def test_trust_alert_and_table():
     assert "agrees with itself less than k-means" in shown
     assert "nearly independent of k-means" in shown
     table = metrics.trust_table({"trust": noise})
-    assert table.loc["k-means seed agreement", "ARI"] == "1.00"
+    assert table.loc["k-means seed agreement (ARI)", "value"] == "1.00"
     fine = trust_checks("dsc", truth, truth)
     assert not metrics.trust_alert({"trust": fine}).visible
-    assert metrics.trust_table({"trust": fine}).loc["Seed agreement ↑", "ARI"] == "—"
+    assert metrics.trust_table({"trust": fine}).loc["Seed agreement (ARI) ↑", "value"] == "—"
+    tested = {"trust": fine, "significance": {"percentile": 97.0, "n_surrogates": 20}}
+    assert metrics.trust_table(tested).loc["above red noise (20 surrogates)", "value"] == "97 %"
     assert not metrics.trust_alert({}).visible  # runs saved before the checks existed

@@ -202,11 +202,11 @@ def test_choose_k_and_compare_views(server, page):
 def _choose_k_and_compare(server, page):
     page.goto(server["url"])
     page.get_by_role("button", name="Train").wait_for(timeout=30000)
-    wait_title(page, "Cluster 0 ·", 30)  # the newest stored run is on screen
+    wait_title(page, "Cluster 0 ·", 30)  # the newest stored run (k-means, DJF) is on screen
     page.locator(
         "select", has=page.locator("option", has_text=re.compile(r"^kmeans$"))
     ).select_option("kmeans")
-    page.locator(".bk-tab", has_text="Choose K & compare").click()
+    page.locator(".bk-tab", has_text="Regimes").click()
     page.get_by_role("button", name="Measure K").click()
     page.locator(".dsc-k-table").first.wait_for(timeout=120000)
     wait_title(page, "Classifiability index", 30)
@@ -215,7 +215,9 @@ def _choose_k_and_compare(server, page):
     result = page.locator(".dsc-compare-result", has_text=re.compile(r"\d+ shared days"))
     result.wait_for(timeout=60000)  # the ARI, then the tables
     page.locator(".dsc-table", has_text="B 0").first.wait_for(timeout=10000)
-    page.screenshot(path=str(OUT / "ui-5-choose-k-compare.png"), full_page=True)
+    page.get_by_role("button", name="Assign").click()  # the whole sample, with its model
+    page.locator(".dsc-assign-result", has_text="90 days labelled").wait_for(timeout=60000)
+    page.screenshot(path=str(OUT / "ui-5-regimes-tab.png"), full_page=True)
     assert not page.errors, page.errors
 
 

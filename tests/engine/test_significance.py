@@ -1,0 +1,54 @@
+"""dsc_core.significance: planted regimes rank above red noise, red noise does not."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+import dsc_core
+from dsc_core.errors import ConfigError
+from dsc_core.pipeline import RunConfig, run
+from dsc_core.significance import red_noise, regime_significance
+
+
+def kmeans(X: np.ndarray, seed: int) -> np.ndarray:
+    return KMeans(3, n_init=3, random_state=seed).fit_predict(X.reshape(len(X), -1))
+
+
+def fields(regimes: bool, n=400, seed=0) -> np.ndarray:
+    """(day, 1, 6, 6): AR(1) noise, plus three persistent patterns when ``regimes``."""
+    rng = np.random.default_rng(seed)
+    noise = red_noise(rng.normal(size=(n, 36)), None, rng)
+    if regimes:
+        patterns = 2.5 * rng.normal(size=(3, 36))
+        noise += patterns[np.repeat(rng.integers(0, 3, n // 10 + 1), 10)[:n]]
+    return noise.reshape(n, 1, 6, 6).astype(np.float32)
+
+
+@pytest.mark.parametrize("regimes, low, high", [(True, 95, 100), (False, 0, 95)])
+def test_regimes_stand_out_from_red_noise_and_noise_does_not(regimes, low, high):
+    X = fields(regimes)
+    mask = np.ones((6, 6), bool)
+    result = regime_significance(X, mask, kmeans(X, 0), kmeans, n_surrogates=20)
+    assert low <= result["percentile"] <= high and len(result["null"]) == 20
+
+
+def test_red_noise_keeps_variance_and_persistence():
+    rng = np.random.default_rng(1)
+    pcs = np.zeros((5000, 2))
+    for t in range(1, 5000):  # AR(1) with r = 0.8 and 0.2, standard deviations 1 and 3
+        pcs[t] = [0.8, 0.2] * pcs[t - 1] + rng.normal(size=2) * [0.6, 0.98 * 3]
+    x = red_noise(pcs, None, rng)
+    r = [np.corrcoef(x[:-1, i], x[1:, i])[0, 1] for i in range(2)]
+    assert np.allclose(r, [0.8, 0.2], atol=0.05) and np.allclose(x.std(0), pcs.std(0), rtol=0.1)
+    time = np.r_[np.arange("2020-12-01", "2021-03-01", dtype="datetime64[D]"),
+                 np.arange("2021-12-01", "2022-03-01", dtype="datetime64[D]")]  # fmt: skip
+    assert red_noise(pcs[: len(time)], time, rng).shape == (len(time), 2)
+
+
+def test_run_reports_the_percentile_and_refuses_bad_counts():
+    data = dsc_core.sample(start="2021-01-01", end="2021-04-30")
+    cfg = RunConfig(method="kmeans", clusters=4, bbox=(35.0, 38.0, -30.0, -27.0), surrogates=3)
+    sig = run(cfg, data=data).metrics["significance"]
+    assert sig["n_surrogates"] == 3 and 0 <= sig["percentile"] <= 100
+    with pytest.raises(ConfigError, match="surrogates"):
+        RunConfig(surrogates=-1).validate()
