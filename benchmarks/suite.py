@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=",".join(("dsc", *CLASSICAL)))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--params", default="{}", help="JSON of estimator settings for every method")
-    p.add_argument("--area-weighting", action="store_true", help="weight cells by √cos(lat)")
+    p.add_argument(
+        "--area-weighting",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="weight cells by √cos(latitude), as runs do by default (default: yes)",
+    )
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
 

@@ -47,9 +47,10 @@ class CaseData:
     shape: tuple[int, int, int, int]  # days, variables, latitude, longitude
 
 
-def prepare(case: Case, area_weighting: bool = False) -> CaseData:
-    """Build ``case``, load it as a file would be and preprocess it (seasonal cycle removed;
-    cells weighted by √cos(latitude) with ``area_weighting``)."""
+def prepare(case: Case, area_weighting: bool = True) -> CaseData:
+    """Build ``case``, load it as a file would be and preprocess it as a run does by default
+    (seasonal cycle removed; cells weighted by √cos(latitude) unless ``area_weighting`` is
+    False)."""
     from dsc_core.data import load
     from dsc_core.preprocess import Preprocessor
 
