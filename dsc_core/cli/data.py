@@ -68,10 +68,11 @@ def cmd_fetch_era5(args: argparse.Namespace) -> int:
     north, west, south, east = _floats(args.bbox, 4, "bbox")
     years = _ints(args.years, "years")
     hours = _ints(args.hours, "hours") if args.hours else None
-    variables = [v.strip() for v in args.variables.split(",") if v.strip()]
-    path = fetch_era5(
-        args.out, years, variables, (south, north, west, east), hours=hours, progress=print
-    )
+    levels = _ints(args.levels, "levels") if args.levels else None
+    default = "z" if levels is not None else "sst,t2m,sp,sshf,slhf,u10,v10"
+    variables = [v.strip() for v in (args.variables or default).split(",") if v.strip()]
+    bbox = (south, north, west, east)
+    path = fetch_era5(args.out, years, variables, bbox, hours=hours, progress=print, levels=levels)
     print(f"wrote {path}")
     return 0
 
@@ -124,10 +125,20 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output NetCDF file")
     p.add_argument("--years", required=True, help="comma-separated years, e.g. 2021,2022")
-    p.add_argument("--variables", default="sst,t2m,sp,sshf,slhf,u10,v10", help="ERA5 short names")
+    p.add_argument(
+        "--variables",
+        default=None,
+        help="ERA5 short names (default sst,t2m,sp,sshf,slhf,u10,v10; with --levels: z)",
+    )
     p.add_argument("--bbox", default="43,-33,33,-23", help="area N,W,S,E in degrees (CDS order)")
     p.add_argument(
         "--hours", default=None, help="only these UTC hours, e.g. 0,6,12,18 (default all 24)"
+    )
+    p.add_argument(
+        "--levels",
+        default=None,
+        help="pressure levels in hPa, e.g. 500 or 500,850: fetch reanalysis-era5-pressure-levels "
+        "variables (z, t, u, v, q, w, ...) one request per month",
     )
     p.set_defaults(func=cmd_fetch_era5)
 

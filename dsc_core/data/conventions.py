@@ -42,7 +42,7 @@ HUGE = 1e19  # |value| >= HUGE is a fill value written without a _FillValue attr
 
 @dataclass(frozen=True)
 class Era5Var:
-    """One ERA5 single-level variable: CDS request name, long name, units, accumulated?"""
+    """One ERA5 variable: CDS request name, long name, units, accumulated?"""
 
     cds_name: str
     long_name: str
@@ -83,6 +83,20 @@ ERA5: dict[str, Era5Var] = {
     "ci": Era5Var("sea_ice_cover", "Sea ice area fraction", "(0 - 1)"),
 }
 CDS_TO_SHORT = {v.cds_name: k for k, v in ERA5.items()}
+# Variables of "reanalysis-era5-pressure-levels" (requested with pressure levels).
+ERA5_PL: dict[str, Era5Var] = {
+    "z": Era5Var("geopotential", "Geopotential", "m**2 s**-2"),
+    "t": Era5Var("temperature", "Temperature", "K"),
+    "u": Era5Var("u_component_of_wind", "U component of wind", "m s**-1"),
+    "v": Era5Var("v_component_of_wind", "V component of wind", "m s**-1"),
+    "q": Era5Var("specific_humidity", "Specific humidity", "kg kg**-1"),
+    "w": Era5Var("vertical_velocity", "Vertical velocity", "Pa s**-1"),
+    "r": Era5Var("relative_humidity", "Relative humidity", "%"),
+    "vo": Era5Var("vorticity", "Vorticity (relative)", "s**-1"),
+    "d": Era5Var("divergence", "Divergence", "s**-1"),
+    "pv": Era5Var("potential_vorticity", "Potential vorticity", "K m**2 kg**-1 s**-1"),
+}
+CDS_TO_SHORT_PL = {v.cds_name: k for k, v in ERA5_PL.items()}
 # cfgrib's names that differ from the ERA5 NetCDF short names.
 GRIB_ALIASES = {
     "2t": "t2m",

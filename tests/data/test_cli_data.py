@@ -61,8 +61,8 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys):
 def test_fetch_era5_cli_bbox_order(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake(out, years, variables, bbox, hours=None, progress=None):
-        seen.update(years=years, variables=variables, bbox=bbox, hours=hours)
+    def fake(out, years, variables, bbox, hours=None, progress=None, levels=None):
+        seen.update(years=years, variables=variables, bbox=bbox, hours=hours, levels=levels)
         xr.Dataset().to_netcdf(out)
         return out
 
@@ -75,7 +75,32 @@ def test_fetch_era5_cli_bbox_order(tmp_path, monkeypatch, capsys):
         "variables": ["sst", "t2m"],
         "bbox": (33.0, 43.0, -33.0, -23.0),
         "hours": [0, 12],
+        "levels": None,
     }
+    assert main(["fetch-era5", "--out", str(tmp_path / "z.nc"), "--years", "2021",
+                 "--levels", "500,850", "--variables", "z,t,u,v"]) == 0  # fmt: skip
+    assert seen["levels"] == [500, 850] and seen["variables"] == ["z", "t", "u", "v"]
+    assert main(["fetch-era5", "--out", str(tmp_path / "z.nc"), "--years", "2021",
+                 "--levels", "500"]) == 0  # fmt: skip
+    assert seen["levels"] == [500] and seen["variables"] == ["z"]  # z by default on levels
+    assert main(["fetch-era5", "--out", str(tmp_path / "e.nc"), "--years", "2021"]) == 0
+    assert seen["levels"] is None and seen["variables"] == list(era5.PAPER_VARIABLES)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--variables", "z,t"], "'z' is a pressure-level variable; add --levels"),
+        (["--levels", "500", "--variables", "z,sst"], "'sst' is a single-level variable"),
+        (["--levels", "499"], "pressure levels [499] are not on the CDS"),
+        (["--levels", "500hPa"], "--levels '500hPa' is not a comma-separated list"),
+    ],
+)
+def test_fetch_era5_cli_level_errors(tmp_path, capsys, extra, message):
+    argv = ["fetch-era5", "--out", str(tmp_path / "z.nc"), "--years", "2021", *extra]
+    assert main(argv) == 2  # before any download: no client, no key needed
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv", [["sample", "--help"], ["fetch-era5", "--help"]])
