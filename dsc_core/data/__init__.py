@@ -163,6 +163,14 @@ def _levels(ds: xr.Dataset, level, label: str) -> xr.Dataset:
     """Squeeze one vertical level; with several, select ``level`` (DataError if not given)."""
     dims = [d for d in cv.find_levels(ds) if d not in ("time", "latitude", "longitude")]
     multi = [d for d in dims if ds.sizes[d] > 1]
+    if not multi and level is not None and dims:  # one level: it must be the one asked for
+        dim = dims[0]
+        avail = [v.item() for v in ds[dim].values] if dim in ds.coords else []
+        if avail and not any(str(v) == str(level) or _num_eq(v, level) for v in avail):
+            raise DataError(
+                f"level {level} not in {label} ('{dim}' has only {avail[0]}); pass level="
+                f"{avail[0]} or another file"
+            )
     if len(multi) > 1:
         raise DataError(f"several vertical dimensions {multi} in {label}; select one level first")
     if multi:

@@ -272,17 +272,26 @@ def open_many(paths: list[Path]) -> xr.Dataset:
 
 
 def open_metadata(paths: list[Path]) -> xr.Dataset:
-    """:func:`open_many` under :data:`NETCDF_LOCK` with the coordinates read and the files
-    closed again: names, attributes, shapes and coordinates are there, the data variables are
-    not to be read (they would reopen the files)."""
+    """:func:`open_many` under :data:`NETCDF_LOCK`, detached from the files: coordinates read,
+    names, attributes, dims, shapes and dtypes kept, the data variables lazy placeholders (all
+    zeros) that hold no reference to the files, which are closed. (A dataset kept alive with
+    data variables backed by closed files made a later :func:`load` of the same files crash
+    netCDF4 with a segmentation fault.)"""
+    import dask.array as da
+
     with NETCDF_LOCK:
         ds = open_many(paths)
         try:
-            for name in ds.coords:
-                ds[name].load()
+            coords = {name: ds[name].variable.load() for name in ds.coords}
+            data_vars = {
+                name: xr.Variable(v.dims, da.zeros(v.shape, dtype=v.dtype), v.attrs, v.encoding)
+                for name, v in ds.data_vars.items()
+            }
+            attrs = dict(ds.attrs)
         finally:
             ds.close()
-    return ds
+            del ds
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
 def _combine(paths: list[Path], datasets: list[xr.Dataset]) -> xr.Dataset:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cftime
@@ -180,6 +182,9 @@ def levels(n_levels: int) -> xr.Dataset:
 def test_levels(tmp_path):
     levels(1).to_netcdf(tmp_path / "one.nc")
     assert load(tmp_path / "one.nc").ta.dims == ("time", "latitude", "longitude")
+    assert load(tmp_path / "one.nc", level=850).ta.dims == ("time", "latitude", "longitude")
+    with pytest.raises(Exception, match=r"level 500 not in .* has only 850"):
+        load(tmp_path / "one.nc", level=500)  # one level, but not the one asked for
     levels(3).to_netcdf(tmp_path / "three.nc")
     with pytest.raises(Exception, match=r"3 levels on 'plev' \(850.0, 500.0, 250.0\)"):
         load(tmp_path / "three.nc")
@@ -354,3 +359,31 @@ def test_other_calendars_keep_date_labels(tmp_path, calendar, n_days):
     cf_daily(calendar, n=40).to_netcdf(tmp_path / "c.nc")
     ds = load(tmp_path / "c.nc", variables="tas")
     assert ds.sizes["time"] == n_days and str(ds.time.values[0])[:10] == "2001-02-15"
+
+
+def test_metadata_then_loading_the_same_cds_files_twice_does_not_crash(tmp_path):
+    """Metadata (what describe() reads) once kept data variables backed by closed files, and
+    two later loads of the same CDS-layout files crashed netCDF4 (segmentation fault) while it
+    was alive: run in a child process so that a crash fails the test instead of the suite."""
+    from dsc_core.data import era5
+    from tests.data.test_era5 import cds_hourly_pl
+
+    requests = era5.build_requests(2021, ["z"], (40, 42, -30, -28), [0, 6, 12, 18], [500, 850])
+    for label, _, request in requests[:2]:
+        cds_hourly_pl(request).drop_vars("number", errors="ignore").to_netcdf(
+            tmp_path / f"{label}.nc"
+        )
+    script = (  # the metadata kept alive, as a reference cycle can keep it until a collection
+        "import sys; from pathlib import Path; from dsc_core.data import load\n"
+        "from dsc_core.data.io import open_metadata\n"
+        "files = sorted(sys.argv[1:])\n"
+        "meta = open_metadata([Path(f) for f in files])\n"
+        "a = load(files, level=500); b = load(files, level=850)\n"
+        "print(dict(meta.sizes), float(a['z'].mean()) != float(b['z'].mean()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, tmp_path.glob("*.nc"))],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("True")
