@@ -234,7 +234,7 @@ class DEC(DSC):
     variant = "dsc"
     preset = "default"
     window = 1
-    rnn = "gru"
+    rnn = None
     gamma = 1.0
     reconstruct = "centre"
     metric = "latent"
@@ -258,7 +258,8 @@ def make_estimator(
     """A clusterer for ``method`` (a key of :data:`METHODS`) with ``n_clusters`` clusters.
 
     ``params`` go to the estimator: DSC's parameters for the deep methods (``window``,
-    ``preset``, ``device``, ``callbacks`` ...), ``n_components`` / ``n_init`` for the PCA and
+    ``preset``, ``device``, ``callbacks`` ...; DEC takes a latent of 150 with the "paper"
+    preset, as the reference notebooks, else 10), ``n_components`` / ``n_init`` for the PCA and
     k-means ones; parameters a method does not use are ignored, so one call site can serve all.
     """
     if method not in METHODS:
@@ -273,11 +274,10 @@ def make_estimator(
         )
     if method == "dec":
         keys = DEC().get_params()
-        return DEC(
-            n_clusters=n_clusters,
-            random_state=random_state,
-            **{k: v for k, v in params.items() if k in keys},
-        )
+        options = {k: v for k, v in params.items() if k in keys}
+        if params.get("preset") == "paper":
+            options.setdefault("latent_dim", 150)  # the reference notebooks' DEC
+        return DEC(n_clusters=n_clusters, random_state=random_state, **options)
     kind, n_components = {
         "kmeans": ("kmeans", 0),
         "agglomerative": ("agglomerative", 0),

@@ -111,7 +111,8 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     n_clusters: number of clusters K (1 ≤ K ≤ days; regimes need K ≥ 2).
     window: odd number of consecutive days the RNN reads, centred on the day.
     preset: "default" (2-core CPU size), "paper" (the reference network), "fast" (tests).
-    latent_dim: size of the latent vector. rnn: "gru" or "lstm". input_pool: cells per side
+    latent_dim: size of the latent vector. rnn: "gru" or "lstm" (the "paper" preset: LSTM
+    with dropout 0.1, as the reference). input_pool: cells per side
     averaged before the encoder, or "auto" (the longer side pooled to ≤ 32 cells).
     reconstruct: "window" (the decoder rebuilds every day of the window) or "centre".
     metric: how the k-means init and the Student's-t layer measure distances between latent
@@ -152,7 +153,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         input_pool: int | str | None = None,
         reconstruct: str | None = None,
         metric: str | None = None,
-        rnn: str = "gru",
+        rnn: str | None = None,
         pretrain_epochs: int | None = None,
         max_epochs: int | None = None,
         gamma: float | None = None,
@@ -203,10 +204,9 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             )
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
-        if self.rnn not in ("gru", "lstm"):
-            raise ConfigError(f"unknown rnn {self.rnn!r}: use 'gru' or 'lstm'")
         p = get_preset(
             self.preset,
+            rnn=self.rnn,
             window=self.window,
             latent_dim=self.latent_dim,
             input_pool=self.input_pool,
@@ -224,6 +224,8 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             raise ConfigError(f"n_clusters must be an integer ≥ 1, got {self.n_clusters!r}")
         if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
             raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
+        if p.rnn not in ("gru", "lstm"):
+            raise ConfigError(f"unknown rnn {p.rnn!r}: use 'gru' or 'lstm'")
         if p.metric not in METRICS:
             raise ConfigError(f"unknown metric {p.metric!r}: choose one of {', '.join(METRICS)}")
         if p.reconstruct not in ("window", "centre"):
@@ -261,7 +263,6 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             grid,
             self.n_clusters,
             preset,
-            rnn=self.rnn,
             alpha=self.alpha,
             use_rnn=use_rnn,
             use_decoder=use_decoder,

@@ -24,6 +24,8 @@ INTERNAL_KEYS = (
     "rmse",
     "variance",
     "inter_cluster_distance",
+    "variance_paper",
+    "inter_cluster_distance_paper",
 )
 """Keys of :func:`internal_scores` that hold a score (besides ``n_clusters`` and ``note``)."""
 
@@ -35,6 +37,8 @@ HIGHER_IS_BETTER = {
     "rmse": False,
     "variance": False,
     "inter_cluster_distance": True,
+    "variance_paper": False,
+    "inter_cluster_distance_paper": True,
     "ari": True,
     "nmi": True,
     "stability": True,
@@ -49,6 +53,39 @@ def _as_labels(labels) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+PAPER_DISTANCE_DAYS = 3000
+"""Above this many days the paper's inter-cluster distance (all pairs of days) is computed on a
+seeded sample of this many days, and the score's note says so."""
+
+
+def paper_variance(x: np.ndarray, labels: np.ndarray) -> float:
+    """The paper's variance: Σ_c n_c · var(all entries of cluster c's (n_c × feature) matrix)
+    / n."""
+    return float(
+        sum((labels == c).sum() * x[labels == c].var() for c in np.unique(labels)) / len(x)
+    )
+
+
+def paper_inter_cluster_distance(
+    x: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> tuple[float, bool]:
+    """The paper's inter-cluster distance: the mean of a K × K matrix whose off-diagonal entries
+    are the distance between the nearest members of two clusters and whose diagonal holds each
+    cluster's diameter (its farthest pair). Returns (score, whether days were subsampled)."""
+    sampled = len(x) > PAPER_DISTANCE_DAYS
+    if sampled:
+        keep = np.sort(
+            np.random.default_rng(seed).choice(len(x), PAPER_DISTANCE_DAYS, replace=False)
+        )
+        x, labels = x[keep], labels[keep]
+    d = skm.pairwise_distances(x)
+    clusters = np.unique(labels)
+    members = [labels == c for c in clusters]
+    m = np.array([[d[np.ix_(a, b)].max() if i == j else d[np.ix_(a, b)].min()
+                   for j, b in enumerate(members)] for i, a in enumerate(members)])  # fmt: skip
+    return float(m.mean()), sampled
+
+
 def _centroids(x: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """Cluster means, float64 (cluster, n_features), one row per id in ``clusters``."""
     return np.stack([x[labels == c].mean(axis=0) for c in clusters])
@@ -61,7 +98,9 @@ def internal_scores(features: np.ndarray, labels) -> dict:
     Returns silhouette (cosine and euclidean), Davies–Bouldin, Calinski–Harabasz
     (scikit-learn), ``rmse`` = sqrt(Σ_days ‖x − own centroid‖² / n_days), ``variance`` =
     size-weighted mean within-cluster variance (averaged over features),
-    ``inter_cluster_distance`` = mean pairwise euclidean distance between centroids,
+    ``inter_cluster_distance`` = mean pairwise euclidean distance between centroids, and the
+    paper's own definitions of the last two: ``variance_paper`` (:func:`paper_variance`) and
+    ``inter_cluster_distance_paper`` (:func:`paper_inter_cluster_distance`),
     ``n_clusters`` (clusters actually used) and ``note`` (why a score is None, else None).
     """
     x = np.asarray(features, dtype=np.float64)
@@ -84,9 +123,16 @@ def internal_scores(features: np.ndarray, labels) -> dict:
 
     out: dict = {key: None for key in INTERNAL_KEYS}
     out.update(rmse=rmse, variance=variance, n_clusters=int(k), note=None)
+    out["variance_paper"] = paper_variance(x, lab)
     if k >= 2:
         d = np.sqrt(((cent[:, None, :] - cent[None, :, :]) ** 2).sum(axis=-1))
         out["inter_cluster_distance"] = float(d[np.triu_indices(k, 1)].mean())
+        out["inter_cluster_distance_paper"], sampled = paper_inter_cluster_distance(x, lab)
+        if sampled:
+            out["note"] = (
+                f"the paper's inter-cluster distance is computed on a seeded sample of "
+                f"{PAPER_DISTANCE_DAYS} of the {n_days} days (it compares all pairs of days)"
+            )
     if 2 <= k <= n_days - 1:
         out["silhouette_cosine"] = float(skm.silhouette_score(x, lab, metric="cosine"))
         out["silhouette_euclidean"] = float(skm.silhouette_score(x, lab, metric="euclidean"))

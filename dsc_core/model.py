@@ -40,7 +40,9 @@ class Preset:
     channels W × variables), so the latent must carry the window's persistent state; "centre"
     decodes the centre day only (the paper). ``metric``: how the clustering layer (and the
     k-means init) measure distances between latent vectors
-    (:func:`dsc_core.training.latent_metric`).
+    (:func:`dsc_core.training.latent_metric`). ``rnn``: "gru" or "lstm"; ``dropout``: between
+    stacked RNN layers and on the RNN's output (PyTorch's RNNs have no recurrent dropout, so
+    the paper's recurrent dropout 0.1 is not reproduced).
     """
 
     conv: tuple[tuple[int, bool], ...]
@@ -63,6 +65,8 @@ class Preset:
     reconstruct: str = "centre"
     metric: str = "latent"
     epoch_days: int | None = None
+    rnn: str = "gru"
+    dropout: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -87,6 +91,8 @@ PRESETS: dict[str, Preset] = {
         update_interval=50,
         batch_size=8,
         learning_rate=1e-4,
+        rnn="lstm",  # the reference notebooks: LSTM 512 × 2, dropout 0.1
+        dropout=0.1,
     ),
     # Sized for a 2-core laptop CPU; widths from SPEC's prototype. Chosen on the validation
     # suite's "choose" half (benchmarks/suite.py; benchmarks/README.md records what was tried,
@@ -230,7 +236,6 @@ class DSCNet(nn.Module):
         grid: tuple[int, int],
         n_clusters: int,
         preset: Preset,
-        rnn: str = "gru",
         alpha: float = 1.0,
         use_rnn: bool = True,
         use_decoder: bool = True,
@@ -268,17 +273,21 @@ class DSCNet(nn.Module):
 
         self.rnn: nn.Module | None = None
         if use_rnn:
-            cls = {"gru": nn.GRU, "lstm": nn.LSTM}[rnn]
+            if preset.rnn not in ("gru", "lstm"):
+                raise ConfigError(f"unknown rnn {preset.rnn!r}: use 'gru' or 'lstm'")
+            cls = {"gru": nn.GRU, "lstm": nn.LSTM}[preset.rnn]
             self.rnn = cls(
                 emb_dim,
                 preset.rnn_hidden,
                 num_layers=preset.rnn_layers,
+                dropout=preset.dropout if preset.rnn_layers > 1 else 0.0,
                 batch_first=True,
                 bidirectional=preset.bidirectional,
             )
             head_in = preset.rnn_hidden * (2 if preset.bidirectional else 1)
         else:
             head_in = emb_dim
+        self.dropout = preset.dropout
         self.to_latent = nn.Sequential(
             nn.Linear(head_in, preset.latent_dim), _activation(preset.latent_activation)
         )
@@ -315,7 +324,8 @@ class DSCNet(nn.Module):
         if self.rnn is None:
             return self.to_latent(emb[windows[:, windows.shape[1] // 2]])
         seq, _ = self.rnn(emb[windows])
-        return self.to_latent(seq[:, windows.shape[1] // 2])
+        out = F.dropout(seq[:, windows.shape[1] // 2], self.dropout, self.training)
+        return self.to_latent(out)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor | None:
         """Latent ``(day, latent)`` → reconstruction ``(day, W', variable, y', x')`` of the

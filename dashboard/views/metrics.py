@@ -19,8 +19,10 @@ SCORE_NAMES = {
     "davies_bouldin": "Davies–Bouldin ↓",
     "calinski_harabasz": "Calinski–Harab. ↑",
     "rmse": "RMSE (paper)",
-    "variance": "Variance",
-    "inter_cluster_distance": "Inter-cluster dist",
+    "variance": "Variance (ours)",
+    "variance_paper": "Variance (paper's def.)",
+    "inter_cluster_distance": "Inter-centroid dist",
+    "inter_cluster_distance_paper": "Inter-cluster (paper's def.)",
     "ari": "ARI vs truth ↑",
     "nmi": "NMI vs truth ↑",
 }

@@ -53,3 +53,9 @@ def test_classical_baselines_save_and_load(method, tmp_path):
     np.testing.assert_array_equal(again.predict(x), est.predict(x))
     np.testing.assert_allclose(again.soft_assignments(x), est.soft_assignments(x))
     np.testing.assert_array_equal(again.labels_, est.labels_)
+
+
+def test_dec_follows_the_reference_latent_with_the_paper_preset():
+    assert make_estimator("dec", 4, preset="paper").latent_dim == 150
+    assert make_estimator("dec", 4, preset="default").latent_dim == 10
+    assert make_estimator("dec", 4, preset="paper", latent_dim=20).latent_dim == 20

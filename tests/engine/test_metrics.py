@@ -99,3 +99,17 @@ def test_stability():
     assert stability([a, b]) == pytest.approx(skm.adjusted_rand_score(a, b))
     with pytest.raises(ConfigError):
         stability([a])
+
+
+def test_the_papers_variance_and_inter_cluster_distance():
+    from dsc_core.metrics import paper_inter_cluster_distance, paper_variance
+
+    x = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 4.0]])
+    lab = np.array([0, 0, 1, 1])
+    # cluster 0's entries 0,0,0,2: variance 0.75; cluster 1's 10,0,10,4: variance 18.0
+    assert paper_variance(x, lab) == pytest.approx((2 * 0.75 + 2 * 18.0) / 4)
+    # diameters 2 and 4; nearest members (0,0)-(10,0): 10, twice
+    score, sampled = paper_inter_cluster_distance(x, lab)
+    assert score == pytest.approx((2 + 4 + 10 + 10) / 4) and not sampled
+    scores = internal_scores(x, lab)
+    assert scores["variance_paper"] == pytest.approx(paper_variance(x, lab))

@@ -152,3 +152,12 @@ def test_dense_autoencoder_shapes():
     assert z.shape == (7, 5)
     assert net.decode(z).shape == x.shape
     assert net.recon_loss(z, x[:, None], mask).ndim == 0
+
+
+def test_paper_preset_carries_its_lstm_and_dropout():
+    net = DSCNet(2, (16, 16), 3, get_preset("paper"))
+    assert isinstance(net.rnn, torch.nn.LSTM) and net.rnn.num_layers == 2
+    assert net.rnn.hidden_size == 512 and net.rnn.dropout == pytest.approx(0.1)
+    assert net.dropout == pytest.approx(0.1)
+    assert isinstance(DSCNet(2, (16, 16), 3, get_preset("paper", rnn="gru")).rnn, torch.nn.GRU)
+    assert isinstance(DSCNet(2, (16, 16), 3, get_preset("default")).rnn, torch.nn.GRU)
