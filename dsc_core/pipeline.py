@@ -46,7 +46,8 @@ class RunConfig:
     start/end: inclusive "YYYY-MM-DD" (None: the data's whole period). months: the months
     to cluster, e.g. [12, 1, 2] (None: all; the CLI and :func:`dsc_core.data.calendar.
     parse_months` also take "DJF"); the seasonal cycle is removed using every day of the
-    period first, and windows stop at the gaps between seasons. bbox: (lat_min,
+    period first, and windows stop at the gaps between seasons. level: the vertical level to
+    use when the data have several (e.g. 500 for 500 hPa). bbox: (lat_min,
     lat_max, lon_min, lon_max) in degrees (None: whole grid). clusters: K. method: a name of
     ``dsc_core.baselines.METHODS``. window: days the RNN reads (None: the estimator's
     default). deseasonalize: remove the smoothed seasonal cycle first. area_weighting: weight
@@ -70,6 +71,7 @@ class RunConfig:
     start: str | None = None
     end: str | None = None
     months: list[int] | None = None
+    level: float | None = None
     bbox: tuple[float, float, float, float] | None = None
     clusters: int = 4
     method: str = "dsc"
@@ -201,6 +203,7 @@ def load_data(config: RunConfig, data: xr.Dataset | None = None) -> xr.Dataset:
         start=config.start,
         end=config.end,
         bbox=config.bbox,
+        level=config.level,
     )
 
 

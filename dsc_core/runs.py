@@ -138,7 +138,8 @@ class Run:
         if self.preprocessor is None:
             raise DataError("this run has no stored preprocessing: re-run it to assign new data")
         pre = Preprocessor.from_dict(self.preprocessor)
-        ds = load(data, variables=pre.variables_, start=start, end=end, bbox=self.config.bbox)
+        ds = load(data, variables=pre.variables_, start=start, end=end, bbox=self.config.bbox,
+                  level=self.config.level)  # fmt: skip
         ds = select_months(ds, self.config.months)
         for v in pre.variables_:
             want, got = pre.attrs_.get(v, {}).get("units"), ds[v].attrs.get("units")

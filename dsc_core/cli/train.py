@@ -16,12 +16,21 @@ SCORES = (
 )
 
 
+def _number(value: str, name: str, kind: type, what: str):
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
+
+
 def parse_int(value: str, name: str) -> int:
     """``value`` as an int, else a one-line ConfigError naming option ``name``."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    return _number(value, name, int, "an integer")
+
+
+def parse_float(value: str, name: str) -> float:
+    """``value`` as a number, else a one-line ConfigError naming option ``name``."""
+    return _number(value, name, float, "a number")
 
 
 def parse_list(value: str | None) -> list[str] | None:
@@ -59,6 +68,7 @@ def add_selection_arguments(
         help="season or months to cluster: DJF, MAM, JJA, SON or e.g. 12,1,2 (default: all "
         "year); the seasonal cycle is removed using the whole period first",
     )
+    p.add_argument("--level", help="vertical level when the data have several, e.g. 500 (hPa)")
     p.add_argument("--bbox", help="lat_min,lat_max,lon_min,lon_max in degrees (default: all)")
     p.add_argument("--clusters", default=clusters[0], metavar="K", help=clusters[1])
     p.add_argument("--window", metavar="W", help="odd number of days the RNN reads")
@@ -218,6 +228,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         start=args.start,
         end=args.end,
         months=parse_months(args.months),
+        level=None if args.level is None else parse_float(args.level, "--level"),
         bbox=parse_bbox(args.bbox),
         clusters=parse_int(args.clusters, "--clusters"),
         method=method,

@@ -179,7 +179,7 @@ def _levels(ds: xr.Dataset, level, label: str) -> xr.Dataset:
         if level is None:
             raise DataError(
                 f"{label} has {len(avail)} levels on '{dim}' ({', '.join(map(str, avail))}); "
-                "pass level= one of them"
+                "pass level= (--level on the command line) one of them"
             )
         match = [i for i, v in enumerate(avail) if str(v) == str(level) or _num_eq(v, level)]
         if not match:

@@ -103,3 +103,19 @@ def test_benchmark_two_methods_two_seeds(tmp_path, capsys):
     table = (out / "benchmark.md").read_text()
     assert table.startswith("| method |") and "| pca-gmm |" in table and "±" in table
     assert "| kmeans |" in capsys.readouterr().out
+
+
+def test_train_picks_a_level_of_a_multi_level_file(tmp_path, capsys):
+    import xarray as xr
+
+    import dsc_core
+
+    t2m = dsc_core.sample(start="2021-01-01", end="2021-02-28")["t2m"]
+    levels = xr.DataArray([500.0, 850.0], dims="pressure_level", name="pressure_level")
+    two = xr.concat([t2m, t2m + 5], dim=levels).transpose("time", "pressure_level", ...)
+    xr.Dataset({"t": two.assign_attrs(units="K")}).to_netcdf(tmp_path / "pl.nc")
+    argv = ["train", "--data", str(tmp_path / "pl.nc"), "--method", "kmeans", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 2
+    assert "2 levels on 'pressure_level'" in capsys.readouterr().err
+    assert main([*argv, "--level", "850", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["config"]["level"] == 850.0
