@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dsc_core.runs import Run
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCORE_SPACES = ("anomalies", "paper")
 MAX_LATENT = 64
 """Wider "latent" features (a baseline's flattened input) are stored as their leading PCs."""
 
@@ -52,7 +53,9 @@ class RunConfig:
     ``dsc_core.baselines.METHODS``. window: days the RNN reads (None: the estimator's
     default). deseasonalize: remove the smoothed seasonal cycle first. area_weighting: weight
     every cell by √cos(latitude) in what the methods see (distances, losses; see
-    :class:`dsc_core.preprocess.Preprocessor`). preset: model size of
+    :class:`dsc_core.preprocess.Preprocessor`). score_space: what the paper's internal scores
+    are computed on: "anomalies" (the fields the methods cluster: deseasonalised when
+    deseasonalize) or "paper" (the raw fields, as the paper did). preset: model size of
     the deep methods. seed: random seed. device: "auto", "cpu", "cuda" or "mps".
     params: extra estimator keyword arguments (e.g. ``{"pretrain_epochs": 2}``).
     min_spell: spells shorter than this many days join a neighbouring regime
@@ -78,6 +81,7 @@ class RunConfig:
     window: int | None = None
     deseasonalize: bool = True
     area_weighting: bool = True
+    score_space: str = "anomalies"
     preset: str = "default"
     seed: int = 0
     device: str = "auto"
@@ -132,6 +136,10 @@ class RunConfig:
             raise ConfigError(f"min_spell must be an integer >= 1 (days), got {self.min_spell!r}")
         if not isinstance(self.surrogates, int | np.integer) or self.surrogates < 0:
             raise ConfigError(f"surrogates must be an integer >= 0, got {self.surrogates!r}")
+        if self.score_space not in SCORE_SPACES:
+            raise ConfigError(
+                f"unknown score space {self.score_space!r}: choose one of {', '.join(SCORE_SPACES)}"
+            )
         if self.bbox is not None and len(self.bbox) != 4:
             raise ConfigError("bbox must be (lat_min, lat_max, lon_min, lon_max)")
         return self
@@ -241,6 +249,16 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     return Prepared(season, pre, X, pre.padded_mask_, season["time"].values)
 
 
+def score_features(config: RunConfig, prepared: Prepared) -> np.ndarray:
+    """The paper's metric input (:func:`dsc_core.preprocess.paper_features`) in
+    ``config.score_space``: of the anomalies the methods cluster, or of the raw fields."""
+    from dsc_core.preprocess import paper_features
+
+    ds, pre = prepared.ds, prepared.pre
+    raw = config.score_space == "paper" or not config.deseasonalize
+    return paper_features(ds if raw else pre.anomalies(ds), ds["mask"].values)
+
+
 def run(
     config: RunConfig, callbacks: Iterable[Callable] = (), data: xr.Dataset | None = None
 ) -> Run:
@@ -257,7 +275,6 @@ def run(
     from dsc_core.baselines import make_estimator
     from dsc_core.composites import cluster_composites
     from dsc_core.metrics import regime_stats, trust_checks
-    from dsc_core.preprocess import paper_features
     from dsc_core.regimes import frequency_order, min_spell_filter, relabel
     from dsc_core.runs import Run
 
@@ -291,7 +308,7 @@ def run(
     fields_ = pre.anomalies(ds) if config.deseasonalize else ds
     fields_ = fields_.assign(mask=ds["mask"]).load()
     composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
-    features = paper_features(fields_, ds["mask"].values)
+    features = score_features(config, prepared)
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
     metrics = score(features, labels, truth)
     metrics["regimes"] = regime_stats(labels, config.clusters, time=days)

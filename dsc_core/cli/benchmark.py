@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from dsc_core.cli.train import add_selection_arguments, config_from_args, parse_int, parse_list
 
@@ -19,6 +20,12 @@ def add_parsers(subparsers) -> None:
     add_selection_arguments(p)
     p.add_argument("--methods", help="comma-separated method names (default: all)")
     p.add_argument("--seeds", default="3", metavar="N", help="seeds 0..N-1 (default 3)")
+    p.add_argument(
+        "--paper-table",
+        action="store_true",
+        help="also print (and write benchmark-paper.md) the paper's table layout, with its "
+        "published figures beside ours",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the two files")
     p.set_defaults(func=benchmark_command)
 
@@ -27,7 +34,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from dsc_core.baselines import METHODS
-    from dsc_core.benchmark import markdown_table, run_benchmark, write_benchmark
+    from dsc_core.benchmark import markdown_table, paper_table, run_benchmark, write_benchmark
 
     config = config_from_args(args, "kmeans")
     methods = parse_list(args.methods) or list(METHODS)
@@ -43,5 +50,11 @@ def benchmark_command(args: argparse.Namespace) -> int:
         )
     js, md = write_benchmark(result, args.out)
     print(markdown_table(result))
-    print(f"written: {js}, {md}")
+    written = [js, md]
+    if args.paper_table:
+        paper = Path(args.out) / "benchmark-paper.md"
+        paper.write_text(paper_table(result))
+        print(paper_table(result))
+        written.append(paper)
+    print("written: " + ", ".join(map(str, written)))
     return 0

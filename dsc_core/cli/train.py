@@ -81,6 +81,12 @@ def add_selection_arguments(
         help="remove the smoothed seasonal cycle first (default: yes)",
     )
     p.add_argument(
+        "--score-space",
+        default="anomalies",
+        help="the paper's internal scores on 'anomalies' (what is clustered; default) or on "
+        "the raw fields as the paper did ('paper')",
+    )
+    p.add_argument(
         "--area-weighting",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -235,6 +241,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         window=None if args.window is None else parse_int(args.window, "--window"),
         deseasonalize=args.deseasonalize,
         area_weighting=args.area_weighting,
+        score_space=args.score_space,
         preset=args.preset,
         seed=parse_int(getattr(args, "seed", "0"), "--seed"),
         device=args.device,

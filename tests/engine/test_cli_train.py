@@ -119,3 +119,19 @@ def test_train_picks_a_level_of_a_multi_level_file(tmp_path, capsys):
     assert "2 levels on 'pressure_level'" in capsys.readouterr().err
     assert main([*argv, "--level", "850", "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "config.json").read_text())["config"]["level"] == 850.0
+
+
+def test_benchmark_paper_table_beside_the_papers_figures(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["benchmark", *SELECT, "--clusters", "3", "--methods", "kmeans,agglomerative"]
+    argv += ["--seeds", "1", "--paper-table", "--score-space", "paper", "--out", str(out)]
+    assert main(argv) == 0
+    table = (out / "benchmark-paper.md").read_text()
+    assert "| k-means | " in table and "(0.254)" in table and "(1.687)" in table
+    assert "| DTC (not implemented here) | — (0.282)" in table
+    assert "raw fields, as the paper" in table and "Ranking by silhouette (cos)" in table
+    assert "ARI vs truth" in capsys.readouterr().out
+    result = json.loads((out / "benchmark.json").read_text())
+    assert result["config"]["score_space"] == "paper"
+    assert main([*argv[:-1], str(tmp_path / "x"), "--score-space", "raw"]) == 2
+    assert "unknown score space 'raw'" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """dsc_core.pipeline: RunConfig and run() end to end on a tiny crop of the sample."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -147,3 +148,13 @@ def test_cancel_stops_the_run(tiny):
     cfg = RunConfig(clusters=3, method="dsc", bbox=BBOX, preset="fast", device="cpu")
     with pytest.raises(Cancelled):
         run(cfg, callbacks=[cancel], data=tiny)
+
+
+def test_score_space_paper_scores_the_raw_fields():
+    year = dsc_core.sample(start="2021-01-01", end="2021-12-31")  # a seasonal cycle to remove
+    cfg = RunConfig(clusters=3, method="kmeans", bbox=BBOX)
+    anomalies = run(cfg, data=year).metrics["internal"]
+    raw = run(replace(cfg, score_space="paper"), data=year).metrics["internal"]
+    assert raw["rmse"] != pytest.approx(anomalies["rmse"])
+    with pytest.raises(ConfigError, match="score space"):
+        replace(cfg, score_space="latent").validate()
