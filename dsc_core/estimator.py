@@ -130,6 +130,9 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     callbacks: callables receiving :class:`dsc_core.training.Event`; raising
     :class:`dsc_core.errors.Cancelled` stops training and leaves the estimator unfitted.
     day_shape: ``(variable, y, x)`` of one day when ``X`` comes 2-D (see below).
+    max_minutes: time budget of the training (None: none): pretraining and the joint phase end
+    early, at an epoch's end, once their shares of it are spent (the big "paper" preset on a
+    laptop).
 
     ``X`` is ``(day, variable, y, x)``, or 2-D ``(day, feature)`` as scikit-learn tools pass
     it, read as ``day_shape`` (None: ``(feature, 1, 1)``, each feature a variable on a
@@ -167,6 +170,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         random_state: int | None = None,
         callbacks: list[Callback] | None = None,
         day_shape: tuple[int, int, int] | None = None,
+        max_minutes: float | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.window = window
@@ -189,6 +193,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         self.random_state = random_state
         self.callbacks = callbacks
         self.day_shape = day_shape
+        self.max_minutes = max_minutes
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -242,10 +247,13 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             "batch_size": p.batch_size >= 1,
             "learning_rate": p.learning_rate > 0,
             "alpha": self.alpha > 0,
+            "max_minutes": self.max_minutes is None or self.max_minutes > 0,
         }
         for name, ok in checks.items():
             if not ok:
-                value = self.alpha if name == "alpha" else getattr(p, name)
+                value = (
+                    getattr(self, name) if name in ("alpha", "max_minutes") else getattr(p, name)
+                )
                 raise ConfigError(f"invalid {name}={value!r}: see DSC's docstring for the range")
         if not VARIANTS[self.variant][0]:
             p = replace(p, window=1)
@@ -282,6 +290,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             joint=VARIANTS[self.variant][2],
             metric=preset.metric,
             epoch_days=preset.epoch_days,
+            max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes,
         )
 
     # --- fitting ----------------------------------------------------------------------------

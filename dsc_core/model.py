@@ -406,3 +406,72 @@ class DenseAutoencoder(nn.Module):
         """Masked MSE between ``decode(z)`` and the centre days of ``target``
         ``(day, W, variable, y, x)``."""
         return masked_mse(self.decode(z), target[:, target.shape[1] // 2], mask)
+
+
+DTC_POOLED_SIDE = 8
+
+
+class TemporalAutoencoder(nn.Module):
+    """DTC (deep temporal clustering, Madiraju et al. 2018) adapted to days of maps.
+
+    A day's window of W days is a series of W steps; a step is the day's valid cells pooled to
+    at most 8 × 8 and flattened (variable · y' · x' features). Encoder: a temporal convolution
+    (kernel 3, ``hidden`` filters, leaky ReLU), then two bidirectional LSTMs (``hidden``, then
+    ``latent_units`` units a direction): the latent is that sequence of W steps, flattened
+    (W · 2 · latent_units). Decoder: each latent step back to its day's pooled map (dense,
+    shared over steps). Clustering: the Student's t layer on the latent sequence (Euclidean
+    distance, one of DTC's similarity options). Our adaptation: the published DTC runs on one
+    long series per sample, with max-pooling over time and a deconvolution decoder.
+    """
+
+    def __init__(
+        self,
+        n_variables: int,
+        grid: tuple[int, int],
+        n_clusters: int,
+        window: int,
+        hidden: int = 50,
+        latent_units: int = 8,
+        alpha: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.input_pool = max(1, -(-max(grid) // DTC_POOLED_SIDE))
+        self.grid = tuple(-(-g // self.input_pool) for g in grid)
+        self.n_variables = n_variables
+        self.window = window
+        features = n_variables * self.grid[0] * self.grid[1]
+        self.conv = nn.Conv1d(features, hidden, 3, padding=1)
+        self.lstm1 = nn.LSTM(hidden, hidden, batch_first=True, bidirectional=True)
+        self.lstm2 = nn.LSTM(2 * hidden, latent_units, batch_first=True, bidirectional=True)
+        self.decoder = nn.Sequential(
+            nn.Linear(2 * latent_units, hidden), nn.LeakyReLU(), nn.Linear(hidden, features)
+        )
+        self.clustering = ClusteringLayer(n_clusters, window * 2 * latent_units, alpha)
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Days ``(day, variable, y, x)`` → pooled, flattened steps ``(day, features)``."""
+        pooled, _ = pool_valid(x * mask.to(x.dtype), mask, self.input_pool)
+        return pooled.flatten(1)
+
+    def latent(self, emb: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """Steps ``(n, features)``, windows ``(day, W)`` → latent sequences ``(day, W·2·units)``."""
+        seq = F.leaky_relu(self.conv(emb[windows].transpose(1, 2))).transpose(1, 2)
+        seq, _ = self.lstm1(seq)
+        seq, _ = self.lstm2(seq)
+        return seq.flatten(1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent ``(day, W·2·units)`` → the window's pooled maps ``(day, W, variable, y', x')``."""
+        steps = self.decoder(z.reshape(len(z), self.window, -1))
+        return steps.reshape(len(z), self.window, self.n_variables, *self.grid)
+
+    def recon_target(
+        self, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Days pooled like the encoder's steps, and their mask ``(y', x')``."""
+        return pool_valid(x, mask, self.input_pool)
+
+    def recon_loss(self, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Masked MSE between ``decode(z)`` and the window's targets ``(day, W, variable, y',
+        x')``."""
+        return masked_mse(self.decode(z).flatten(0, 1), target.flatten(0, 1), mask)

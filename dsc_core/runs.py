@@ -71,10 +71,10 @@ def jsonable(obj: Any) -> Any:
 
 def _estimator_classes() -> dict[str, type]:
     """The classes a saved model is restored as, by the name its ``config.json`` gives."""
-    from dsc_core.baselines import DEC, FeatureClusterer
+    from dsc_core.baselines import DEC, DTC, FeatureClusterer
     from dsc_core.estimator import DSC
 
-    return {"DSC": DSC, "DEC": DEC, "FeatureClusterer": FeatureClusterer}
+    return {"DSC": DSC, "DEC": DEC, "DTC": DTC, "FeatureClusterer": FeatureClusterer}
 
 
 def _load_estimator(path: Path) -> Any:

@@ -79,6 +79,7 @@ class TrainConfig:
     metric: str = "latent"  # distances of the k-means init and the Student's t: METRICS
     epoch_days: int | None = None  # epoch counts are per this many days (scaled_epochs)
     kmeans_n_init: int = 10
+    max_seconds: float | None = None  # time budget: phases end early, at an epoch's end
 
 
 @dataclass
@@ -261,6 +262,10 @@ def train(
     ``mask`` (y, x) bool marks valid cells; ``windows`` ``(day, W)`` int holds each day's
     window (rows of ``x``). Returns the final labels (argmax of q), centroids and history.
     Raises whatever a callback raises (:class:`~dsc_core.errors.Cancelled` to stop).
+
+    With ``config.max_seconds``, pretraining ends after the epoch that passes its share of the
+    budget (its share of the epochs) and the joint phase after the epoch that passes the whole
+    budget; the history's last row of a phase cut short says ``"budget": 1``.
     """
     rng = np.random.default_rng(config.seed)
     n = len(x)
@@ -272,6 +277,8 @@ def train(
     update_interval = max(config.update_interval, -(-n // config.batch_size))
     report = _Reporter(callbacks, pretrain_epochs + joint_epochs)
     history: list[dict] = []
+    budget = config.max_seconds or float("inf")
+    pretrain_budget = budget * pretrain_epochs / max(pretrain_epochs + joint_epochs, 1)
     window = windows.shape[1]
     if has_decoder:
         with torch.no_grad():
@@ -314,6 +321,10 @@ def train(
         report.done = epoch
         history.append({"phase": "pretrain", "epoch": epoch, **losses, "elapsed": report.elapsed()})
         report.send(Event("pretrain", epoch, pretrain_epochs, losses))
+        if report.elapsed() > pretrain_budget and epoch < pretrain_epochs:
+            history[-1]["budget"] = 1
+            report.send(Event("pretrain", epoch, pretrain_epochs, losses, message="time budget"))
+            break
 
     # --- k-means initialisation of the centroids --------------------------------------------
     z_all = encode_all(net, x, mask, windows)
@@ -377,6 +388,9 @@ def train(
                 }
             )
             msg = f"converged: {state['changed']:.4f} of days changed < tol" if stopped else ""
+            if not stopped and report.elapsed() > budget and epoch < joint_epochs:
+                history[-1]["budget"] = 1
+                stopped, msg = 1.0, "time budget"
             report.send(Event("joint", epoch, joint_epochs, losses, state["changed"], message=msg))
             if stopped:
                 break

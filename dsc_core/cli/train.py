@@ -75,6 +75,11 @@ def add_selection_arguments(
     p.add_argument("--preset", default="default", help="model size: default, paper, fast")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument(
+        "--max-minutes",
+        metavar="M",
+        help="time budget of each deep training: its phases end early at an epoch's end",
+    )
+    p.add_argument(
         "--deseasonalize",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -248,6 +253,9 @@ def config_from_args(args: argparse.Namespace, method: str):
         min_spell=parse_int(getattr(args, "min_spell", "1"), "--min-spell"),
         surrogates=parse_int(getattr(args, "significance", "0"), "--significance"),
         check_stability=getattr(args, "check_stability", False),
+        params={}
+        if args.max_minutes is None
+        else {"max_minutes": parse_float(args.max_minutes, "--max-minutes")},
     )
 
 

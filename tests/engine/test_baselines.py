@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from tiny_data import tiny_days
 
 from dsc_core.baselines import DEC, METHODS, make_estimator
@@ -59,3 +60,17 @@ def test_dec_follows_the_reference_latent_with_the_paper_preset():
     assert make_estimator("dec", 4, preset="paper").latent_dim == 150
     assert make_estimator("dec", 4, preset="default").latent_dim == 10
     assert make_estimator("dec", 4, preset="paper", latent_dim=20).latent_dim == 20
+
+
+def test_dtc_reads_windows_of_days_and_finds_the_planted_split(tmp_path):
+    from dsc_core.runs import _load_estimator
+
+    x, mask, truth = tiny_days()
+    dtc = make_estimator("dtc", 2, random_state=0, pretrain_epochs=8, max_epochs=4)
+    labels = dtc.fit_predict(x, mask=mask)
+    assert dtc.window_ == 7 and dtc.model_.latent(dtc.model_.embed(
+        torch.from_numpy(x), torch.from_numpy(mask)), torch.zeros((1, 7), dtype=torch.long)
+    ).shape == (1, 7 * 2 * 8)  # fmt: skip
+    assert abs(np.corrcoef(labels, truth)[0, 1]) > 0.9
+    again = _load_estimator(dtc.save(tmp_path / "dtc"))
+    np.testing.assert_array_equal(again.predict(x), dtc.predict(x))

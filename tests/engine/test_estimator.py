@@ -168,3 +168,15 @@ def test_bad_input():
         DSC(2, **FAST).fit(x, mask=mask[:8])
     with pytest.raises(ConfigError, match="pass the grid mask as mask="):
         DSC(2, **FAST).fit(x, mask)  # the mask in y's place
+
+
+def test_a_time_budget_ends_the_phases_early():
+    x, mask, _ = tiny_days()
+    params = {**FAST, "pretrain_epochs": 50, "max_epochs": 50, "tol": 0.0}
+    model = DSC(2, random_state=0, max_minutes=1e-4, **params).fit(x, mask=mask)  # 6 ms
+    phases = [row["phase"] for row in model.history_]
+    assert phases.count("pretrain") == 1 and phases.count("joint") == 1
+    assert all(row.get("budget") == 1 for row in model.history_)
+    assert model.labels_.shape == (len(x),)
+    with pytest.raises(ConfigError, match="max_minutes"):
+        DSC(2, max_minutes=0, **FAST).fit(x, mask=mask)
