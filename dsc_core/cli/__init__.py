@@ -15,13 +15,13 @@ from dsc_core.errors import DSCError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dsc_core.cli import benchmark, choose_k, data, runs, train
+    from dsc_core.cli import benchmark, choose_k, data, runs, sweep, train
 
     parser = argparse.ArgumentParser(
         prog="dsc", description="Deep Spatiotemporal Clustering of gridded climate data."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, runs, benchmark, choose_k):
+    for module in (data, train, runs, benchmark, choose_k, sweep):
         module.add_parsers(subparsers)
     return parser
 
