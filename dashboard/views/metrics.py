@@ -71,17 +71,22 @@ def trust_alert(metrics: dict) -> pn.viewable.Viewable:
 
 
 def regime_table(metrics: dict) -> pd.DataFrame:
-    """Per cluster: share of days, number of days, mean spell length."""
+    """Per cluster: share of days, number of days, mean spell length (and before the minimum
+    spell filter, when the run had one)."""
     reg = metrics.get("regimes") or {}
     k = len(reg.get("frequency", []))
-    return pd.DataFrame(
-        {
-            "share of days": np.round(reg.get("frequency", []), 3),
-            "days": reg.get("counts", [0] * k),
-            "mean spell (days)": [None if s is None else round(s, 1) for s in reg["mean_spell"]],
-        },
-        index=pd.Index(range(k), name="cluster"),
-    )
+
+    def spells(stats: dict) -> list:
+        return [None if s is None else round(s, 1) for s in stats["mean_spell"]]
+
+    columns = {
+        "share of days": np.round(reg.get("frequency", []), 3),
+        "days": reg.get("counts", [0] * k),
+        "mean spell (days)": spells(reg),
+    }
+    if metrics.get("regimes_unfiltered"):
+        columns["mean spell before the filter"] = spells(metrics["regimes_unfiltered"])
+    return pd.DataFrame(columns, index=pd.Index(range(k), name="cluster"))
 
 
 def settings_table(config, label=str) -> pd.DataFrame:

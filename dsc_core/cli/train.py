@@ -210,6 +210,11 @@ def summary_text(run) -> str:
         "  frequency: "
         + ", ".join(f"{c}: {f:.0%}" for c, f in enumerate(reg["frequency"]))
         + f"; mean spell {reg['mean_spell_overall']:.1f} days"
+        + (
+            f" ({m['regimes_unfiltered']['mean_spell_overall']:.1f} before --min-spell)"
+            if m.get("regimes_unfiltered")
+            else ""
+        )
     )
     if run.config.min_spell > 1:
         lines.append(

@@ -24,3 +24,16 @@ def test_trust_alert_and_table():
     tested = {"trust": fine, "significance": {"percentile": 97.0, "n_surrogates": 20}}
     assert metrics.trust_table(tested).loc["above red noise (20 surrogates)", "value"] == "97 %"
     assert not metrics.trust_alert({}).visible  # runs saved before the checks existed
+
+
+def test_regime_table_shows_spells_before_the_minimum_spell_filter():
+    from dsc_core.metrics import regime_stats
+
+    raw = np.array([0, 1, 0, 0, 0, 1, 1, 1])
+    kept = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    table = metrics.regime_table({"regimes": regime_stats(kept, 2)})
+    assert list(table.columns) == ["share of days", "days", "mean spell (days)"]
+    both = {"regimes": regime_stats(kept, 2), "regimes_unfiltered": regime_stats(raw, 2)}
+    table = metrics.regime_table(both)
+    assert table["mean spell (days)"].tolist() == [5.0, 3.0]
+    assert table["mean spell before the filter"].tolist() == [2.0, 2.0]
