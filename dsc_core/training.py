@@ -10,6 +10,12 @@ at every epoch end and at least every ~1 s; a callback raising
 Each step encodes every day its batch's windows need exactly once, then gathers windows of day
 embeddings by index; batches are built from short runs of consecutive days so that windows
 overlap and few extra days need encoding.
+
+Data parallel: when a ``torch.distributed`` process group is initialised (``torchrun ...
+dsc train --distributed``), every process holds the days and the same seed, takes its share of
+each epoch's batches, and the network is wrapped in ``DistributedDataParallel``, which averages
+the gradients; the targets P and the k-means init are computed from all days in every process,
+identically, since the weights are identical.
 """
 
 from __future__ import annotations
@@ -249,6 +255,33 @@ def _means(sums: dict[str, float], count: int) -> dict[str, float]:
     return {k: v / max(count, 1) for k, v in sums.items()}
 
 
+class _Loss(nn.Module):
+    """The network and a loss of a batch as one module: ``forward(fn, days)`` returns
+    ``fn(net, days)``, so that DistributedDataParallel, which synchronises what goes through
+    its ``forward``, can wrap the whole step."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, fn: Callable, days: np.ndarray):
+        return fn(self.net, days)
+
+
+def _parallel(net: nn.Module) -> tuple[nn.Module, int, int]:
+    """``(module to call, rank, world size)``: DistributedDataParallel around :class:`_Loss`
+    when a process group is initialised, else :class:`_Loss` alone in a world of one."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return _Loss(net), 0, 1
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(net.parameters()).device
+    ids = [device.index] if device.type == "cuda" else None
+    module = DistributedDataParallel(_Loss(net), device_ids=ids, find_unused_parameters=True)
+    return module, dist.get_rank(), dist.get_world_size()
+
+
 def train(
     net: nn.Module,
     x: torch.Tensor,
@@ -284,6 +317,7 @@ def train(
         with torch.no_grad():
             target, target_mask = net.recon_target(x, mask)
     full_window = getattr(net, "window", 1) > 1
+    parallel, rank, world = _parallel(net)
 
     def targets(days: np.ndarray) -> torch.Tensor:
         """Reconstruction targets ``(day, W', variable, y', x')`` of ``days``' windows."""
@@ -292,7 +326,8 @@ def train(
 
     def step_batches(phase: str, epoch: int, n_epochs: int, loss_fn) -> dict[str, float]:
         sums: dict[str, float] = {}
-        steps = batches(n, config.batch_size, window, rng)
+        every = batches(n, config.batch_size, window, rng)  # the same in every process
+        steps = every[rank::world][: len(every) // world or 1]
         for i, days in enumerate(steps):
             terms = loss_fn(days)
             if terms is None:  # the joint phase's stop rule fired
@@ -308,9 +343,12 @@ def train(
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     net.train()
 
+    def recon_loss(model: nn.Module, days: np.ndarray) -> torch.Tensor:
+        z = latent_of(model, x, mask, windows, days)
+        return model.recon_loss(z, targets(days), target_mask)
+
     def recon_step(days: np.ndarray) -> dict[str, float]:
-        z = latent_of(net, x, mask, windows, days)
-        loss = net.recon_loss(z, targets(days), target_mask)
+        loss = parallel(recon_loss, days)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -347,6 +385,16 @@ def train(
         with torch.no_grad():
             p_all = target_distribution(net.clustering(z_all))
 
+        def joint_loss(model: nn.Module, days: np.ndarray):
+            """KL(P‖Q) of the batch, and its reconstruction loss (None when not trained)."""
+            z = latent_of(model, x, mask, windows, days)
+            q = model.clustering(z)
+            kl = F.kl_div(q.log(), p_all[torch.as_tensor(days, device=x.device)],
+                          reduction="batchmean")  # fmt: skip
+            if has_decoder and config.joint_recon:
+                return kl, model.recon_loss(z, targets(days), target_mask)
+            return kl, None
+
         def joint_step(days: np.ndarray) -> dict[str, float] | None:
             nonlocal p_all, labels
             if state["step"] and state["step"] % update_interval == 0:
@@ -359,14 +407,10 @@ def train(
                 if state["changed"] < config.tol:
                     return None
             state["step"] += 1
-            idx = torch.as_tensor(days, device=x.device)
-            z = latent_of(net, x, mask, windows, days)
-            q = net.clustering(z)
-            kl = F.kl_div(q.log(), p_all[idx], reduction="batchmean")
+            kl, recon = parallel(joint_loss, days)
             terms = {"kl": kl.item()}
             loss = kl
-            if has_decoder and config.joint_recon:
-                recon = net.recon_loss(z, targets(days), target_mask)
+            if recon is not None:
                 loss = recon + config.gamma * kl
                 terms["recon"] = recon.item()
             optimizer.zero_grad()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from dsc_core.errors import ConfigError
@@ -126,6 +128,12 @@ def add_parsers(subparsers) -> None:
         default="0",
         metavar="N",
         help="also cluster N red-noise surrogates and rank the run among them (N more fits)",
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training across the processes torchrun starts "
+        "(torchrun --nproc-per-node=N -m dsc_core.cli train ... --distributed); rank 0 writes",
     )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -274,11 +282,39 @@ def train_command(args: argparse.Namespace) -> int:
         not out.is_dir() or (any(out.iterdir()) and not (out / CONFIG_FILE).is_file())
     ):
         raise ConfigError(f"--out {out} exists and is not a run directory: choose another path")
-    progress = Progress(disable=args.quiet)
-    try:
-        result = run(config, callbacks=[progress])
-    finally:
-        progress.close()
-    save_run(result, out)
-    print(summary_text(result))
+    with process_group(args.distributed, config) as (rank, config):
+        progress = Progress(disable=args.quiet or rank > 0)
+        try:
+            result = run(config, callbacks=[progress])
+        finally:
+            progress.close()
+        if rank == 0:
+            save_run(result, out)
+            print(summary_text(result))
     return 0
+
+
+@contextlib.contextmanager
+def process_group(distributed: bool, config):
+    """``(rank, config)`` inside: with ``distributed``, this process joins the group torchrun
+    describes in its environment (NCCL on CUDA, each rank on its own GPU; gloo on CPU), and
+    leaves it after; without, rank 0 alone."""
+    if not distributed:
+        yield 0, config
+        return
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ:
+        raise ConfigError("--distributed needs torchrun: torchrun --nproc-per-node=N -m "
+                          "dsc_core.cli train ... --distributed")  # fmt: skip
+    cuda = torch.cuda.is_available() and config.device != "cpu"
+    if cuda:
+        config = replace(config, device=f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield dist.get_rank(), config
+    finally:
+        dist.destroy_process_group()
