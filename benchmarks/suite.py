@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="weight cells by √cos(latitude), as runs do by default (default: yes)",
     )
+    p.add_argument("--clip", type=float, help="clip z-scores at ± this many standard deviations")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         results.append(
             run_case(
-                prepare(case, args.area_weighting),
+                prepare(case, args.area_weighting, args.clip),
                 args.methods.split(","),
                 args.seeds,
                 params,

@@ -111,6 +111,9 @@ class Preprocessor:
     ``area_weighting``: transform multiplies each cell's z-score by √cos(latitude) (scaled so
     that the valid cells' mean square weight is 1), so that squared distances and losses count
     each cell by its area: a high-latitude cell of a regular grid covers less of the Earth.
+    ``clip``: z-scores beyond ±clip are set to ±clip (None: kept), so that rare extremes of
+    heavy-tailed fields (surface fluxes) do not dominate distances and losses;
+    ``inverse_transform`` cannot undo it.
     """
 
     def __init__(
@@ -119,11 +122,13 @@ class Preprocessor:
         n_harmonics: int | str = "auto",
         pad_multiple: int = 16,
         area_weighting: bool = False,
+        clip: float | None = None,
     ) -> None:
         self.deseasonalize = deseasonalize
         self.n_harmonics = n_harmonics
         self.pad_multiple = pad_multiple
         self.area_weighting = area_weighting
+        self.clip = clip
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
@@ -132,6 +137,10 @@ class Preprocessor:
         ):
             raise ConfigError(
                 f"n_harmonics must be 'auto' or an integer >= 0, got {self.n_harmonics!r}"
+            )
+        if self.clip is not None and not self.clip > 0:
+            raise ConfigError(
+                f"clip must be a positive number of standard deviations, got {self.clip!r}"
             )
         if not isinstance(self.pad_multiple, int | np.integer) or self.pad_multiple < 1:
             raise ConfigError(f"pad_multiple must be an integer >= 1, got {self.pad_multiple!r}")
@@ -314,6 +323,8 @@ class Preprocessor:
         weights = self.cell_weights()
         for i, v in enumerate(self.variables_):
             z = (self._values(anomalies, v) - float(self.mean_[i])) / float(self.std_[i])
+            if self.clip is not None:
+                np.clip(z, -self.clip, self.clip, out=z)
             z *= weights
             z[:, ~self.mask_] = 0.0
             out[:, i, top : top + ny, left : left + nx] = np.nan_to_num(z, nan=0.0)
@@ -370,6 +381,7 @@ class Preprocessor:
             else int(self.n_harmonics),
             "pad_multiple": int(self.pad_multiple),
             "area_weighting": bool(self.area_weighting),
+            "clip": None if self.clip is None else float(self.clip),
             "variables": list(self.variables_),
             "attrs": self.attrs_,
             "latitude": self.latitude_.tolist(),
@@ -392,7 +404,8 @@ class Preprocessor:
         """Re-create a fitted Preprocessor from :meth:`to_dict` output."""
         try:
             weighting = bool(d.get("area_weighting", False))  # runs saved before it existed
-            pre = cls(d["deseasonalize"], d["n_harmonics"], d["pad_multiple"], weighting)
+            pre = cls(d["deseasonalize"], d["n_harmonics"], d["pad_multiple"], weighting,
+                      d.get("clip"))  # fmt: skip
             pre.variables_ = list(d["variables"])
             pre.attrs_ = {v: dict(a) for v, a in d["attrs"].items()}
             pre.latitude_ = np.asarray(d["latitude"], np.float64)

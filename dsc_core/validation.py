@@ -47,15 +47,15 @@ class CaseData:
     shape: tuple[int, int, int, int]  # days, variables, latitude, longitude
 
 
-def prepare(case: Case, area_weighting: bool = True) -> CaseData:
+def prepare(case: Case, area_weighting: bool = True, clip: float | None = None) -> CaseData:
     """Build ``case``, load it as a file would be and preprocess it as a run does by default
     (seasonal cycle removed; cells weighted by √cos(latitude) unless ``area_weighting`` is
-    False)."""
+    False; z-scores clipped at ±``clip`` when given)."""
     from dsc_core.data import load
     from dsc_core.preprocess import Preprocessor
 
     ds = load(make_case(case))
-    pre = Preprocessor(deseasonalize=True, area_weighting=area_weighting)
+    pre = Preprocessor(deseasonalize=True, area_weighting=area_weighting, clip=clip)
     X = pre.fit_transform(ds)
     names = pre.variables_
     shape = (int(ds.sizes["time"]), len(names), ds.sizes["latitude"], ds.sizes["longitude"])

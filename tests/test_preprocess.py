@@ -216,3 +216,14 @@ def test_other_errors(tiny):
         pre.transform(tiny.isel(latitude=slice(0, 3)))
     with pytest.raises(DataError):
         pre.inverse_transform(np.zeros((2, 3, 16, 16)))
+
+
+def test_clip_bounds_the_z_scores_and_is_stored():
+    ds = _tiny()
+    ds["b"][5, 2, 2] = 1e6  # one extreme value
+    x = Preprocessor(pad_multiple=1, clip=3.0).fit(ds).transform(ds)
+    assert np.abs(x).max() == pytest.approx(3.0)
+    pre = Preprocessor(pad_multiple=1, clip=3.0).fit(ds)
+    assert Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict()))).clip == 3.0
+    with pytest.raises(ConfigError, match="clip"):
+        Preprocessor(clip=0).fit(ds)
