@@ -743,33 +743,11 @@ class Session(param.Parameterized):
             self.settings.set_engine_options(options)
             self.engine_ready = True
         self._poll_job()
-        if self._loading is not None and self._loading.done():
-            future, self._loading = self._loading, None
-            try:
-                self.show(future.result())
-            except DSCError as err:
-                self.notify(str(err))
-            except Exception as err:  # a damaged run folder must not break the page
-                log.error("cannot show a stored run", exc_info=err)
-                self.message = "cannot read that run (a damaged run folder?): see the server log"
-        if self._comparing is not None and self._comparing.done():
-            future, self._comparing = self._comparing, None
-            try:
-                self.comparison = future.result()
-            except DSCError as err:
-                self.notify(str(err))
-            except Exception as err:
-                log.error("cannot compare runs", exc_info=err)
-                self.message = "cannot compare with that run (a damaged run folder?): see the log"
-        if self._assigning is not None and self._assigning.done():
-            future, self._assigning = self._assigning, None
-            try:
-                self.assigned = future.result()
-            except DSCError as err:
-                self.notify(str(err))
-            except Exception as err:
-                log.error("cannot assign new days", exc_info=err)
-                self.message = "cannot label those days with this run: see the server log"
+        self._apply("_loading", self.show, "cannot read that run (a damaged run folder?)")
+        self._apply("_comparing", lambda result: setattr(self, "comparison", result),
+                    "cannot compare with that run (a damaged run folder?)")  # fmt: skip
+        self._apply("_assigning", lambda result: setattr(self, "assigned", result),
+                    "cannot label those days with this run")  # fmt: skip
         if self._embedding is not None and self._embedding[1].done():
             run, future = self._embedding
             self._embedding = None
@@ -779,6 +757,22 @@ class Session(param.Parameterized):
                 else:
                     log.error("UMAP failed", exc_info=future.exception())
                     self.results.embedding_kind = "PCA (UMAP failed: see the server log)"
+
+    def _apply(self, name: str, use: Callable, failure: str) -> None:
+        """Once the I/O thread's future in attribute ``name`` is done: ``use(result)``; a
+        DSCError becomes the page's message, anything else (a damaged file must not break the
+        page) ``failure`` and the server log."""
+        future = getattr(self, name)
+        if future is None or not future.done():
+            return
+        setattr(self, name, None)
+        try:
+            use(future.result())
+        except DSCError as err:
+            self.notify(str(err))
+        except Exception as err:
+            log.error(failure, exc_info=err)
+            self.message = f"{failure}: see the server log"
 
     def _poll_job(self) -> None:
         for job in [j for j in self._earlier if j.finished.is_set()]:
