@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCORE_SPACES = ("anomalies", "paper")
+SIGNIFICANT_PERCENTILE = 95
+"""A run's clusters below this percentile of the red-noise surrogates get a trust warning."""
 MAX_LATENT = 64
 """Wider "latent" features (a baseline's flattened input) are stored as their leading PCs."""
 
@@ -345,6 +347,13 @@ def run(
         metrics["significance"] = regime_significance(
             X, mask, labels, cluster, config.surrogates, days, config.seed, progress
         )
+        sig = metrics["significance"]
+        if sig["percentile"] < SIGNIFICANT_PERCENTILE:
+            metrics["trust"]["warnings"].append(
+                f"the clusters are not more distinct than red noise clustered the same way "
+                f"(above {sig['percentile']:.0f} % of {sig['n_surrogates']} surrogates; "
+                f"{SIGNIFICANT_PERCENTILE} % needed)"
+            )
     t_end = time.perf_counter()
     metrics.update(
         n_days=n_days,

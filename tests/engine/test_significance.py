@@ -48,7 +48,24 @@ def test_red_noise_keeps_variance_and_persistence():
 def test_run_reports_the_percentile_and_refuses_bad_counts():
     data = dsc_core.sample(start="2021-01-01", end="2021-04-30")
     cfg = RunConfig(method="kmeans", clusters=4, bbox=(35.0, 38.0, -30.0, -27.0), surrogates=3)
-    sig = run(cfg, data=data).metrics["significance"]
+    metrics = run(cfg, data=data).metrics
+    sig = metrics["significance"]
     assert sig["n_surrogates"] == 3 and 0 <= sig["percentile"] <= 100
+    warned = any("red noise" in w for w in metrics["trust"]["warnings"])
+    assert warned == (sig["percentile"] < 95)
     with pytest.raises(ConfigError, match="surrogates"):
         RunConfig(surrogates=-1).validate()
+
+
+def test_a_run_no_more_distinct_than_red_noise_is_warned_about(monkeypatch):
+    import dsc_core.significance as significance
+
+    def ranked_low(*args, **kwargs):
+        return {"statistic": 0.3, "null": [0.4] * 3, "percentile": 40.0, "n_surrogates": 3,
+                "n_components": 10}  # fmt: skip
+
+    monkeypatch.setattr(significance, "regime_significance", ranked_low)
+    data = dsc_core.sample(start="2021-01-01", end="2021-02-28")
+    cfg = RunConfig(method="kmeans", clusters=3, bbox=(35.0, 38.0, -30.0, -27.0), surrogates=3)
+    warnings = run(cfg, data=data).metrics["trust"]["warnings"]
+    assert any("not more distinct than red noise" in w and "40 %" in w for w in warnings)
