@@ -242,6 +242,7 @@ class DEC(DSC):
     input_pool = None
     day_shape = None
     max_minutes = None
+    precision = "32"
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return DenseAutoencoder(
@@ -300,6 +301,7 @@ class DTC(DSC):
     metric = "latent"
     input_pool = None
     day_shape = None
+    precision = "32"
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return TemporalAutoencoder(

@@ -42,6 +42,7 @@ from dsc_core.model import PRESETS, DSCNet, Preset, get_preset
 from dsc_core.preprocess import window_indices
 from dsc_core.training import (
     METRICS,
+    PRECISIONS,
     Callback,
     TrainConfig,
     encode_all,
@@ -132,7 +133,8 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     day_shape: ``(variable, y, x)`` of one day when ``X`` comes 2-D (see below).
     max_minutes: time budget of the training (None: none): pretraining and the joint phase end
     early, at an epoch's end, once their shares of it are spent (the big "paper" preset on a
-    laptop).
+    laptop). precision: "32" (full), "bf16" or "16": mixed precision of the training steps
+    (autocast; bf16 on recent CPUs and GPUs, "16" on CUDA, with loss scaling).
 
     ``X`` is ``(day, variable, y, x)``, or 2-D ``(day, feature)`` as scikit-learn tools pass
     it, read as ``day_shape`` (None: ``(feature, 1, 1)``, each feature a variable on a
@@ -171,6 +173,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         callbacks: list[Callback] | None = None,
         day_shape: tuple[int, int, int] | None = None,
         max_minutes: float | None = None,
+        precision: str = "32",
     ) -> None:
         self.n_clusters = n_clusters
         self.window = window
@@ -194,6 +197,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         self.callbacks = callbacks
         self.day_shape = day_shape
         self.max_minutes = max_minutes
+        self.precision = precision
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -229,6 +233,10 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             raise ConfigError(f"n_clusters must be an integer ≥ 1, got {self.n_clusters!r}")
         if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
             raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
         if p.rnn not in ("gru", "lstm"):
             raise ConfigError(f"unknown rnn {p.rnn!r}: use 'gru' or 'lstm'")
         if p.metric not in METRICS:
@@ -291,6 +299,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             metric=preset.metric,
             epoch_days=preset.epoch_days,
             max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes,
+            precision=self.precision,
         )
 
     # --- fitting ----------------------------------------------------------------------------

@@ -34,6 +34,10 @@ from torch import nn
 from dsc_core.errors import ConfigError
 from dsc_core.model import target_distribution
 
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+"""Mixed precision of the training steps: autocast to this dtype ("32": full precision; "16"
+scales the loss against underflow). Encoding all days for P and the labels stays in full
+precision."""
 METRICS = ("latent", "field", "standardized")
 """How the clustering measures distances between latent vectors (:func:`latent_metric`)."""
 EVENT_EVERY_S = 1.0
@@ -86,6 +90,7 @@ class TrainConfig:
     epoch_days: int | None = None  # epoch counts are per this many days (scaled_epochs)
     kmeans_n_init: int = 10
     max_seconds: float | None = None  # time budget: phases end early, at an epoch's end
+    precision: str = "32"  # PRECISIONS: the training steps' autocast dtype
 
 
 @dataclass
@@ -318,6 +323,18 @@ def train(
             target, target_mask = net.recon_target(x, mask)
     full_window = getattr(net, "window", 1) > 1
     parallel, rank, world = _parallel(net)
+    dtype = PRECISIONS[config.precision]
+    scaler = torch.amp.GradScaler(x.device.type, enabled=dtype == torch.float16)
+
+    def autocast():
+        return torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def descend(optimizer, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss`` (scaled in float16)."""
+        optimizer.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     def targets(days: np.ndarray) -> torch.Tensor:
         """Reconstruction targets ``(day, W', variable, y', x')`` of ``days``' windows."""
@@ -348,10 +365,9 @@ def train(
         return model.recon_loss(z, targets(days), target_mask)
 
     def recon_step(days: np.ndarray) -> dict[str, float]:
-        loss = parallel(recon_loss, days)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        with autocast():
+            loss = parallel(recon_loss, days)
+        descend(optimizer, loss)
         return {"recon": loss.item()}
 
     for epoch in range(1, pretrain_epochs + 1):
@@ -389,7 +405,7 @@ def train(
             """KL(P‖Q) of the batch, and its reconstruction loss (None when not trained)."""
             z = latent_of(model, x, mask, windows, days)
             q = model.clustering(z)
-            kl = F.kl_div(q.log(), p_all[torch.as_tensor(days, device=x.device)],
+            kl = F.kl_div(q.float().log(), p_all[torch.as_tensor(days, device=x.device)],
                           reduction="batchmean")  # fmt: skip
             if has_decoder and config.joint_recon:
                 return kl, model.recon_loss(z, targets(days), target_mask)
@@ -407,15 +423,14 @@ def train(
                 if state["changed"] < config.tol:
                     return None
             state["step"] += 1
-            kl, recon = parallel(joint_loss, days)
+            with autocast():
+                kl, recon = parallel(joint_loss, days)
             terms = {"kl": kl.item()}
             loss = kl
             if recon is not None:
                 loss = recon + config.gamma * kl
                 terms["recon"] = recon.item()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
             return terms
 
         for epoch in range(1, joint_epochs + 1):

@@ -77,6 +77,11 @@ def add_selection_arguments(
     p.add_argument("--preset", default="default", help="model size: default, paper, fast")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument(
+        "--precision",
+        default="32",
+        help="training precision of the deep methods: 32 (default), bf16 or 16 (CUDA)",
+    )
+    p.add_argument(
         "--max-minutes",
         metavar="M",
         help="time budget of each deep training: its phases end early at an epoch's end",
@@ -266,10 +271,16 @@ def config_from_args(args: argparse.Namespace, method: str):
         min_spell=parse_int(getattr(args, "min_spell", "1"), "--min-spell"),
         surrogates=parse_int(getattr(args, "significance", "0"), "--significance"),
         check_stability=getattr(args, "check_stability", False),
-        params={}
-        if args.max_minutes is None
-        else {"max_minutes": parse_float(args.max_minutes, "--max-minutes")},
+        params=estimator_options(args),
     )
+
+
+def estimator_options(args: argparse.Namespace) -> dict:
+    """RunConfig.params from the options every deep method takes: precision, time budget."""
+    options: dict = {"precision": args.precision} if args.precision != "32" else {}
+    if args.max_minutes is not None:
+        options["max_minutes"] = parse_float(args.max_minutes, "--max-minutes")
+    return options
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -180,3 +180,13 @@ def test_a_time_budget_ends_the_phases_early():
     assert model.labels_.shape == (len(x),)
     with pytest.raises(ConfigError, match="max_minutes"):
         DSC(2, max_minutes=0, **FAST).fit(x, mask=mask)
+
+
+def test_bf16_mixed_precision_trains_and_finds_the_split():
+    x, mask, truth = tiny_days()
+    params = {**FAST, "pretrain_epochs": 6, "max_epochs": 3}
+    model = DSC(2, window=3, random_state=0, precision="bf16", **params).fit(x, mask=mask)
+    assert np.isfinite([row["recon"] for row in model.history_]).all()
+    assert abs(np.corrcoef(model.labels_, truth)[0, 1]) > 0.9
+    with pytest.raises(ConfigError, match="precision"):
+        DSC(2, precision="8", **FAST).fit(x, mask=mask)
