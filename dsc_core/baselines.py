@@ -198,7 +198,22 @@ class FeatureClusterer:
         return {name: getattr(self, name) for name in self._PARAMS}
 
 
-class DEC(DSC):
+class _OwnNetwork(DSC):
+    """A baseline with a network of its own that reuses DSC's training loop, save and load:
+    the DSC settings it has no use for, fixed as class attributes (DSC's machinery reads
+    them; they are not parameters of the baseline)."""
+
+    variant = "dsc"
+    preset = "default"
+    rnn = None
+    gamma = 1.0
+    metric = "latent"
+    input_pool = None
+    day_shape = None
+    precision = "32"
+
+
+class DEC(_OwnNetwork):
     """DEC (Xie et al. 2016) on the flattened day: dense autoencoder d-500-500-2000-latent
     (ReLU), pretrained on reconstruction; centroids by k-means; then the clustering loss
     KL(P‖Q) alone, the decoder dropped. Reuses DSC's training loop, save and load."""
@@ -231,18 +246,9 @@ class DEC(DSC):
         self.random_state = random_state
         self.callbacks = callbacks
 
-    # DSC's machinery reads these; DEC has no window, RNN or preset of its own.
-    variant = "dsc"
-    preset = "default"
-    window = 1
-    rnn = None
-    gamma = 1.0
+    window = 1  # single days
     reconstruct = "centre"
-    metric = "latent"
-    input_pool = None
-    day_shape = None
     max_minutes = None
-    precision = "32"
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return DenseAutoencoder(
@@ -255,7 +261,7 @@ class DEC(DSC):
         return config
 
 
-class DTC(DSC):
+class DTC(_OwnNetwork):
     """DTC (Madiraju et al. 2018), adapted to days of maps (:class:`dsc_core.model.
     TemporalAutoencoder`): each day's window of ``window`` days is a series; the temporal
     autoencoder is pretrained on reconstruction, its latent sequences initialised by k-means,
@@ -291,17 +297,8 @@ class DTC(DSC):
         self.callbacks = callbacks
         self.max_minutes = max_minutes
 
-    # DSC's machinery reads these; DTC has no preset of its own.
-    variant = "dsc"
-    preset = "default"
-    latent_dim = None
-    rnn = None
-    gamma = 1.0
+    latent_dim = None  # set by the window and the LSTM's units
     reconstruct = "window"
-    metric = "latent"
-    input_pool = None
-    day_shape = None
-    precision = "32"
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return TemporalAutoencoder(

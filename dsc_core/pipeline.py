@@ -251,14 +251,20 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     return Prepared(season, pre, X, pre.padded_mask_, season["time"].values)
 
 
-def score_features(config: RunConfig, prepared: Prepared) -> np.ndarray:
+def score_features(
+    config: RunConfig, prepared: Prepared, anomalies: xr.Dataset | None = None
+) -> np.ndarray:
     """The paper's metric input (:func:`dsc_core.preprocess.paper_features`) in
-    ``config.score_space``: of the anomalies the methods cluster, or of the raw fields."""
+    ``config.score_space``: of the anomalies the methods cluster (``anomalies`` when already
+    computed), or of the raw fields."""
     from dsc_core.preprocess import paper_features
 
     ds, pre = prepared.ds, prepared.pre
-    raw = config.score_space == "paper" or not config.deseasonalize
-    return paper_features(ds if raw else pre.anomalies(ds), ds["mask"].values)
+    if config.score_space == "paper" or not config.deseasonalize:
+        return paper_features(ds, ds["mask"].values)
+    if anomalies is None:
+        anomalies = pre.anomalies(ds)
+    return paper_features(anomalies, ds["mask"].values)
 
 
 def run(
@@ -310,7 +316,7 @@ def run(
     fields_ = pre.anomalies(ds) if config.deseasonalize else ds
     fields_ = fields_.assign(mask=ds["mask"]).load()
     composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
-    features = score_features(config, prepared)
+    features = score_features(config, prepared, anomalies=fields_)
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
     metrics = score(features, labels, truth)
     metrics["regimes"] = regime_stats(labels, config.clusters, time=days)
