@@ -33,6 +33,8 @@ from dsc_core.errors import ConfigError, DataError
 DIMS = ("time", "latitude", "longitude")
 _MIN_SPAN_DAYS = 292  # ~0.8 year: shorter spans get no annual harmonics (mean only)
 _MAX_AUTO_HARMONICS = 3
+BLOCK_BYTES = 64 * 2**20
+"""Days are read, fitted and transformed in blocks of about this many bytes (float64)."""
 
 
 def auto_harmonics(span_days: int) -> int:
@@ -80,24 +82,70 @@ def _coefficient_names(harmonics: list[int]) -> list[str]:
     return ["mean"] + [f"{f}{h}" for h in harmonics for f in ("cos", "sin")]
 
 
-def _fit_harmonics(design: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least squares per column: design (day, coef), values (day, cell) with NaN → (coef, cell).
+def time_blocks(n_days: int, day_bytes: int, block_bytes: int = BLOCK_BYTES) -> list[slice]:
+    """Consecutive slices of ``n_days`` days, each about ``block_bytes`` when a day costs
+    ``day_bytes``: what the preprocessing reads and holds at a time."""
+    step = max(1, block_bytes // max(day_bytes, 1))
+    return [slice(a, min(a + step, n_days)) for a in range(0, n_days, step)]
 
-    Cells with fewer finite days than twice the number of coefficients get NaN.
+
+class _HarmonicSums:
+    """Least squares of the harmonics per cell, accumulated over blocks of days.
+
+    ``add(design, values)``: design (day, coef), values (day, cell) with NaN. ``solve()``:
+    coefficients (coef, cell); cells with fewer finite days than twice the number of
+    coefficients get NaN. The normal equations are summed as matrix products (finite days
+    only), so a block costs two GEMMs whatever the share of missing values.
     """
-    n_coef = design.shape[1]
-    finite = np.isfinite(values)
-    if finite.all():
-        return np.linalg.lstsq(design, values, rcond=None)[0]
-    weight = finite.astype(np.float64)
-    filled = np.where(finite, values, 0.0)
-    gram = np.einsum("tc,td,tp->pcd", design, design, weight)  # (cell, coef, coef)
-    rhs = np.einsum("tc,tp->pc", design, filled)[..., None]
-    enough = finite.sum(axis=0) >= 2 * n_coef
-    coef = np.full((n_coef, values.shape[1]), np.nan)
-    if enough.any():
-        coef[:, enough] = np.linalg.solve(gram[enough], rhs[enough])[..., 0].T
-    return coef
+
+    def __init__(self, n_coef: int, n_cells: int) -> None:
+        self.n_coef = n_coef
+        self.gram = np.zeros((n_cells, n_coef * n_coef))
+        self.rhs = np.zeros((n_cells, n_coef))
+        self.count = np.zeros(n_cells)
+
+    def add(self, design: np.ndarray, values: np.ndarray) -> None:
+        finite = np.isfinite(values)
+        weight = finite.astype(np.float64)
+        outer = np.einsum("tc,td->tcd", design, design).reshape(len(design), -1)
+        self.gram += weight.T @ outer
+        self.rhs += np.where(finite, values, 0.0).T @ design
+        self.count += weight.sum(axis=0)
+
+    def solve(self) -> np.ndarray:
+        n_coef = self.n_coef
+        enough = self.count >= 2 * n_coef
+        coef = np.full((n_coef, len(self.count)), np.nan)
+        if enough.any():
+            gram = self.gram[enough].reshape(-1, n_coef, n_coef)
+            coef[:, enough] = np.linalg.solve(gram, self.rhs[enough][..., None])[..., 0].T
+        return coef
+
+
+class _Moments:
+    """Count, mean and population standard deviation of values streamed in blocks (sums
+    shifted by the first block's mean, so that large offsets keep their precision)."""
+
+    def __init__(self) -> None:
+        self.shift: float | None = None
+        self.n = self.s = self.ss = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return
+        if self.shift is None:
+            self.shift = float(values.mean())
+        d = values - self.shift
+        self.n += len(d)
+        self.s += float(d.sum())
+        self.ss += float((d * d).sum())
+
+    def mean_std(self) -> tuple[float, float]:
+        if not self.n:
+            return float("nan"), float("nan")
+        m = self.s / self.n
+        return self.shift + m, math.sqrt(max(self.ss / self.n - m * m, 0.0))
 
 
 class Preprocessor:
@@ -161,22 +209,11 @@ class Preprocessor:
             for v in names
         }
 
-        mask = np.ones((ds.sizes["latitude"], ds.sizes["longitude"]), bool)
-        if "mask" in ds:
-            mask &= ds["mask"].transpose("latitude", "longitude").values.astype(bool)
-        for v in names:
-            finite_share = np.isfinite(self._values(ds, v)).mean(axis=0)
-            if not finite_share.any():
-                raise DataError(f"variable {v!r} is all NaN in the selection: drop it")
-            mask &= finite_share >= MIN_VALID_SHARE
-        if not mask.any():
-            raise DataError("no grid cell has valid data for every variable: drop a variable")
-        self.mask_ = mask
-
-        self.climatology_ = None
+        shape = (ds.sizes["latitude"], ds.sizes["longitude"])
+        blocks = time_blocks(n_days, 8 * shape[0] * shape[1])
+        time = pd.DatetimeIndex(ds["time"].values)
         self.harmonics_: list[int] = []
         if self.deseasonalize:
-            time = pd.DatetimeIndex(ds["time"].values)
             span = (time.max() - time.min()).days + 1
             if self.n_harmonics == "auto":
                 n_harmonics = auto_harmonics(span)
@@ -189,19 +226,45 @@ class Preprocessor:
                     f"too few days ({n_days}) to fit a seasonal cycle with {n_coef} terms: "
                     f"select at least {2 * n_coef} days or turn deseasonalize off"
                 )
-            design = _design(time, self.harmonics_)
-            coefs = {}
+            sums = {v: _HarmonicSums(n_coef, shape[0] * shape[1]) for v in names}
+
+        # first pass: finite days per cell and, when deseasonalising, the harmonics' sums
+        finite = {v: np.zeros(shape) for v in names}
+        for block in blocks:
+            part = ds.isel(time=block)
             for v in names:
-                values = self._values(ds, v).reshape(n_days, -1)
-                coef = _fit_harmonics(design, values).reshape((n_coef, *mask.shape))
-                coefs[v] = (("coefficient", "latitude", "longitude"), coef)
+                values = self._values(part, v)
+                finite[v] += np.isfinite(values).sum(axis=0)
+                if self.deseasonalize:
+                    design = _design(time[block], self.harmonics_)
+                    sums[v].add(design, values.reshape(len(values), -1))
+        mask = np.ones(shape, bool)
+        if "mask" in ds:
+            mask &= ds["mask"].transpose("latitude", "longitude").values.astype(bool)
+        for v in names:
+            if not finite[v].any():
+                raise DataError(f"variable {v!r} is all NaN in the selection: drop it")
+            mask &= finite[v] / n_days >= MIN_VALID_SHARE
+        if not mask.any():
+            raise DataError("no grid cell has valid data for every variable: drop a variable")
+        self.mask_ = mask
+        self.climatology_ = None
+        if self.deseasonalize:
+            coefs = {
+                v: (("coefficient", "latitude", "longitude"), sums[v].solve().reshape(-1, *shape))
+                for v in names
+            }
             self.climatology_ = self._climatology_dataset(coefs)
 
+        # second pass: mean and standard deviation of each variable's anomalies
+        moments = {v: _Moments() for v in names}
+        for block in blocks:
+            anomalies = self.anomalies(ds.isel(time=block))
+            for v in names:
+                moments[v].add(self._values(anomalies, v)[:, mask])
         means, stds = [], []
-        anomalies = self.anomalies(ds)
         for v in names:
-            valid = self._values(anomalies, v)[:, mask]
-            mean, std = float(np.nanmean(valid)), float(np.nanstd(valid))
+            mean, std = moments[v].mean_std()
             if not np.isfinite(std) or std == 0:
                 raise DataError(f"variable {v!r} is constant over the valid cells: drop it")
             means.append(mean)
@@ -245,8 +308,9 @@ class Preprocessor:
             )
 
     # ------------------------------------------------------------------ transforms
-    def seasonal_cycle(self, time: Any) -> xr.Dataset:
-        """The fitted climatology evaluated on dates ``time``: (time, latitude, longitude)."""
+    def seasonal_cycle(self, time: Any, chunks: tuple[int, ...] | None = None) -> xr.Dataset:
+        """The fitted climatology evaluated on dates ``time``: (time, latitude, longitude);
+        lazy (dask) in ``chunks`` of days when given."""
         if getattr(self, "climatology_", None) is None:
             if not hasattr(self, "mask_"):
                 raise ConfigError("this Preprocessor is not fitted yet: call fit(ds) first")
@@ -258,6 +322,8 @@ class Preprocessor:
             dims=("time", "coefficient"),
             coords={"time": np.asarray(time), "coefficient": self.climatology_["coefficient"]},
         )
+        if chunks is not None:
+            design = design.chunk({"time": chunks})
         clim = self.climatology_
         cycles = {v: xr.dot(design, clim[v], dim="coefficient") for v in self.variables_}
         return xr.Dataset(cycles).transpose(*DIMS)
@@ -272,7 +338,8 @@ class Preprocessor:
         self._check_grid(ds)
         out = ds[self.variables_].transpose(*DIMS)
         if self.climatology_ is not None:
-            clim = self.seasonal_cycle(ds["time"].values).assign_coords(
+            chunks = out[self.variables_[0]].chunksizes.get("time")  # None: NumPy-backed
+            clim = self.seasonal_cycle(ds["time"].values, chunks).assign_coords(
                 latitude=ds["latitude"], longitude=ds["longitude"], time=ds["time"]
             )
             out = out - clim
@@ -312,22 +379,31 @@ class Preprocessor:
         cos = np.broadcast_to(cos, self.mask_.shape)
         return np.sqrt(cos / cos[self.mask_].mean())
 
-    def transform(self, ds: xr.Dataset) -> np.ndarray:
+    def transform(self, ds: xr.Dataset, out: Any = None) -> Any:
         """float32 (day, variable, y, x): z-scored (anomalies), area-weighted if asked,
-        invalid cells 0, padded."""
+        invalid cells 0, padded. Computed in blocks of days; ``out``: an array of that shape
+        to write into (a NumPy or Zarr array; None: a new NumPy array), returned."""
         self._check_fitted()
         _check_dataset(ds)
-        anomalies = self.anomalies(ds)
+        self._check_grid(ds)
+        shape = (ds.sizes["time"], len(self.variables_), *self._padded_shape())
+        if out is None:
+            out = np.zeros(shape, np.float32)
+        elif tuple(out.shape) != shape:
+            raise DataError(f"out has shape {tuple(out.shape)}, transform writes {shape}")
         top, ny, left, nx = self._padding()
-        out = np.zeros((ds.sizes["time"], len(self.variables_), *self._padded_shape()), np.float32)
         weights = self.cell_weights()
-        for i, v in enumerate(self.variables_):
-            z = (self._values(anomalies, v) - float(self.mean_[i])) / float(self.std_[i])
-            if self.clip is not None:
-                np.clip(z, -self.clip, self.clip, out=z)
-            z *= weights
-            z[:, ~self.mask_] = 0.0
-            out[:, i, top : top + ny, left : left + nx] = np.nan_to_num(z, nan=0.0)
+        for block in time_blocks(shape[0], 8 * ny * nx):
+            anomalies = self.anomalies(ds.isel(time=block))
+            days = np.zeros((block.stop - block.start, *shape[1:]), np.float32)
+            for i, v in enumerate(self.variables_):
+                z = (self._values(anomalies, v) - float(self.mean_[i])) / float(self.std_[i])
+                if self.clip is not None:
+                    np.clip(z, -self.clip, self.clip, out=z)
+                z *= weights
+                z[:, ~self.mask_] = 0.0
+                days[:, i, top : top + ny, left : left + nx] = np.nan_to_num(z, nan=0.0)
+            out[block] = days
         return out
 
     def fit_transform(self, ds: xr.Dataset) -> np.ndarray:
