@@ -16,16 +16,18 @@ training days to their own cluster mean (a scale-free temperature).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
-from sklearn.decomposition import PCA
+from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.mixture import GaussianMixture
 
+from dsc_core.days import on_disk
 from dsc_core.errors import ConfigError, DataError
-from dsc_core.estimator import DSC, check_input, check_no_mask_as_y
+from dsc_core.estimator import DSC, check_input, check_no_mask_as_y, check_on_disk
 from dsc_core.model import DenseAutoencoder, Preset, TemporalAutoencoder
 
 METHODS: dict[str, str] = {
@@ -41,6 +43,21 @@ METHODS: dict[str, str] = {
     "dec": "DEC: dense autoencoder 500-500-2000-10 (150 with the paper preset), then KL(P||Q)",
     "dtc": "DTC: temporal conv + BiLSTM autoencoder over 7-day windows, joint KL clustering",
 }
+
+
+def _day_blocks(X: Any, at_least: int = 1) -> Iterator[np.ndarray]:
+    """Days ``X`` on disk read in blocks of about :data:`~dsc_core.preprocess.BLOCK_BYTES`
+    (float64), each at least ``at_least`` days (the last block absorbs a short tail)."""
+    from dsc_core.preprocess import time_blocks
+
+    n = X.shape[0]
+    blocks = time_blocks(n, 8 * int(np.prod(X.shape[1:])))
+    step = max(blocks[0].stop, at_least)
+    starts = list(range(0, n, step))
+    if len(starts) > 1 and n - starts[-1] < at_least:
+        starts.pop()
+    for i, a in enumerate(starts):
+        yield np.asarray(X[a : starts[i + 1] if i + 1 < len(starts) else n])
 
 
 def flatten_valid(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -71,10 +88,39 @@ class FeatureClusterer:
 
     def transform(self, X: np.ndarray, time: Any = None) -> np.ndarray:
         """Features ``(day, feature)``: flattened valid cells, or their PCA scores (single
-        days: ``time`` is not used)."""
+        days: ``time`` is not used). Days on disk (:mod:`dsc_core.days`) are read in blocks."""
+        if on_disk(X):
+            check_on_disk(X, self.mask_)
+            parts = [self._features(flatten_valid(b, self.mask_)) for b in _day_blocks(X)]
+            return np.concatenate(parts)
         X, _ = check_input(X, self.mask_)
-        flat = flatten_valid(X, self.mask_)
-        return self.pca_.transform(flat) if self.pca_ is not None else flat
+        return self._features(flatten_valid(X, self.mask_))
+
+    def _features(self, flat: np.ndarray) -> np.ndarray:
+        if self.pca_ is None:
+            return flat
+        return self.pca_.transform(flat).astype(flat.dtype, copy=False)
+
+    def _fit_features(self, X: Any, mask: np.ndarray) -> np.ndarray:
+        """The features of days ``X`` fitted on: in memory, the flattened valid cells (and a
+        PCA of them); on disk, an incremental PCA fitted block by block (without PCA, the
+        flattened cells in float32, which must fit in memory)."""
+        if not on_disk(X):
+            flat = flatten_valid(X, mask)
+            if self.n_components:
+                n = min(self.n_components, len(X) - 1, flat.shape[1])
+                self.pca_ = PCA(n, random_state=self.random_state).fit(flat)
+                flat = self.pca_.transform(flat)
+            return flat
+        if not self.n_components:
+            return np.concatenate(
+                [flatten_valid(b, mask).astype(np.float32) for b in _day_blocks(X)]
+            )
+        n = min(self.n_components, X.shape[0] - 1, int(mask.sum()) * X.shape[1])
+        self.pca_ = IncrementalPCA(n)
+        for block in _day_blocks(X, at_least=n):
+            self.pca_.partial_fit(flatten_valid(block, mask))
+        return np.concatenate([self._features(flatten_valid(b, mask)) for b in _day_blocks(X)])
 
     def fit(
         self, X: np.ndarray, y: Any = None, mask: np.ndarray | None = None, time: Any = None
@@ -84,18 +130,17 @@ class FeatureClusterer:
         check_no_mask_as_y(y)
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
-        X, mask = check_input(X, mask)
-        if self.n_clusters > len(X):
+        if not on_disk(X):
+            X, mask = check_input(X, mask)
+        else:
+            mask = check_on_disk(X, mask)
+        if self.n_clusters > X.shape[0]:
             raise ConfigError(
-                f"n_clusters={self.n_clusters} exceeds the {len(X)} days: choose fewer clusters"
+                f"n_clusters={self.n_clusters} exceeds the {X.shape[0]} days: choose fewer clusters"
             )
         self.mask_ = mask
-        flat = flatten_valid(X, mask)
         self.pca_ = None
-        if self.n_components:
-            n = min(self.n_components, len(X) - 1, flat.shape[1])
-            self.pca_ = PCA(n, random_state=self.random_state).fit(flat)
-            flat = self.pca_.transform(flat)
+        flat = self._fit_features(X, mask)
         if self.kind == "gmm":
             self.model_ = GaussianMixture(
                 self.n_clusters,

@@ -40,25 +40,11 @@ class _Stack:
     """
 
     def __init__(self, fields: xr.Dataset):
-        variables = [v for v in fields.data_vars if v != "mask"]
-        if not variables:
-            raise DataError("the fields hold no data variable; load at least one variable")
-        for v in variables:
-            if fields[v].dims != ("time", *SPATIAL_DIMS):
-                raise DataError(
-                    f"field {v!r} has dims {fields[v].dims}; expected (time, latitude, longitude)"
-                )
+        variables, self.units, self.coords, valid = _describe(fields)
         self.variables = variables
-        self.units = [str(fields[v].attrs.get("units", "")) for v in variables]
-        self.coords = {d: fields[d] for d in SPATIAL_DIMS}
         n_time, n_lat, n_lon = fields[variables[0]].shape
         self.n_time = n_time
         self.shape = (len(variables), n_lat, n_lon)
-        valid = (
-            np.asarray(fields["mask"].values, dtype=bool)
-            if "mask" in fields
-            else np.ones((n_lat, n_lon), dtype=bool)
-        )
         n_var = len(variables)
         x = np.empty((n_time, n_var, n_lat, n_lon), dtype=np.float32)
         finite = np.empty(x.shape, dtype=bool)
@@ -72,7 +58,7 @@ class _Stack:
             finite[:, i] = fi
         self.mean = mean.reshape(-1)  # (cell,) whole-period mean, NaN where never valid
         x = x.reshape(n_time, -1)
-        self.inflation = _persistence(x, fields["time"].values)
+        self.inflation = _inflation(*_lag_sums(x, fields["time"].values))
         # centred values and their squares side by side: one matrix product per selection
         self.xx = np.concatenate([x, x * x], axis=1)
         self.n_cells = x.shape[1]
@@ -88,55 +74,143 @@ class _Stack:
 
         Returns mean, anomaly, significant (group, variable, lat, lon) and count (group,).
         """
-        from scipy import stats  # ~1 s to import: only once a composite is computed
-
         size = weights.sum(axis=1, dtype=np.float64)[:, None]
         if self.finite is None:
             n1 = np.where(self.n > 0, size, 0.0)
         else:
             n1 = (weights @ self.finite).astype(np.float64)
         sums = (weights @ self.xx).astype(np.float64)
-        s1, ss1 = sums[:, : self.n_cells], sums[:, self.n_cells :]
-        n2, s2, ss2 = self.n - n1, self.s - s1, self.ss - ss1
+        return _welch(self, size, n1, sums[:, : self.n_cells], sums[:, self.n_cells :], alpha, test)
+
+
+def _welch(st, size, n1, s1, ss1, alpha: float, test: str) -> tuple[np.ndarray, ...]:
+    """The composites and their test from sums: ``st`` holds the whole period's per-cell
+    ``n``, ``s``, ``ss`` (centred), ``mean``, ``inflation`` and ``shape``; ``size`` (group, 1),
+    ``n1``, ``s1``, ``ss1`` (group, cell) the groups' day counts and sums."""
+    from scipy import stats  # ~1 s to import: only once a composite is computed
+
+    n2, s2, ss2 = st.n - n1, st.s - s1, st.ss - ss1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m1, m2 = s1 / n1, s2 / n2
+        v1 = np.maximum(ss1 - n1 * m1**2, 0) / (n1 - 1)
+        v2 = np.maximum(ss2 - n2 * m2**2, 0) / (n2 - 1)
+        e1, e2 = n1 / st.inflation, n2 / st.inflation  # effective sample sizes
+        se1, se2 = v1 / e1, v2 / e2
+        se = se1 + se2
+        t = (m1 - m2) / np.sqrt(se)
+        df = se**2 / (se1**2 / (e1 - 1) + se2**2 / (e2 - 1))
+    ok = (e1 >= 2) & (e2 >= 2) & (se > 0)
+    p = np.ones(t.shape)
+    p[ok] = 2 * stats.t.sf(np.abs(t[ok]), df[ok])
+    shape = (len(size), *st.shape)
+    p, ok = p.reshape(shape), ok.reshape(shape)
+    significant = fdr(p, ok, alpha) if test == "fdr" else ok & (p < alpha)
+    anomaly = np.where(n1 > 0, m1, np.nan)
+    return (
+        (anomaly + st.mean).reshape(shape),
+        anomaly.reshape(shape),
+        significant,
+        size[:, 0].round().astype(np.int64),
+    )
+
+
+class _StreamedSums:
+    """What :func:`_welch` needs for fixed groups of days, read from ``fields`` in blocks of
+    days (two passes: the per-cell mean, then the centred sums), so that fields larger than
+    memory (dask-backed) cost a block at a time. ``weights`` float32 (group, time)."""
+
+    def __init__(self, fields: xr.Dataset, weights: np.ndarray) -> None:
+        from dsc_core.preprocess import time_blocks
+
+        self.variables, self.units, self.coords, valid = _describe(fields)
+        n_time, n_lat, n_lon = fields[self.variables[0]].shape
+        self.n_time, self.shape = n_time, (len(self.variables), n_lat, n_lon)
+        blocks = time_blocks(n_time, 8 * int(np.prod(self.shape)))
+        total, count = np.zeros(self.shape), np.zeros(self.shape)
+        for block in blocks:
+            x, finite = self._block(fields, block, valid)
+            total += np.where(finite, x, 0.0).sum(axis=0)
+            count += finite.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            m1, m2 = s1 / n1, s2 / n2
-            v1 = np.maximum(ss1 - n1 * m1**2, 0) / (n1 - 1)
-            v2 = np.maximum(ss2 - n2 * m2**2, 0) / (n2 - 1)
-            e1, e2 = n1 / self.inflation, n2 / self.inflation  # effective sample sizes
-            se1, se2 = v1 / e1, v2 / e2
-            se = se1 + se2
-            t = (m1 - m2) / np.sqrt(se)
-            df = se**2 / (se1**2 / (e1 - 1) + se2**2 / (e2 - 1))
-        ok = (e1 >= 2) & (e2 >= 2) & (se > 0)
-        p = np.ones(t.shape)
-        p[ok] = 2 * stats.t.sf(np.abs(t[ok]), df[ok])
-        shape = (len(weights), *self.shape)
-        p, ok = p.reshape(shape), ok.reshape(shape)
-        significant = fdr(p, ok, alpha) if test == "fdr" else ok & (p < alpha)
-        anomaly = np.where(n1 > 0, m1, np.nan)
-        return (
-            (anomaly + self.mean).reshape(shape),
-            anomaly.reshape(shape),
-            significant,
-            size[:, 0].round().astype(np.int64),
+            self.mean = (total / count).reshape(-1)
+        cells = self.mean.size
+        self.n, self.s, self.ss = np.zeros(cells), np.zeros(cells), np.zeros(cells)
+        k = len(weights)
+        self.n1, self.s1, self.ss1 = (
+            np.zeros((k, cells)),
+            np.zeros((k, cells)),
+            np.zeros((k, cells)),
         )
+        lag = np.zeros((4, cells))
+        time = np.asarray(fields["time"].values, dtype="datetime64[ns]")
+        previous = None
+        for block in blocks:
+            x, finite = self._block(fields, block, valid)
+            x = np.where(finite, x - self.mean.reshape(self.shape), 0.0)
+            x = x.astype(np.float32).reshape(len(x), -1)
+            finite = finite.reshape(len(x), -1).astype(np.float32)
+            w = weights[:, block]
+            self.n += finite.sum(axis=0)
+            self.s += x.sum(axis=0, dtype=np.float64)
+            self.ss += (x * x).sum(axis=0, dtype=np.float64)
+            self.n1 += w @ finite
+            self.s1 += (w @ x).astype(np.float64)
+            self.ss1 += (w @ (x * x)).astype(np.float64)
+            days = time[block]
+            if previous is not None:
+                x, days = np.concatenate([previous[0], x]), np.concatenate([previous[1], days])
+            lag += _lag_sums(x, days)
+            previous = (x[-1:], days[-1:])
+        self.inflation = _inflation(*lag)
+        self.size = weights.sum(axis=1, dtype=np.float64)[:, None]
+
+    def _block(self, fields, block, valid) -> tuple[np.ndarray, np.ndarray]:
+        part = fields.isel(time=block)
+        x = np.stack([np.asarray(part[v].values, dtype=np.float64) for v in self.variables], 1)
+        x = np.where(valid, x, np.nan)
+        return x, np.isfinite(x)
+
+    def composite(self, alpha: float, test: str) -> tuple[np.ndarray, ...]:
+        return _welch(self, self.size, self.n1, self.s1, self.ss1, alpha, test)
 
 
-def _persistence(x: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Variance inflation (1 + r₁)/(1 − r₁) ≥ 1 per cell of ``x`` (time, cell), centred,
-    missing values 0; r₁ = lag-1 autocorrelation over pairs of consecutive days (pairs across
-    a gap in ``time`` are left out), floored at 0 and capped at 0.95."""
+def _describe(fields: xr.Dataset) -> tuple[list, list, dict, np.ndarray]:
+    """(variables, units, spatial coords, valid (lat, lon)) of ``fields``, checked."""
+    variables = [v for v in fields.data_vars if v != "mask"]
+    if not variables:
+        raise DataError("the fields hold no data variable; load at least one variable")
+    for v in variables:
+        if fields[v].dims != ("time", *SPATIAL_DIMS):
+            raise DataError(
+                f"field {v!r} has dims {fields[v].dims}; expected (time, latitude, longitude)"
+            )
+    units = [str(fields[v].attrs.get("units", "")) for v in variables]
+    coords = {d: fields[d] for d in SPATIAL_DIMS}
+    shape = fields[variables[0]].shape[1:]
+    valid = (
+        np.asarray(fields["mask"].values, dtype=bool)
+        if "mask" in fields
+        else np.ones(shape, dtype=bool)
+    )
+    return variables, units, coords, valid
+
+
+def _lag_sums(x: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """(4, cell): Σ a·b, Σ a², Σ b² and the count over the pairs (a, b) of consecutive days
+    of ``x`` (time, cell), centred, missing values 0; pairs across a gap in ``time`` are left
+    out."""
     step = np.diff(np.asarray(time, dtype="datetime64[ns]")) == np.timedelta64(1, "D")
     a, b = x[:-1][step], x[1:][step]
-    if len(a) < 2:
-        return np.ones(x.shape[1])
+    sums = [np.einsum("tc,tc->c", u, v, dtype=np.float64) for u, v in ((a, b), (a, a), (b, b))]
+    return np.stack([*sums, np.full(x.shape[1], float(len(a)))])
+
+
+def _inflation(num: np.ndarray, aa: np.ndarray, bb: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Variance inflation (1 + r₁)/(1 − r₁) ≥ 1 per cell from :func:`_lag_sums`; r₁ = the
+    lag-1 autocorrelation, floored at 0 and capped at 0.95 (0 with fewer than 2 pairs)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        num = np.einsum("tc,tc->c", a, b, dtype=np.float64)
-        den = np.sqrt(
-            np.einsum("tc,tc->c", a, a, dtype=np.float64)
-            * np.einsum("tc,tc->c", b, b, dtype=np.float64)
-        )
-        r1 = np.clip(np.nan_to_num(num / den), 0.0, 0.95)
+        r1 = np.clip(np.nan_to_num(num / np.sqrt(aa * bb)), 0.0, 0.95)
+    r1[pairs < 2] = 0.0
     return (1 + r1) / (1 - r1)
 
 
@@ -267,13 +341,20 @@ def cluster_composites(
     alpha, test: the significance test (module doc).
     Returns ``mean``, ``anomaly``, ``significant`` on (cluster, variable, latitude,
     longitude), ``count`` and ``frequency`` on (cluster); ``units`` coordinate on variable.
+    Dask-backed (lazy) fields are read in blocks of days, never whole.
     """
     _check_test(test, alpha)
-    stack = _stack(fields)
+    lazy = any(fields[v].chunks is not None for v in fields.data_vars)
+    n_time = fields.sizes["time"] if lazy else _stack(fields).n_time
     lab = np.asarray(labels, dtype=np.int64)
-    if lab.shape != (stack.n_time,):
-        raise DataError(f"labels {lab.shape} must have one entry per day ({stack.n_time})")
+    if lab.shape != (n_time,):
+        raise DataError(f"labels {lab.shape} must have one entry per day ({n_time})")
     k = int(n_clusters) if n_clusters is not None else int(lab.max()) + 1
     onehot = (lab[None, :] == np.arange(k)[:, None]).astype(np.float32)
-    parts = stack.composite(onehot, alpha, test)
+    if lazy:
+        stack = _StreamedSums(fields, onehot)
+        parts = stack.composite(alpha, test)
+    else:
+        stack = _stack(fields)
+        parts = stack.composite(onehot, alpha, test)
     return _dataset(stack, parts, alpha, test, ("cluster",), {"cluster": np.arange(k)})

@@ -37,6 +37,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from dsc_core.days import Days, on_disk
 from dsc_core.errors import ConfigError, DataError
 from dsc_core.model import PRESETS, DSCNet, Preset, get_preset
 from dsc_core.preprocess import window_indices
@@ -95,6 +96,22 @@ def check_input(
     if not mask.any():
         raise DataError("mask has no valid cell: check the data's mask")
     return X, mask
+
+
+def check_on_disk(X: Any, mask: np.ndarray | None) -> np.ndarray:
+    """The checks of :func:`check_input` that need no reading, for days ``X`` on disk
+    (a Zarr array, say: float32 ``(day, variable, y, x)``); returns the bool mask."""
+    if len(X.shape) != 4 or np.dtype(X.dtype) != np.float32:
+        raise DataError(
+            f"days on disk must be float32 (day, variable, y, x), got {X.dtype} {X.shape}: "
+            "write them with Preprocessor.transform"
+        )
+    mask = np.ones(X.shape[2:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != tuple(X.shape[2:]):
+        raise DataError(f"mask shape {mask.shape} does not match the grid {X.shape[2:]} of X")
+    if not mask.any():
+        raise DataError("mask has no valid cell: check the data's mask")
+    return mask
 
 
 def check_no_mask_as_y(y: Any) -> None:
@@ -303,8 +320,14 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         )
 
     # --- fitting ----------------------------------------------------------------------------
-    def _days(self, X: Any, mask: np.ndarray | None, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`check_input`, then scikit-learn's count of features (``n_features_in_``)."""
+    def _days(self, X: Any, mask: np.ndarray | None, reset: bool) -> tuple[Any, np.ndarray]:
+        """:func:`check_input`, then scikit-learn's count of features (``n_features_in_``);
+        an on-disk array (:mod:`dsc_core.days`) is checked by its shape alone, not read."""
+        if on_disk(X):
+            X, mask = X, check_on_disk(X, mask)
+            if reset:
+                self.n_features_in_ = int(np.prod(X.shape[1:]))
+            return X, mask
         X, mask = check_input(X, mask, self.day_shape)
         validate_data(self, X.reshape(len(X), -1), reset=reset, skip_check_array=True)
         return X, mask
@@ -318,20 +341,20 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         check_no_mask_as_y(y)
         preset = self._resolved()
         X, mask = self._days(X, mask, reset=True)
-        if self.n_clusters > len(X):
+        if self.n_clusters > X.shape[0]:
             raise ConfigError(
-                f"n_clusters={self.n_clusters} exceeds the days (n_samples={len(X)}): "
+                f"n_clusters={self.n_clusters} exceeds the days (n_samples={X.shape[0]}): "
                 "choose fewer clusters"
             )
         device = resolve_device(self.device)
         seed = self._seed()
         start = perf_counter()
-        windows = window_indices(len(X), preset.window, time)
+        windows = window_indices(X.shape[0], preset.window, time)
         with seeded(seed):
             net = self._build(X.shape[1], X.shape[2:], preset).to(device)
             result = train(
                 net,
-                torch.from_numpy(X).to(device),
+                Days(X, device),
                 torch.from_numpy(mask).to(device),
                 windows,
                 self._train_config(preset, seed),
@@ -381,9 +404,9 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                 f"X has shape {X.shape[1:]} per day but the model was fitted on "
                 f"{(self.n_variables_, *self.grid_shape_)}: preprocess with the same settings"
             )
-        windows = window_indices(len(X), self.window_, time)
+        windows = window_indices(X.shape[0], self.window_, time)
         mask = torch.from_numpy(self.mask_).to(self.device_)
-        return encode_all(self.model_, torch.from_numpy(X).to(self.device_), mask, windows)
+        return encode_all(self.model_, Days(X, self.device_), mask, windows)
 
     def transform(self, X: np.ndarray, time: Any = None) -> np.ndarray:
         """Latent vectors ``(day, latent)`` float32 of the days of ``X``; windows follow

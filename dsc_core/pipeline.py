@@ -7,9 +7,13 @@ metrics, including a k-means reference fitted on the same preprocessed data.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,7 +72,9 @@ class RunConfig:
     clusters against regime-free data (:mod:`dsc_core.significance`; 0: no test; each costs
     one more fit). check_stability: also fit the method (and the k-means reference) with
     seed + 1, to report seed agreement and warn when the run agrees with itself less than
-    k-means does.
+    k-means does. memory_budget: GB of preprocessed days kept in memory; a longer or larger
+    selection is written once to a Zarr store in the scratch folder (``DSC_SCRATCH``, default
+    the system's temporary folder), read from there in blocks, and removed after the run.
     """
 
     data: str = "sample"
@@ -91,6 +97,7 @@ class RunConfig:
     min_spell: int = 1
     check_stability: bool = False
     surrogates: int = 0
+    memory_budget: float = 0.5
 
     def to_dict(self) -> dict:
         """JSON-able dict of the settings."""
@@ -136,6 +143,10 @@ class RunConfig:
             raise ConfigError(f"window must be an odd number of days >= 1, got {self.window}")
         if not isinstance(self.min_spell, int | np.integer) or self.min_spell < 1:
             raise ConfigError(f"min_spell must be an integer >= 1 (days), got {self.min_spell!r}")
+        if not self.memory_budget > 0:
+            raise ConfigError(
+                f"memory_budget must be a positive number of GB, got {self.memory_budget!r}"
+            )
         if not isinstance(self.surrogates, int | np.integer) or self.surrogates < 0:
             raise ConfigError(f"surrogates must be an integer >= 0, got {self.surrogates!r}")
         if self.score_space not in SCORE_SPACES:
@@ -194,11 +205,19 @@ def embed(estimator: Any, X: np.ndarray, labels: np.ndarray, n_clusters: int, ti
     return latent.astype(np.float32), np.asarray(soft, dtype=np.float32)
 
 
-def score(features: np.ndarray, labels: np.ndarray, truth: np.ndarray | None) -> dict:
-    """Internal scores and (when ``truth`` is given) truth scores of one labelling."""
+def score(
+    features: np.ndarray,
+    labels: np.ndarray,
+    truth: np.ndarray | None,
+    sample: np.ndarray | None = None,
+) -> dict:
+    """Internal scores and (when ``truth`` is given) truth scores of one labelling; with
+    ``sample`` (day indices), ``features`` hold those days only and the internal scores are
+    computed on them, the truth scores on every day."""
     from dsc_core.metrics import internal_scores, truth_scores
 
-    out: dict[str, Any] = {"internal": internal_scores(features, labels)}
+    sampled = labels if sample is None else labels[sample]
+    out: dict[str, Any] = {"internal": internal_scores(features, sampled)}
     out["truth"] = truth_scores(labels, truth) if truth is not None else None
     return out
 
@@ -217,22 +236,63 @@ def load_data(config: RunConfig, data: xr.Dataset | None = None) -> xr.Dataset:
     )
 
 
+SCORE_DAYS = 4000
+"""Above this many days the internal scores are computed on a seeded sample of this many days
+(silhouette compares all pairs of days), and ``metrics["score_days"]`` says so."""
+REFERENCE_PCS = 50
+"""The k-means reference of days kept on disk clusters their leading principal components
+(incremental PCA, in blocks), not the flattened fields."""
+
+
 @dataclass
 class Prepared:
     """A run's data, ready for the estimators: ``ds`` the selected days (time, latitude,
     longitude), ``pre`` the fitted Preprocessor (seasonal cycle from the whole period), ``X``
-    float32 (day, variable, y, x), ``mask`` bool (y, x), ``days`` datetime64 (day,)."""
+    float32 (day, variable, y, x) (a NumPy array, or a Zarr array on disk when larger than the
+    memory budget), ``mask`` bool (y, x), ``days`` datetime64 (day,), ``store`` the folder
+    of the Zarr store (None: in memory; :meth:`close` removes it)."""
 
     ds: xr.Dataset
     pre: Any
-    X: np.ndarray
+    X: Any
     mask: np.ndarray
     days: np.ndarray
+    store: Path | None = None
+
+    @property
+    def on_disk(self) -> bool:
+        return self.store is not None
+
+    def close(self) -> None:
+        """Remove the Zarr store, if any."""
+        if self.store is not None:
+            shutil.rmtree(self.store, ignore_errors=True)
+            self.store = None
+
+
+def write_days(pre: Any, ds: xr.Dataset, folder: str | os.PathLike | None = None) -> tuple:
+    """``(zarr.Array, store folder)``: ``pre.transform(ds)`` written block by block to a new
+    Zarr store (float32, chunks of 32 days × the whole grid) in a fresh folder under
+    ``folder`` (None: ``DSC_SCRATCH`` or the system's temporary folder)."""
+    import zarr
+
+    folder = folder or os.environ.get("DSC_SCRATCH") or None
+    store = Path(tempfile.mkdtemp(prefix="dsc-days-", dir=folder))
+    try:
+        shape = (ds.sizes["time"], len(pre.variables_), *pre.padded_mask_.shape)
+        array = zarr.open_array(store / "days.zarr", mode="w", shape=shape,
+                                chunks=(32, *shape[1:]), dtype="float32")  # fmt: skip
+        pre.transform(ds, out=array)
+    except BaseException:
+        shutil.rmtree(store, ignore_errors=True)
+        raise
+    return zarr.open_array(store / "days.zarr", mode="r"), store
 
 
 def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Prepared:
     """Load ``config``'s selection and preprocess it: the seasonal cycle and statistics are
-    fitted on every day of the period, then the months are selected. ``emit(phase,
+    fitted on every day of the period, then the months are selected. Days larger than
+    ``config.memory_budget`` go to a Zarr store (:func:`write_days`). ``emit(phase,
     message)`` reports the phases."""
     from dsc_core.data.calendar import select_months
     from dsc_core.preprocess import Preprocessor
@@ -247,24 +307,41 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     emit("preprocess", f"preprocessing {n_days} days")
     pre = Preprocessor(deseasonalize=config.deseasonalize, area_weighting=config.area_weighting)
     pre.fit(ds)  # the whole period's seasonal cycle
-    X = pre.transform(season)
-    return Prepared(season, pre, X, pre.padded_mask_, season["time"].values)
+    mask = pre.padded_mask_
+    size_gb = n_days * len(pre.variables_) * mask.size * 4 / 1e9
+    if size_gb <= config.memory_budget:
+        return Prepared(season, pre, pre.transform(season), mask, season["time"].values)
+    emit("write", f"writing {n_days} days ({size_gb:.1f} GB) to a Zarr store")
+    X, store = write_days(pre, season)
+    return Prepared(season, pre, X, mask, season["time"].values, store)
+
+
+def score_sample(n_days: int, seed: int) -> np.ndarray | None:
+    """Sorted seeded sample of :data:`SCORE_DAYS` day indices (None: score every day)."""
+    if n_days <= SCORE_DAYS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_days, SCORE_DAYS, replace=False))
 
 
 def score_features(
-    config: RunConfig, prepared: Prepared, anomalies: xr.Dataset | None = None
+    config: RunConfig,
+    prepared: Prepared,
+    anomalies: xr.Dataset | None = None,
+    days: np.ndarray | None = None,
 ) -> np.ndarray:
     """The paper's metric input (:func:`dsc_core.preprocess.paper_features`) in
     ``config.score_space``: of the anomalies the methods cluster (``anomalies`` when already
-    computed), or of the raw fields."""
+    computed), or of the raw fields; of the day indices ``days`` only (None: every day)."""
     from dsc_core.preprocess import paper_features
 
     ds, pre = prepared.ds, prepared.pre
     if config.score_space == "paper" or not config.deseasonalize:
-        return paper_features(ds, ds["mask"].values)
-    if anomalies is None:
-        anomalies = pre.anomalies(ds)
-    return paper_features(anomalies, ds["mask"].values)
+        source = ds
+    else:
+        source = anomalies if anomalies is not None else pre.anomalies(ds)
+    if days is not None:
+        source = source.isel(time=days)
+    return paper_features(source, ds["mask"].values)
 
 
 def run(
@@ -277,15 +354,6 @@ def run(
     :class:`dsc_core.errors.Cancelled` in one stops the run. ``data``: an already loaded
     ``xr.Dataset`` to use instead of ``config.data`` (the selection is still applied).
     """
-    import pandas as pd
-    import xarray as xr
-
-    from dsc_core.baselines import make_estimator
-    from dsc_core.composites import cluster_composites
-    from dsc_core.metrics import regime_stats, trust_checks
-    from dsc_core.regimes import frequency_order, min_spell_filter, relabel
-    from dsc_core.runs import Run
-
     callbacks = list(callbacks)
     start = time.perf_counter()
     marks = {}
@@ -295,12 +363,36 @@ def run(
         _emit(callbacks, phase, message, start)
 
     prepared = prepare(config, data, emit)
+    try:
+        return _analyse(config, prepared, callbacks, start, marks)
+    finally:
+        prepared.close()
+
+
+def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: float, marks: dict):
+    """The fits and the analysis of :func:`run` on its prepared data."""
+    import pandas as pd
+    import xarray as xr
+
+    from dsc_core.baselines import make_estimator
+    from dsc_core.composites import cluster_composites
+    from dsc_core.metrics import regime_stats, trust_checks
+    from dsc_core.regimes import frequency_order, min_spell_filter, relabel
+    from dsc_core.runs import Run
+
     ds, pre, X, mask, days = (prepared.ds, prepared.pre, prepared.X, prepared.mask, prepared.days)
     n_days = len(days)
     t_load, t_pre = marks["preprocess"], time.perf_counter()
+    if prepared.on_disk and config.surrogates:
+        raise ConfigError(
+            "the red-noise test needs the days in memory: raise --memory-budget or drop "
+            "--significance"
+        )
 
     def fit(method: str, seed: int, callbacks=(), data=X):
         params = estimator_params(replace(config, method=method), callbacks)
+        if method == "kmeans" and prepared.on_disk:
+            params["n_components"] = REFERENCE_PCS
         est = make_estimator(method, config.clusters, random_state=seed, **params)
         return est.fit(data, mask=mask, time=days)
 
@@ -314,11 +406,25 @@ def run(
     order = frequency_order(labels, config.clusters)
     labels, raw, soft = relabel(labels, order), relabel(raw, order), soft[:, order]
     fields_ = pre.anomalies(ds) if config.deseasonalize else ds
-    fields_ = fields_.assign(mask=ds["mask"]).load()
+    fields_ = fields_.assign(mask=ds["mask"])
+    if not prepared.on_disk:
+        fields_ = fields_.load()  # else they stay lazy and are read in blocks
     composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
-    features = score_features(config, prepared, anomalies=fields_)
+    scored = score_sample(n_days, config.seed)
+    features = score_features(config, prepared, anomalies=fields_, days=scored)
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
-    metrics = score(features, labels, truth)
+
+    def score_labels(labels_: np.ndarray) -> dict:
+        return score(features, labels_, truth, scored)
+
+    metrics = score_labels(labels)
+    if scored is not None:
+        metrics["score_days"] = {
+            "n": len(scored),
+            "of": n_days,
+            "note": f"internal scores on a seeded sample of {len(scored)} of the "
+            f"{n_days} days (silhouette compares all pairs of days)",
+        }
     metrics["regimes"] = regime_stats(labels, config.clusters, time=days)
     metrics["cluster_order"] = order.tolist()
     if config.min_spell > 1:
@@ -326,8 +432,12 @@ def run(
     reference = fit("kmeans", config.seed)
     metrics["reference"] = {
         "method": "kmeans",
-        **score(features, np.asarray(reference.labels_, dtype=np.int64), truth),
+        **score_labels(np.asarray(reference.labels_, dtype=np.int64)),
     }
+    if prepared.on_disk:
+        metrics["reference"]["note"] = (
+            f"k-means on the {REFERENCE_PCS} leading principal components of days kept on disk"
+        )
     second = None
     if config.check_stability:
         _emit(callbacks, "stability", f"seed {config.seed + 1} for the stability check", start)

@@ -82,10 +82,10 @@ def _coefficient_names(harmonics: list[int]) -> list[str]:
     return ["mean"] + [f"{f}{h}" for h in harmonics for f in ("cos", "sin")]
 
 
-def time_blocks(n_days: int, day_bytes: int, block_bytes: int = BLOCK_BYTES) -> list[slice]:
-    """Consecutive slices of ``n_days`` days, each about ``block_bytes`` when a day costs
-    ``day_bytes``: what the preprocessing reads and holds at a time."""
-    step = max(1, block_bytes // max(day_bytes, 1))
+def time_blocks(n_days: int, day_bytes: int) -> list[slice]:
+    """Consecutive slices of ``n_days`` days, each about :data:`BLOCK_BYTES` when a day
+    costs ``day_bytes``: what is read and held at a time."""
+    step = max(1, BLOCK_BYTES // max(day_bytes, 1))
     return [slice(a, min(a + step, n_days)) for a in range(0, n_days, step)]
 
 

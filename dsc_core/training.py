@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from torch import nn
 
+from dsc_core.days import Days
 from dsc_core.errors import ConfigError
 from dsc_core.model import target_distribution
 
@@ -154,19 +155,28 @@ def batches(
     return [order[i : i + batch_size] for i in range(0, n_days, batch_size)]
 
 
-def latent_of(
-    net: nn.Module, x: torch.Tensor, mask: torch.Tensor, windows: np.ndarray, days: np.ndarray
-) -> torch.Tensor:
-    """Latent vectors ``(len(days), latent)`` of ``days``; encodes each needed day once."""
+def encode(
+    net: nn.Module, x: Days, mask: torch.Tensor, windows: np.ndarray, days: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(z, rows, idx)``: latent vectors ``(len(days), latent)`` of ``days``, the distinct
+    days their windows read ``(need, variable, y, x)`` (each encoded once) and each window's
+    rows in them ``(len(days), W)``."""
     need, inverse = np.unique(windows[days], return_inverse=True)
-    emb = net.embed(x[torch.as_tensor(need, device=x.device)], mask)
+    rows = x.rows(need)
     idx = torch.as_tensor(inverse.reshape(len(days), -1), device=x.device)
-    return net.latent(emb, idx)
+    return net.latent(net.embed(rows, mask), idx), rows, idx
+
+
+def latent_of(
+    net: nn.Module, x: Days, mask: torch.Tensor, windows: np.ndarray, days: np.ndarray
+) -> torch.Tensor:
+    """Latent vectors ``(len(days), latent)`` of ``days``."""
+    return encode(net, x, mask, windows, days)[0]
 
 
 @torch.no_grad()
 def encode_all(
-    net: nn.Module, x: torch.Tensor, mask: torch.Tensor, windows: np.ndarray, chunk: int = 256
+    net: nn.Module, x: Days, mask: torch.Tensor, windows: np.ndarray, chunk: int = 256
 ) -> torch.Tensor:
     """Latent vectors ``(day, latent)`` of every day of ``x`` in eval mode."""
     was_training = net.training
@@ -298,7 +308,7 @@ def train(
     config: TrainConfig,
     callbacks: Iterable[Callback] = (),
 ) -> TrainResult:
-    """Train ``net`` on days ``x`` ``(day, variable, y, x)`` (already on the device).
+    """Train ``net`` on days ``x`` ``(day, variable, y, x)`` (:class:`~dsc_core.days.Days`).
 
     ``mask`` (y, x) bool marks valid cells; ``windows`` ``(day, W)`` int holds each day's
     window (rows of ``x``). Returns the final labels (argmax of q), centroids and history.
@@ -323,7 +333,7 @@ def train(
     window = windows.shape[1]
     if has_decoder:
         with torch.no_grad():
-            target, target_mask = net.recon_target(x, mask)
+            target_mask = net.recon_target(x.rows(np.zeros(1, np.int64)), mask)[1]
     full_window = getattr(net, "window", 1) > 1
     parallel, rank, world = _parallel(net)
     dtype = PRECISIONS[config.precision]
@@ -339,10 +349,12 @@ def train(
         scaler.step(optimizer)
         scaler.update()
 
-    def targets(days: np.ndarray) -> torch.Tensor:
-        """Reconstruction targets ``(day, W', variable, y', x')`` of ``days``' windows."""
-        rows = windows[days] if full_window else days[:, None]
-        return target[torch.as_tensor(rows, device=x.device)]
+    def targets(rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Reconstruction targets ``(day, W', variable, y', x')`` of the windows ``idx``
+        ``(day, W)`` into ``rows`` (W' = 1: the centre day only)."""
+        with torch.no_grad():
+            target = net.recon_target(rows, mask)[0]
+        return target[idx if full_window else idx[:, window // 2, None]]
 
     def step_batches(phase: str, epoch: int, n_epochs: int, loss_fn) -> dict[str, float]:
         sums: dict[str, float] = {}
@@ -364,8 +376,8 @@ def train(
     net.train()
 
     def recon_loss(model: nn.Module, days: np.ndarray) -> torch.Tensor:
-        z = latent_of(model, x, mask, windows, days)
-        return model.recon_loss(z, targets(days), target_mask)
+        z, rows, idx = encode(model, x, mask, windows, days)
+        return model.recon_loss(z, targets(rows, idx), target_mask)
 
     def recon_step(days: np.ndarray) -> dict[str, float]:
         with autocast():
@@ -406,12 +418,12 @@ def train(
 
         def joint_loss(model: nn.Module, days: np.ndarray):
             """KL(P‖Q) of the batch, and its reconstruction loss (None when not trained)."""
-            z = latent_of(model, x, mask, windows, days)
+            z, rows, idx = encode(model, x, mask, windows, days)
             q = model.clustering(z)
             kl = F.kl_div(q.float().log(), p_all[torch.as_tensor(days, device=x.device)],
                           reduction="batchmean")  # fmt: skip
             if has_decoder and config.joint_recon:
-                return kl, model.recon_loss(z, targets(days), target_mask)
+                return kl, model.recon_loss(z, targets(rows, idx), target_mask)
             return kl, None
 
         def joint_step(days: np.ndarray) -> dict[str, float] | None:

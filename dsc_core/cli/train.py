@@ -135,6 +135,13 @@ def add_parsers(subparsers) -> None:
         help="also cluster N red-noise surrogates and rank the run among them (N more fits)",
     )
     p.add_argument(
+        "--memory-budget",
+        default="0.5",
+        metavar="GB",
+        help="preprocessed days kept in memory (default 0.5 GB); more go to a Zarr store in "
+        "$DSC_SCRATCH (or the temporary folder), read in blocks and removed after the run",
+    )
+    p.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel training across the processes torchrun starts "
@@ -271,6 +278,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         min_spell=parse_int(getattr(args, "min_spell", "1"), "--min-spell"),
         surrogates=parse_int(getattr(args, "significance", "0"), "--significance"),
         check_stability=getattr(args, "check_stability", False),
+        memory_budget=parse_float(getattr(args, "memory_budget", "0.5"), "--memory-budget"),
         params=estimator_options(args),
     )
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from dsc_core.days import Days
 from dsc_core.model import (
     ClusteringLayer,
     DenseAutoencoder,
@@ -134,7 +135,7 @@ def test_each_day_encoded_once():
     net = _net()
     seen = []
     net.cnn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
-    x = torch.randn(40, 3, 16, 16)
+    x = Days(torch.randn(40, 3, 16, 16), torch.device("cpu"))
     mask = torch.ones(16, 16, dtype=torch.bool)
     windows = window_indices(40, 5)
     z = latent_of(net, x, mask, windows, np.arange(10, 20))
