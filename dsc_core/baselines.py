@@ -166,7 +166,8 @@ class FeatureClusterer:
         return self
 
     def _distances(self, feats: np.ndarray) -> np.ndarray:
-        return ((feats[:, None, :] - self.cluster_centers_[None]) ** 2).sum(-1)
+        """Squared distances ``(day, K)`` to the cluster means, one cluster at a time."""
+        return np.stack([((feats - c) ** 2).sum(1) for c in self.cluster_centers_], axis=1)
 
     def soft_assignments(self, X: np.ndarray, time: Any = None) -> np.ndarray:
         """``(day, K)``: GMM posteriors, or softmax(−d²/T) to the cluster means (module doc)."""

@@ -341,20 +341,16 @@ def cluster_composites(
     alpha, test: the significance test (module doc).
     Returns ``mean``, ``anomaly``, ``significant`` on (cluster, variable, latitude,
     longitude), ``count`` and ``frequency`` on (cluster); ``units`` coordinate on variable.
-    Dask-backed (lazy) fields are read in blocks of days, never whole.
+    The fields are read in blocks of days (dask-backed ones are never loaded whole) and
+    only the clusters' sums are kept.
     """
     _check_test(test, alpha)
-    lazy = any(fields[v].chunks is not None for v in fields.data_vars)
-    n_time = fields.sizes["time"] if lazy else _stack(fields).n_time
+    n_time = fields.sizes["time"]
     lab = np.asarray(labels, dtype=np.int64)
     if lab.shape != (n_time,):
         raise DataError(f"labels {lab.shape} must have one entry per day ({n_time})")
     k = int(n_clusters) if n_clusters is not None else int(lab.max()) + 1
     onehot = (lab[None, :] == np.arange(k)[:, None]).astype(np.float32)
-    if lazy:
-        stack = _StreamedSums(fields, onehot)
-        parts = stack.composite(alpha, test)
-    else:
-        stack = _stack(fields)
-        parts = stack.composite(onehot, alpha, test)
+    stack = _StreamedSums(fields, onehot)
+    parts = stack.composite(alpha, test)
     return _dataset(stack, parts, alpha, test, ("cluster",), {"cluster": np.arange(k)})

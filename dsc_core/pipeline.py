@@ -237,8 +237,11 @@ def load_data(config: RunConfig, data: xr.Dataset | None = None) -> xr.Dataset:
 
 
 SCORE_DAYS = 4000
-"""Above this many days the internal scores are computed on a seeded sample of this many days
-(silhouette compares all pairs of days), and ``metrics["score_days"]`` says so."""
+SCORE_VALUES = 16_000_000
+MIN_SCORE_DAYS = 500
+"""The internal scores are computed on a seeded sample of days when a run has more than
+SCORE_DAYS days or more than SCORE_VALUES values (silhouette compares all pairs of days, and
+the paper's features are float64), and ``metrics["score_days"]`` says so."""
 REFERENCE_PCS = 50
 """The k-means reference of days kept on disk clusters their leading principal components
 (incremental PCA, in blocks), not the flattened fields."""
@@ -316,11 +319,14 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     return Prepared(season, pre, X, mask, season["time"].values, store)
 
 
-def score_sample(n_days: int, seed: int) -> np.ndarray | None:
-    """Sorted seeded sample of :data:`SCORE_DAYS` day indices (None: score every day)."""
-    if n_days <= SCORE_DAYS:
+def score_sample(n_days: int, n_features: int, seed: int) -> np.ndarray | None:
+    """Sorted seeded sample of day indices to compute the internal scores on: at most
+    :data:`SCORE_DAYS` days and :data:`SCORE_VALUES` values (days × features), at least
+    :data:`MIN_SCORE_DAYS` (None: score every day)."""
+    n = max(min(SCORE_DAYS, SCORE_VALUES // max(n_features, 1)), MIN_SCORE_DAYS)
+    if n_days <= n:
         return None
-    return np.sort(np.random.default_rng(seed).choice(n_days, SCORE_DAYS, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n_days, n, replace=False))
 
 
 def score_features(
@@ -410,14 +416,18 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
     if not prepared.on_disk:
         fields_ = fields_.load()  # else they stay lazy and are read in blocks
     composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
-    scored = score_sample(n_days, config.seed)
+    reference = fit("kmeans", config.seed)
+    n_features = int(ds["mask"].values.sum()) * len(pre.variables_)
+    scored = score_sample(n_days, n_features, config.seed)
     features = score_features(config, prepared, anomalies=fields_, days=scored)
     truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
-
-    def score_labels(labels_: np.ndarray) -> dict:
-        return score(features, labels_, truth, scored)
-
-    metrics = score_labels(labels)
+    metrics = score(features, labels, truth, scored)
+    metrics["reference"] = {
+        "method": "kmeans",
+        **score(features, np.asarray(reference.labels_, dtype=np.int64), truth, scored),
+    }
+    del features
+    metrics["days_on_disk"] = prepared.on_disk
     if scored is not None:
         metrics["score_days"] = {
             "n": len(scored),
@@ -429,11 +439,6 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
     metrics["cluster_order"] = order.tolist()
     if config.min_spell > 1:
         metrics["regimes_unfiltered"] = regime_stats(raw, config.clusters, time=days)
-    reference = fit("kmeans", config.seed)
-    metrics["reference"] = {
-        "method": "kmeans",
-        **score_labels(np.asarray(reference.labels_, dtype=np.int64)),
-    }
     if prepared.on_disk:
         metrics["reference"]["note"] = (
             f"k-means on the {REFERENCE_PCS} leading principal components of days kept on disk"

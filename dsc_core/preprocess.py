@@ -210,7 +210,7 @@ class Preprocessor:
         }
 
         shape = (ds.sizes["latitude"], ds.sizes["longitude"])
-        blocks = time_blocks(n_days, 8 * shape[0] * shape[1])
+        blocks = time_blocks(n_days, 8 * len(names) * shape[0] * shape[1])
         time = pd.DatetimeIndex(ds["time"].values)
         self.harmonics_: list[int] = []
         if self.deseasonalize:
@@ -393,7 +393,7 @@ class Preprocessor:
             raise DataError(f"out has shape {tuple(out.shape)}, transform writes {shape}")
         top, ny, left, nx = self._padding()
         weights = self.cell_weights()
-        for block in time_blocks(shape[0], 8 * ny * nx):
+        for block in time_blocks(shape[0], 8 * len(self.variables_) * ny * nx):
             anomalies = self.anomalies(ds.isel(time=block))
             days = np.zeros((block.stop - block.start, *shape[1:]), np.float32)
             for i, v in enumerate(self.variables_):
