@@ -33,7 +33,7 @@ from dashboard.views.maps import (
 from dashboard.views.metrics import statistics_view, summary_view
 from dashboard.views.progress import progress_view
 from dashboard.views.regimes import regimes_view
-from dashboard.views.runs import export_view, interrupted_view, runs_view
+from dashboard.views.runs import adopted_view, export_view, interrupted_view, runs_view
 from dashboard.views.timeline import timeline_view
 from dsc_core.data.io import confine
 
@@ -117,6 +117,7 @@ def build(session: Session) -> pn.template.BaseTemplate:
             progress_view(session.status),
             "### Past runs",
             interrupted_view(session),
+            adopted_view(session),
             runs_view(session),
             "### Export",
             export_view(results, session.server.export_max_mb),

@@ -15,6 +15,10 @@ Environment variables (read once per process; the README's "Server settings" lis
 - ``DSC_EXPORT_MAX_MB``: the largest run folder the page offers as a zip (default 200).
 - ``DSC_AUTOSTART``: ``1`` (default) to start a first run on the sample when a session opens
   on an empty run store; ``0`` to wait for the Train button.
+- ``DSC_SCHEDULER``: address of a ``dask.distributed`` scheduler (e.g. ``tcp://host:8786``)
+  to run the trainings on, as fire-and-forget tasks that outlive a server restart (the
+  workers must see the run store); unset (default): each training runs in a process of this
+  server's own.
 - ``DSC_DEFAULT_RUN``: JSON object of ``RunConfig`` fields that pre-fill the page's settings
   (and the first automatic run), e.g. ``{"start": "2021-01-01", "end": "2021-03-01"}``.
 """
@@ -52,6 +56,7 @@ class ServerConfig:
     autostart: bool = True
     listing_limit: int = 200
     default_run: dict = field(default_factory=dict)
+    scheduler: str | None = None
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> ServerConfig:
@@ -80,6 +85,7 @@ class ServerConfig:
             max_values=_count(env, "DSC_MAX_VALUES", 20_000_000),
             export_max_mb=_count(env, "DSC_EXPORT_MAX_MB", 200, minimum=0),
             autostart=env.get("DSC_AUTOSTART", "1").strip().lower() not in ("0", "false", "no"),
+            scheduler=env.get("DSC_SCHEDULER", "").strip() or None,
         )
 
     def sources(self) -> dict[str, str]:

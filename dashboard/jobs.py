@@ -161,6 +161,7 @@ class JobManager:
         queue_length: int = 8,
         per_owner: int = 1,
         data_dirs: Sequence[str | Path] | None = None,
+        scheduler: str | None = None,
     ) -> None:
         self.store = store
         self.max_jobs = max_jobs
@@ -174,9 +175,44 @@ class JobManager:
         self._active: set[Job] = set()
         self._journal: dict[Job, object] = {}
         self._lock = threading.Condition()
-        threading.Thread(target=self._start_forkserver, daemon=True).start()
+        self.adopted: list[Job] = []
+        self._runner = None
+        if scheduler:
+            from dashboard.cluster import ClusterRunner
+
+            self._runner = ClusterRunner(scheduler, store.root, self.data_dirs)
+            self._adopt()
+        else:
+            threading.Thread(target=self._start_forkserver, daemon=True).start()
         for i in range(max_jobs):
             threading.Thread(target=self._worker, name=f"dsc-job-{i}", daemon=True).start()
+
+    def _adopt(self) -> None:
+        """Follow again the cluster's tasks that a former server started (``adopted``): each
+        becomes a running job of no session, journalled anew (its old entry forgotten, so that
+        it is not offered as interrupted)."""
+        from dsc_core.choose_k import ChooseKRequest
+        from dsc_core.pipeline import RunConfig
+
+        for request, proc, pipe in self._runner.adopt():
+            config = RunConfig.from_dict(request["config"])
+            if request.get("ks"):
+                config = ChooseKRequest(config, request["ks"], request["seeds"])
+            job = Job(config)
+            job.state, job.stage = "running", "training on the cluster (started before a restart)"
+            if request.get("journal"):
+                self.store.forget(request["journal"])
+            measuring = isinstance(config, ChooseKRequest)
+            self._journal[job] = None if measuring else self.store.journal(config)
+            self._active.add(job)
+            self.adopted.append(job)
+            threading.Thread(target=self._finish, args=(job, proc, pipe), daemon=True).start()
+
+    def _finish(self, job: Job, proc, conn) -> None:
+        """Follow an adopted job to its end."""
+        outcome = self._follow(job, proc, conn)
+        with self._lock:
+            self._end(job, *outcome)
 
     def _start_forkserver(self) -> None:
         """Start the process that job processes fork from (it imports the engine: seconds)."""
@@ -245,8 +281,12 @@ class JobManager:
             with self._lock:
                 self._end(job, *outcome)
 
-    def _execute(self, job: Job) -> tuple[str, str, str]:
-        """Run ``job`` in its own process; its (state, stage, error)."""
+    def _start(self, job: Job) -> tuple:
+        """Start ``job``: ``(process, our end of its pipe)``, or a cluster task's stand-ins
+        for them (:mod:`dashboard.cluster`)."""
+        if self._runner is not None:
+            entry = self._journal.get(job)
+            return self._runner.start(job.config, getattr(entry, "token", None))
         ours, theirs = self._ctx.Pipe()
         proc = self._ctx.Process(
             target=_work,
@@ -256,13 +296,31 @@ class JobManager:
         )
         try:
             proc.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
             theirs.close()
-            report = self._relay(job, proc, ours)
-        except Exception:  # the process could not start or its pipe broke: a bug
+        return proc, ours
+
+    def _execute(self, job: Job) -> tuple[str, str, str]:
+        """Run ``job`` in its own process (or cluster task); its (state, stage, error)."""
+        try:
+            proc, conn = self._start(job)
+        except Exception:  # the process or task could not start: a bug or a lost cluster
+            log.exception("training job %s could not start", job.id)
+            return "failed", "failed", "training could not start: see the server log"
+        return self._follow(job, proc, conn)
+
+    def _follow(self, job: Job, proc, conn) -> tuple[str, str, str]:
+        """Relay ``job``'s reports from ``conn`` until its outcome; its (state, stage, error)."""
+        try:
+            report = self._relay(job, proc, conn)
+        except Exception:  # its pipe broke: a bug
             log.exception("training job %s failed", job.id)
             report = ("crashed", "Error", "")
         finally:
-            ours.close()
+            conn.close()
             proc.join(5)
         kind, *rest = report
         if kind == "table":
@@ -437,7 +495,7 @@ _managers_lock = threading.Lock()
 def manager(server, store_factory: Callable) -> JobManager:
     """The process-wide :class:`JobManager` for ``server`` (a ``ServerConfig``; created on
     first use, on the store ``store_factory(server.run_store)``)."""
-    key = (str(server.run_store), server.max_jobs)
+    key = (str(server.run_store), server.max_jobs, server.scheduler)
     with _managers_lock:
         if key not in _managers:
             _managers[key] = JobManager(
@@ -446,5 +504,6 @@ def manager(server, store_factory: Callable) -> JobManager:
                 queue_length=server.queue_length,
                 per_owner=server.jobs_per_session,
                 data_dirs=server.data_dirs,
+                scheduler=server.scheduler,
             )
         return _managers[key]

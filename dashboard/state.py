@@ -25,6 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -364,7 +365,7 @@ class JobStatus(param.Parameterized):
         )
 
 
-PIPELINE_PROGRESS = {"load": 0, "preprocess": 3, "analysis": 96}
+PIPELINE_PROGRESS = {"load": 0, "preprocess": 3, "write": 4, "analysis": 96}
 
 
 def _progress(ev) -> int:
@@ -557,12 +558,30 @@ def _assignment(run, source: str, start: str | None, end: str | None) -> pd.Data
     return pd.DataFrame({"time": labels["time"].values, "cluster": labels.values})
 
 
+def _sweep_summary(root: Path) -> pd.DataFrame | None:
+    """``dsc sweep``'s K-selection summary in the run store ``root`` (None: none, or
+    unreadable)."""
+    from dsc_core.sweep import SUMMARY_FILE
+
+    path = Path(root) / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path).set_index(["method", "K"])
+    except (OSError, ValueError, KeyError):
+        log.warning("cannot read the sweep summary %s", path)
+        return None
+
+
 class Session(param.Parameterized):
     """One browser session: settings, the current job, the results, the list of past runs and
     the runs a server stop interrupted."""
 
     runs = param.List(default=[], doc="RunStore.list() summaries, newest first")
     interrupted = param.List(default=[], doc="RunStore.interrupted() entries, oldest first")
+    sweep = param.DataFrame(default=None, allow_None=True, doc="dsc sweep's K summary, if any")
+    adopted = param.List(default=[], doc="{id, config, stage} of cluster trainings that a "
+                         "former server started, still running")  # fmt: skip
     run_name = param.String(default="", doc="name of the run on screen")
     message = param.String(default="", doc="one-line notice for the user")
     engine_ready = param.Boolean(default=False)
@@ -608,6 +627,26 @@ class Session(param.Parameterized):
             runs, interrupted = [], []
         self.runs = sorted(runs, key=lambda r: str(r.get("created", "")), reverse=True)
         self.interrupted = interrupted
+        self.sweep = _sweep_summary(self.store.root)
+        self.adopted = [
+            {"id": j.id, "config": j.config.to_dict(), "stage": j.stage}
+            for j in getattr(self.manager, "adopted", [])
+            if not j.finished.is_set() and j is not self.job and hasattr(j.config, "to_dict")
+        ]
+
+    def follow(self, job_id: int) -> None:
+        """Show the progress, then the run, of a cluster training a former server started."""
+        job = next((j for j in self.manager.adopted if j.id == job_id), None)
+        if job is None or job.finished.is_set():
+            self.message = "that training has ended: its run is in the list of past runs"
+            self.refresh_runs()
+            return
+        if self.job is not None and not self.job.finished.is_set():
+            self._earlier.append(self.job)
+        self.job = job
+        self.status.reset("running")
+        self.refresh_runs()
+        self.poll()
 
     def load_run(self, name: str) -> None:
         """Show the stored run ``name`` (no retraining) once an I/O thread has read it."""
@@ -712,10 +751,10 @@ class Session(param.Parameterized):
             self.status.stage = "cancelling"
 
     def close(self) -> None:
-        """The browser session ended: cancel its jobs."""
-        for job in self._earlier:
-            self.manager.cancel(job)
-        self.cancel()
+        """The browser session ended: cancel the jobs it submitted (not the ones it followed)."""
+        for job in [*self._earlier, self.job]:
+            if job is not None and job.owner == self.id and not job.finished.is_set():
+                self.manager.cancel(job)
 
     def open(self) -> None:
         """Session start: show the newest stored run, else start a first run on the sample at
@@ -775,6 +814,9 @@ class Session(param.Parameterized):
             self.message = f"{failure}: see the server log"
 
     def _poll_job(self) -> None:
+        ended = {j.id for j in getattr(self.manager, "adopted", []) if j.finished.is_set()}
+        if any(entry["id"] in ended for entry in self.adopted):
+            self.refresh_runs()
         for job in [j for j in self._earlier if j.finished.is_set()]:
             self._earlier.remove(job)
             if job.state == "done":

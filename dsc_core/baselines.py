@@ -153,7 +153,9 @@ class FeatureClusterer:
             self.cluster_centers_ = self.model_.means_
             return self
         if self.kind == "kmeans":
-            est = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state)
+            est = KMeans(
+                self.n_clusters, n_init=self.n_init, random_state=self.random_state, copy_x=False
+            )  # centres our own copy in place: no second copy
             labels = est.fit_predict(flat)
         else:
             labels = AgglomerativeClustering(self.n_clusters, linkage="ward").fit_predict(flat)

@@ -2,13 +2,14 @@
 
 Days are float32 ``(day, variable, y, x)`` as :meth:`dsc_core.preprocess.Preprocessor.transform`
 writes them. When they fit in memory they sit in one tensor on the training device; otherwise
-they stay in a Zarr array (or any array that slices along its first axis: h5py, memmap) and each
-batch reads the runs of consecutive days it needs. Training batches are runs of consecutive days
-(:func:`dsc_core.training.batches`), so a batch costs a few contiguous reads.
+they stay in a Zarr array (or an h5py dataset) and batches read whole stored chunks of
+consecutive days, the last few kept decoded. Training batches are runs of consecutive days
+(:func:`dsc_core.training.batches`), so most of a batch's days were read by the batch before.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,19 @@ class Days:
     ``zarr.Array`` (read on demand; each process opens its own, file handles are not shared).
     """
 
+    CACHED_CHUNKS = 24
+    """Stored chunks (of consecutive days) kept decoded: more than the training shuffles
+    together (:data:`dsc_core.training.SHUFFLE_CHUNKS`) with their neighbours, which the
+    windows at their edges read."""
+
     def __init__(self, X: Any, device: torch.device) -> None:
         self.device = torch.device(device)
         self.shape = tuple(int(n) for n in X.shape)
         self.tensor = None if on_disk(X) else torch.as_tensor(X).to(self.device)
         self.array = X if on_disk(X) else None
+        chunks = getattr(X, "chunks", None)
+        self.chunk = int(chunks[0]) if chunks else 32  # days per read
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -42,12 +51,20 @@ class Days:
         idx = np.asarray(idx, dtype=np.int64)
         if self.tensor is not None:
             return self.tensor[torch.as_tensor(idx, device=self.device)]
-        need = np.unique(idx)
-        starts = np.flatnonzero(np.r_[True, np.diff(need) > 1])
-        ends = np.r_[starts[1:], len(need)]
-        spans = [
-            np.asarray(self.array[need[a] : need[b - 1] + 1])
-            for a, b in zip(starts, ends, strict=True)
-        ]
-        read = np.concatenate(spans) if len(spans) > 1 else spans[0]
-        return torch.from_numpy(read[np.searchsorted(need, idx)]).to(self.device)
+        out = np.empty((len(idx), *self.shape[1:]), np.float32)
+        which = idx // self.chunk
+        for c in np.unique(which):
+            rows = which == c
+            out[rows] = self._read(int(c))[idx[rows] - c * self.chunk]
+        return torch.from_numpy(out).to(self.device)
+
+    def _read(self, c: int) -> np.ndarray:
+        """Days ``c·chunk`` to ``(c+1)·chunk`` (one stored chunk), from the cache if there."""
+        if c in self._cache:
+            self._cache.move_to_end(c)
+            return self._cache[c]
+        days = np.asarray(self.array[c * self.chunk : (c + 1) * self.chunk])
+        self._cache[c] = days
+        if len(self._cache) > self.CACHED_CHUNKS:
+            self._cache.popitem(last=False)
+        return days

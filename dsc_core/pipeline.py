@@ -97,7 +97,7 @@ class RunConfig:
     min_spell: int = 1
     check_stability: bool = False
     surrogates: int = 0
-    memory_budget: float = 0.5
+    memory_budget: float = 0.25
 
     def to_dict(self) -> dict:
         """JSON-able dict of the settings."""
@@ -170,12 +170,15 @@ def estimator_params(config: RunConfig, callbacks: Iterable[Callable] = ()) -> d
     return params
 
 
-def _emit(callbacks: Iterable[Callable], phase: str, message: str, start: float) -> None:
+def _emit(
+    callbacks: Iterable[Callable], phase: str, message: str, start: float, step=0, steps=0
+) -> None:
+    """An Event of a pipeline phase to ``callbacks``; ``step`` of ``steps`` (blocks of days)
+    when the phase reports its progress (the CLI draws a bar), else a message."""
     from dsc_core.training import Event
 
-    event = Event(
-        phase=phase, epoch=0, n_epochs=0, elapsed=time.perf_counter() - start, message=message
-    )
+    elapsed = time.perf_counter() - start
+    event = Event(phase=phase, epoch=step, n_epochs=steps, elapsed=elapsed, message=message)
     for cb in callbacks:
         cb(event)
 
@@ -273,10 +276,13 @@ class Prepared:
             self.store = None
 
 
-def write_days(pre: Any, ds: xr.Dataset, folder: str | os.PathLike | None = None) -> tuple:
+def write_days(
+    pre: Any, ds: xr.Dataset, folder: str | os.PathLike | None = None, progress=None
+) -> tuple:
     """``(zarr.Array, store folder)``: ``pre.transform(ds)`` written block by block to a new
     Zarr store (float32, chunks of 32 days × the whole grid) in a fresh folder under
-    ``folder`` (None: ``DSC_SCRATCH`` or the system's temporary folder)."""
+    ``folder`` (None: ``DSC_SCRATCH`` or the system's temporary folder); ``progress(i, n)``
+    after each block."""
     import zarr
 
     folder = folder or os.environ.get("DSC_SCRATCH") or None
@@ -285,7 +291,7 @@ def write_days(pre: Any, ds: xr.Dataset, folder: str | os.PathLike | None = None
         shape = (ds.sizes["time"], len(pre.variables_), *pre.padded_mask_.shape)
         array = zarr.open_array(store / "days.zarr", mode="w", shape=shape,
                                 chunks=(32, *shape[1:]), dtype="float32")  # fmt: skip
-        pre.transform(ds, out=array)
+        pre.transform(ds, out=array, progress=progress)
     except BaseException:
         shutil.rmtree(store, ignore_errors=True)
         raise
@@ -300,7 +306,7 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     from dsc_core.data.calendar import select_months
     from dsc_core.preprocess import Preprocessor
 
-    emit = emit or (lambda phase, message: None)
+    emit = emit or (lambda phase, message, step=0, steps=0: None)
     config.validate()
     emit("load", f"loading {config.data if data is None else 'the given data'}")
     ds = load_data(config, data)
@@ -309,13 +315,18 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     config.validate(n_days)
     emit("preprocess", f"preprocessing {n_days} days")
     pre = Preprocessor(deseasonalize=config.deseasonalize, area_weighting=config.area_weighting)
-    pre.fit(ds)  # the whole period's seasonal cycle
+    pre.fit(ds, progress=lambda i, n: emit("preprocess", "statistics", i, n))
     mask = pre.padded_mask_
     size_gb = n_days * len(pre.variables_) * mask.size * 4 / 1e9
-    if size_gb <= config.memory_budget:
-        return Prepared(season, pre, pre.transform(season), mask, season["time"].values)
-    emit("write", f"writing {n_days} days ({size_gb:.1f} GB) to a Zarr store")
-    X, store = write_days(pre, season)
+
+    def written(i: int, n: int) -> None:
+        emit("write", f"{size_gb:.1f} GB to a Zarr store" if on_disk else "normalised days", i, n)
+
+    on_disk = size_gb > config.memory_budget
+    if not on_disk:
+        X = pre.transform(season, progress=written)
+        return Prepared(season, pre, X, mask, season["time"].values)
+    X, store = write_days(pre, season, progress=written)
     return Prepared(season, pre, X, mask, season["time"].values, store)
 
 
@@ -364,9 +375,9 @@ def run(
     start = time.perf_counter()
     marks = {}
 
-    def emit(phase: str, message: str) -> None:
-        marks[phase] = time.perf_counter()
-        _emit(callbacks, phase, message, start)
+    def emit(phase: str, message: str, step: int = 0, steps: int = 0) -> None:
+        marks.setdefault(phase, time.perf_counter())
+        _emit(callbacks, phase, message, start, step, steps)
 
     prepared = prepare(config, data, emit)
     try:

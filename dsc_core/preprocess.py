@@ -18,8 +18,10 @@ Cells with too few finite days get no climatology (they are masked anyway).
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -193,8 +195,11 @@ class Preprocessor:
         if not isinstance(self.pad_multiple, int | np.integer) or self.pad_multiple < 1:
             raise ConfigError(f"pad_multiple must be an integer >= 1, got {self.pad_multiple!r}")
 
-    def fit(self, ds: xr.Dataset) -> Preprocessor:
-        """Learn mask, climatology (if deseasonalize) and per-variable mean/std from ``ds``."""
+    def fit(
+        self, ds: xr.Dataset, progress: Callable[[int, int], None] | None = None
+    ) -> Preprocessor:
+        """Learn mask, climatology (if deseasonalize) and per-variable mean/std from ``ds``,
+        in two passes over blocks of days; ``progress(i, n)`` after each block."""
         self._check_params()
         self.__dict__.pop("mean_", None)  # a failed (re)fit leaves it unfitted
         names = _check_dataset(ds)
@@ -228,9 +233,12 @@ class Preprocessor:
                 )
             sums = {v: _HarmonicSums(n_coef, shape[0] * shape[1]) for v in names}
 
+        steps = itertools.count(1)
+        report = progress or (lambda i, n: None)
         # first pass: finite days per cell and, when deseasonalising, the harmonics' sums
         finite = {v: np.zeros(shape) for v in names}
         for block in blocks:
+            report(next(steps), 2 * len(blocks))
             part = ds.isel(time=block)
             for v in names:
                 values = self._values(part, v)
@@ -259,6 +267,7 @@ class Preprocessor:
         # second pass: mean and standard deviation of each variable's anomalies
         moments = {v: _Moments() for v in names}
         for block in blocks:
+            report(next(steps), 2 * len(blocks))
             anomalies = self.anomalies(ds.isel(time=block))
             for v in names:
                 moments[v].add(self._values(anomalies, v)[:, mask])
@@ -379,10 +388,13 @@ class Preprocessor:
         cos = np.broadcast_to(cos, self.mask_.shape)
         return np.sqrt(cos / cos[self.mask_].mean())
 
-    def transform(self, ds: xr.Dataset, out: Any = None) -> Any:
+    def transform(
+        self, ds: xr.Dataset, out: Any = None, progress: Callable[[int, int], None] | None = None
+    ) -> Any:
         """float32 (day, variable, y, x): z-scored (anomalies), area-weighted if asked,
         invalid cells 0, padded. Computed in blocks of days; ``out``: an array of that shape
-        to write into (a NumPy or Zarr array; None: a new NumPy array), returned."""
+        to write into (a NumPy or Zarr array; None: a new NumPy array), returned;
+        ``progress(i, n)`` after each block."""
         self._check_fitted()
         _check_dataset(ds)
         self._check_grid(ds)
@@ -393,7 +405,8 @@ class Preprocessor:
             raise DataError(f"out has shape {tuple(out.shape)}, transform writes {shape}")
         top, ny, left, nx = self._padding()
         weights = self.cell_weights()
-        for block in time_blocks(shape[0], 8 * len(self.variables_) * ny * nx):
+        blocks = time_blocks(shape[0], 8 * len(self.variables_) * ny * nx)
+        for step, block in enumerate(blocks, 1):
             anomalies = self.anomalies(ds.isel(time=block))
             days = np.zeros((block.stop - block.start, *shape[1:]), np.float32)
             for i, v in enumerate(self.variables_):
@@ -404,6 +417,8 @@ class Preprocessor:
                 z[:, ~self.mask_] = 0.0
                 days[:, i, top : top + ny, left : left + nx] = np.nan_to_num(z, nan=0.0)
             out[block] = days
+            if progress is not None:
+                progress(step, len(blocks))
         return out
 
     def fit_transform(self, ds: xr.Dataset) -> np.ndarray:

@@ -4,7 +4,8 @@ A task runs :func:`dsc_core.pipeline.run` on its worker (the worker reads the da
 saves a normal run directory into the sweep's run store, ``OUT/runs``; it returns a small
 summary. The sweep then writes ``OUT/sweep.csv`` (one row per run) and ``OUT/sweep-k.csv``
 (per method and K: seed agreement, mean scores, regime frequencies), the evidence for
-choosing K.
+choosing K; a copy of the latter in the run store lets the app (``DSC_RUN_STORE=OUT/runs``)
+show it.
 
 The cluster is ``dask.distributed``: an existing one (``scheduler`` = its address, e.g. one
 started by ``dask-jobqueue`` on SLURM or PBS) or a ``LocalCluster`` of worker processes sized
@@ -27,6 +28,9 @@ import pandas as pd
 
 from dsc_core.errors import ConfigError
 from dsc_core.pipeline import RunConfig
+
+SUMMARY_FILE = "sweep-k.csv"
+"""Per method and K: seed agreement, scores, regime frequencies; in OUT and in OUT/runs."""
 
 
 def sweep_configs(
@@ -105,7 +109,8 @@ def run_sweep(
     runs = pd.DataFrame(rows).sort_values(["method", "K", "seed"]).reset_index(drop=True)
     summary = summarise(runs)
     runs.drop(columns=["labels"]).to_csv(out / "sweep.csv", index=False)
-    summary.to_csv(out / "sweep-k.csv")
+    summary.to_csv(out / SUMMARY_FILE)
+    summary.to_csv(store / SUMMARY_FILE)  # the app shows it beside the sweep's runs
     return runs, summary
 
 

@@ -48,6 +48,7 @@ EVENT_EVERY_S = 1.0
 # cores, where OpenMP threads wait on each other.
 TORCH_THREADS = 1
 CHUNK_DAYS = 4  # consecutive days per run inside a batch when window > 1
+SHUFFLE_CHUNKS = 8  # stored chunks whose days are shuffled together when reading from disk
 
 
 @dataclass
@@ -143,15 +144,39 @@ def seeded(seed: int, threads: int | None = None) -> Iterator[None]:
 
 
 def batches(
-    n_days: int, batch_size: int, window: int, rng: np.random.Generator
+    n_days: int,
+    batch_size: int,
+    window: int,
+    rng: np.random.Generator,
+    stored: int | None = None,
 ) -> list[np.ndarray]:
     """One epoch's batches of day indices: shuffled runs of consecutive days (single days
-    when ``window`` is 1), so a batch's windows share most of their days."""
-    chunk = 1 if window == 1 else CHUNK_DAYS
-    offset = int(rng.integers(chunk))
-    starts = np.arange(-offset, n_days, chunk)
-    rng.shuffle(starts)
-    order = np.concatenate([np.arange(max(s, 0), min(s + chunk, n_days)) for s in starts])
+    when ``window`` is 1), so a batch's windows share most of their days.
+
+    ``stored``: days per stored chunk when the days are read from disk. The chunks are then
+    visited in a shuffled order, :data:`SHUFFLE_CHUNKS` at a time, and the runs shuffled
+    within each group, so that an epoch reads each chunk about once (a record of one group
+    or less is shuffled as a whole, as in memory)."""
+    run = 1 if window == 1 else CHUNK_DAYS
+
+    def shuffled(first: int, last: int) -> np.ndarray:
+        offset = int(rng.integers(run))
+        starts = np.arange(first - offset, last, run)
+        rng.shuffle(starts)
+        return np.concatenate([np.arange(max(s, first), min(s + run, last)) for s in starts])
+
+    n_chunks = -(-n_days // stored) if stored else 1
+    if n_chunks <= SHUFFLE_CHUNKS:
+        order = shuffled(0, n_days)
+    else:
+        chunks = rng.permutation(n_chunks)
+        groups = [chunks[i : i + SHUFFLE_CHUNKS] for i in range(0, n_chunks, SHUFFLE_CHUNKS)]
+        parts = []
+        for group in groups:
+            days = np.concatenate([np.arange(c * stored, min((c + 1) * stored, n_days))
+                                   for c in np.sort(group)])  # fmt: skip
+            parts.append(days[shuffled(0, len(days))])
+        order = np.concatenate(parts)
     return [order[i : i + batch_size] for i in range(0, n_days, batch_size)]
 
 
@@ -176,18 +201,38 @@ def latent_of(
 
 @torch.no_grad()
 def encode_all(
-    net: nn.Module, x: Days, mask: torch.Tensor, windows: np.ndarray, chunk: int = 256
+    net: nn.Module,
+    x: Days,
+    mask: torch.Tensor,
+    windows: np.ndarray,
+    chunk: int = 256,
+    rank: int = 0,
+    world: int = 1,
 ) -> torch.Tensor:
-    """Latent vectors ``(day, latent)`` of every day of ``x`` in eval mode."""
+    """Latent vectors ``(day, latent)`` of every day of ``x`` in eval mode.
+
+    In a process group of ``world`` processes, each encodes every ``world``-th chunk of days
+    and an all-reduce gathers the rows, so that every process holds every day's latent
+    vector (and with them the soft assignments and the target distribution's cluster sums
+    over all days)."""
     was_training = net.training
     net.eval()
     n = len(windows)
-    out = [
-        latent_of(net, x, mask, windows, np.arange(a, min(a + chunk, n)))
-        for a in range(0, n, chunk)
-    ]
+    starts = list(range(0, n, chunk))[rank::world]
+    parts = [(a, latent_of(net, x, mask, windows, np.arange(a, min(a + chunk, n)))) for a in starts]
     net.train(was_training)
-    return torch.cat(out)
+    if world == 1:
+        return torch.cat([z for _, z in parts])
+    out = None
+    for a, z in parts:
+        if out is None:
+            out = z.new_zeros((n, z.shape[1]))
+        out[a : a + len(z)] = z
+    if out is None:  # fewer chunks than processes: this one had none
+        dim = net.clustering.centroids.shape[1]
+        out = torch.zeros((n, dim), device=x.device)
+    torch.distributed.all_reduce(out)
+    return out
 
 
 def scaled_epochs(epochs: int, n_days: int, epoch_days: int | None) -> int:
@@ -339,6 +384,9 @@ def train(
     dtype = PRECISIONS[config.precision]
     scaler = torch.amp.GradScaler(x.device.type, enabled=dtype == torch.float16)
 
+    def encode_every_day() -> torch.Tensor:
+        return encode_all(net, x, mask, windows, rank=rank, world=world)
+
     def autocast():
         return torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
 
@@ -358,7 +406,8 @@ def train(
 
     def step_batches(phase: str, epoch: int, n_epochs: int, loss_fn) -> dict[str, float]:
         sums: dict[str, float] = {}
-        every = batches(n, config.batch_size, window, rng)  # the same in every process
+        stored = x.chunk if x.array is not None else None
+        every = batches(n, config.batch_size, window, rng, stored)  # the same in every process
         steps = every[rank::world][: len(every) // world or 1]
         for i, days in enumerate(steps):
             terms = loss_fn(days)
@@ -396,7 +445,7 @@ def train(
             break
 
     # --- k-means initialisation of the centroids --------------------------------------------
-    z_all = encode_all(net, x, mask, windows)
+    z_all = encode_every_day()
     with torch.no_grad():
         metric = config.metric if has_decoder else "latent"
         decode, cells = (net.decode, target_mask) if has_decoder else (None, None)
@@ -430,7 +479,7 @@ def train(
             nonlocal p_all, labels
             if state["step"] and state["step"] % update_interval == 0:
                 with torch.no_grad():
-                    q_all = net.clustering(encode_all(net, x, mask, windows))
+                    q_all = net.clustering(encode_every_day())
                     p_all = target_distribution(q_all)
                     new = q_all.argmax(1).cpu().numpy()
                 state["changed"] = float(np.mean(new != labels))
@@ -471,7 +520,7 @@ def train(
 
     net.eval()
     with torch.no_grad():
-        q_all = net.clustering(encode_all(net, x, mask, windows))
+        q_all = net.clustering(encode_every_day())
     final = q_all.argmax(1).cpu().numpy().astype(np.int64)
     report.done = report.total
     report.send(Event("done", 0, 0, message="training finished"))

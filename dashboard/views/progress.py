@@ -32,7 +32,8 @@ def status_text(status: JobStatus) -> str:
         return f"**Done** in {_fmt_seconds(status.elapsed)}."
     parts = [f"**{status.phase or 'starting'}**"]
     if status.n_epochs:
-        parts.append(f"epoch {status.epoch}/{status.n_epochs}")
+        unit = "epoch" if status.phase in TRAINING_PHASES else "block of days"
+        parts.append(f"{unit} {status.epoch}/{status.n_epochs}")
     if status.changed is not None:
         parts.append(f"labels changed {status.changed:.1%}")
     parts.append(f"elapsed {_fmt_seconds(status.elapsed)}")

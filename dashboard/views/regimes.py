@@ -165,6 +165,29 @@ def assign_view(session: Session) -> pn.viewable.Viewable:
     )
 
 
+def sweep_view(session: Session) -> pn.viewable.Viewable:
+    """The K-selection summary of a ``dsc sweep`` whose runs are this server's run store."""
+
+    def render(table):
+        if table is None:
+            return pn.Column()
+        return pn.Column(
+            "### Sweep",
+            pn.pane.Markdown(
+                "`dsc sweep` trained these methods and K with several seeds on dask: per "
+                "method and K, the agreement between seeds (ARI), mean scores and the regime "
+                "frequencies (largest first). Its runs are in the list of past runs.",
+                styles={"font-size": "90%"}, width=640,
+            ),
+            pn.pane.DataFrame(table.round(3), css_classes=["dsc-table", "dsc-sweep-table"],
+                              sizing_mode="fixed"),
+        )  # fmt: skip
+
+    return pn.panel(pn.bind(render, session.param.sweep))
+
+
 def regimes_view(session: Session) -> pn.viewable.Viewable:
     """The tab: choose K, compare runs, assign another period."""
-    return pn.Column(choose_k_view(session), compare_view(session), assign_view(session))
+    return pn.Column(
+        choose_k_view(session), sweep_view(session), compare_view(session), assign_view(session)
+    )

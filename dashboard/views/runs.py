@@ -1,6 +1,7 @@
-"""Past runs (reload any of them), runs a server stop interrupted (start them again), and
-exports of the run on screen: labels CSV, composites NetCDF, the map figure PNG, the whole run
-folder (zip). Files are read and archived off the event loop."""
+"""Past runs (reload any of them), runs a server stop interrupted (start them again) or left
+training on the cluster (follow them), and exports of the run on screen: labels CSV,
+composites NetCDF, the map figure PNG, the whole run folder (zip). Files are read and archived
+off the event loop."""
 
 from __future__ import annotations
 
@@ -73,6 +74,23 @@ def interrupted_view(session: Session) -> pn.viewable.Viewable:
         return pn.Column(*rows, sizing_mode="stretch_width")
 
     return pn.panel(pn.bind(render, session.param.interrupted))
+
+
+def adopted_view(session: Session) -> pn.viewable.Viewable:
+    """Cluster trainings a former server started and that still run, each with Follow."""
+
+    def render(entries):
+        rows = []
+        for entry in entries[:INTERRUPTED_SHOWN]:
+            follow = pn.widgets.Button(name="Follow", css_classes=["dsc-follow"])
+            follow.on_click(lambda _, i=entry["id"]: session.follow(i))
+            what = interrupted_text(entry, session.server.label).split(": ", 1)[1]
+            note = f"**Still training on the cluster** ({text(entry['stage'])}): {what}"
+            alert = pn.pane.Alert(note, alert_type="info", css_classes=["dsc-adopted"])
+            rows.append(pn.Column(alert, follow, sizing_mode="stretch_width"))
+        return pn.Column(*rows, sizing_mode="stretch_width")
+
+    return pn.panel(pn.bind(render, session.param.adopted))
 
 
 def labels_csv(run) -> io.BytesIO:

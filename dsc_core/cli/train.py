@@ -136,9 +136,9 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument(
         "--memory-budget",
-        default="0.5",
+        default="0.25",
         metavar="GB",
-        help="preprocessed days kept in memory (default 0.5 GB); more go to a Zarr store in "
+        help="preprocessed days kept in memory (default 0.25 GB); more go to a Zarr store in "
         "$DSC_SCRATCH (or the temporary folder), read in blocks and removed after the run",
     )
     p.add_argument(
@@ -174,7 +174,7 @@ class Progress:
             self.bar = tqdm(
                 total=event.n_epochs,
                 desc=event.phase,
-                unit="epoch",
+                unit="epoch" if event.phase in ("pretrain", "joint") else "block",
                 file=sys.stderr,
                 disable=self.disable,
                 leave=True,
@@ -278,7 +278,7 @@ def config_from_args(args: argparse.Namespace, method: str):
         min_spell=parse_int(getattr(args, "min_spell", "1"), "--min-spell"),
         surrogates=parse_int(getattr(args, "significance", "0"), "--significance"),
         check_stability=getattr(args, "check_stability", False),
-        memory_budget=parse_float(getattr(args, "memory_budget", "0.5"), "--memory-budget"),
+        memory_budget=parse_float(getattr(args, "memory_budget", "0.25"), "--memory-budget"),
         params=estimator_options(args),
     )
 

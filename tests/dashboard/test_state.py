@@ -363,3 +363,13 @@ def test_another_period_is_assigned_with_the_run_on_screen(server_config, tiny_r
     assert s.assigned["cluster"].between(0, tiny_run.config.clusters - 1).all()
     s.assign("/etc/passwd")  # not a listed source
     assert "outside the data folders" in s.message
+
+
+def test_the_summary_of_a_sweep_into_the_run_store_is_shown(server_config, tmp_path):
+    store = RunStore(tmp_path)
+    session = Session(server_config, None, store)
+    assert session.sweep is None
+    summary = "method,K,seeds,seed_agreement,frequencies\nkmeans,3,2,0.9,40% 35% 25%\n"
+    (tmp_path / "sweep-k.csv").write_text(summary)
+    session.refresh_runs()
+    assert session.sweep.loc[("kmeans", 3), "seed_agreement"] == 0.9

@@ -52,7 +52,11 @@ def test_kmeans_run_end_to_end(tiny, tmp_path):
     events = []
     cfg = RunConfig(clusters=3, method="kmeans", bbox=BBOX, deseasonalize=False)
     r = run(cfg, callbacks=[events.append], data=tiny)
-    assert [e.phase for e in events] == ["load", "preprocess", "analysis"]
+    phases = [e.phase for e in events]
+    assert list(dict.fromkeys(phases)) == ["load", "preprocess", "write", "analysis"]
+    # the preprocessing reports its blocks of days: two passes to fit, one to write
+    assert [(e.epoch, e.n_epochs) for e in events if e.phase == "write"] == [(1, 1)]
+    assert [e.epoch for e in events if e.phase == "preprocess" and e.n_epochs] == [1, 2]
     n = 90
     assert r.labels.shape == (n,) and r.labels.dtype == np.int64
     assert r.soft.shape == (n, 3)

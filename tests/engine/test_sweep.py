@@ -28,6 +28,8 @@ def test_a_local_cluster_sweep_matches_the_serial_runs(tmp_path):
     assert list(summary.index) == [("dsc", 2), ("dsc", 3)]
     assert summary["seed_agreement"].between(-1, 1).all()
     assert (tmp_path / "sweep.csv").read_text().startswith("method,K,seed,run")
+    # the K summary also lies in the run store, where the app finds it
+    assert (tmp_path / "runs" / "sweep-k.csv").read_text() == (tmp_path / "sweep-k.csv").read_text()
 
 
 def test_summary_measures_agreement_between_seeds():
