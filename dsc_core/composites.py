@@ -120,15 +120,15 @@ class _StreamedSums:
     memory (dask-backed) cost a block at a time. ``weights`` float32 (group, time)."""
 
     def __init__(self, fields: xr.Dataset, weights: np.ndarray) -> None:
-        from dsc_core.preprocess import time_blocks
+        from dsc_core.preprocess import read_blocks
 
         self.variables, self.units, self.coords, valid = _describe(fields)
         n_time, n_lat, n_lon = fields[self.variables[0]].shape
         self.n_time, self.shape = n_time, (len(self.variables), n_lat, n_lon)
-        blocks = time_blocks(n_time, 8 * int(np.prod(self.shape)))
+        day_bytes = 8 * int(np.prod(self.shape))
         total, count = np.zeros(self.shape), np.zeros(self.shape)
-        for block in blocks:
-            x, finite = self._block(fields, block, valid)
+        for _, read in read_blocks(fields, day_bytes):
+            x, finite = self._values(read(), valid)
             total += np.where(finite, x, 0.0).sum(axis=0)
             count += finite.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -144,8 +144,8 @@ class _StreamedSums:
         lag = np.zeros((4, cells))
         time = np.asarray(fields["time"].values, dtype="datetime64[ns]")
         previous = None
-        for block in blocks:
-            x, finite = self._block(fields, block, valid)
+        for block, read in read_blocks(fields, day_bytes):
+            x, finite = self._values(read(), valid)
             x = np.where(finite, x - self.mean.reshape(self.shape), 0.0)
             x = x.astype(np.float32).reshape(len(x), -1)
             finite = finite.reshape(len(x), -1).astype(np.float32)
@@ -164,8 +164,9 @@ class _StreamedSums:
         self.inflation = _inflation(*lag)
         self.size = weights.sum(axis=1, dtype=np.float64)[:, None]
 
-    def _block(self, fields, block, valid) -> tuple[np.ndarray, np.ndarray]:
-        part = fields.isel(time=block)
+    def _values(self, part: xr.Dataset, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float64 (time, variable, lat, lon) of a block, NaN outside ``valid``, and where
+        finite."""
         x = np.stack([np.asarray(part[v].values, dtype=np.float64) for v in self.variables], 1)
         x = np.where(valid, x, np.nan)
         return x, np.isfinite(x)

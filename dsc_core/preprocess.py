@@ -91,6 +91,41 @@ def time_blocks(n_days: int, day_bytes: int) -> list[slice]:
     return [slice(a, min(a + step, n_days)) for a in range(0, n_days, step)]
 
 
+def read_blocks(ds: xr.Dataset, day_bytes: int) -> list[tuple[slice, Callable[[], xr.Dataset]]]:
+    """``(days, read)`` pairs over ``ds`` in blocks of days of about :data:`BLOCK_BYTES`
+    (``day_bytes`` a day); ``read()`` returns the block's part of ``ds``, in memory.
+
+    A dask-backed ``ds`` is read one dask chunk of days at a time: every variable's chunk is
+    loaded once and cut into blocks (reading each block on its own would decompress the whole
+    chunk again for each). Call the ``read`` functions in order.
+    """
+    n = ds.sizes["time"]
+    lengths = next(
+        (da.chunksizes["time"] for da in ds.data_vars.values()
+         if da.chunks is not None and "time" in da.dims),
+        (n,),
+    )  # fmt: skip
+    loaded: dict[int, xr.Dataset] = {}
+
+    def reader(group: slice, block: slice) -> Callable[[], xr.Dataset]:
+        def read() -> xr.Dataset:
+            if group.start not in loaded:
+                loaded.clear()
+                loaded[group.start] = ds.isel(time=group).compute()
+            return loaded[group.start].isel(time=block)
+
+        return read
+
+    out, start = [], 0
+    for length in lengths:
+        group = slice(start, start + length)
+        for block in time_blocks(length, day_bytes):
+            days = slice(start + block.start, start + block.stop)
+            out.append((days, reader(group, block)))
+        start += length
+    return out
+
+
 class _HarmonicSums:
     """Least squares of the harmonics per cell, accumulated over blocks of days.
 
@@ -215,7 +250,7 @@ class Preprocessor:
         }
 
         shape = (ds.sizes["latitude"], ds.sizes["longitude"])
-        blocks = time_blocks(n_days, 8 * len(names) * shape[0] * shape[1])
+        day_bytes = 8 * len(names) * shape[0] * shape[1]
         time = pd.DatetimeIndex(ds["time"].values)
         self.harmonics_: list[int] = []
         if self.deseasonalize:
@@ -237,9 +272,10 @@ class Preprocessor:
         report = progress or (lambda i, n: None)
         # first pass: finite days per cell and, when deseasonalising, the harmonics' sums
         finite = {v: np.zeros(shape) for v in names}
-        for block in blocks:
+        blocks = read_blocks(ds, day_bytes)
+        for block, read in blocks:
             report(next(steps), 2 * len(blocks))
-            part = ds.isel(time=block)
+            part = read()
             for v in names:
                 values = self._values(part, v)
                 finite[v] += np.isfinite(values).sum(axis=0)
@@ -266,9 +302,9 @@ class Preprocessor:
 
         # second pass: mean and standard deviation of each variable's anomalies
         moments = {v: _Moments() for v in names}
-        for block in blocks:
+        for _, read in read_blocks(ds, day_bytes):
             report(next(steps), 2 * len(blocks))
-            anomalies = self.anomalies(ds.isel(time=block))
+            anomalies = self.anomalies(read())
             for v in names:
                 moments[v].add(self._values(anomalies, v)[:, mask])
         means, stds = [], []
@@ -405,9 +441,9 @@ class Preprocessor:
             raise DataError(f"out has shape {tuple(out.shape)}, transform writes {shape}")
         top, ny, left, nx = self._padding()
         weights = self.cell_weights()
-        blocks = time_blocks(shape[0], 8 * len(self.variables_) * ny * nx)
-        for step, block in enumerate(blocks, 1):
-            anomalies = self.anomalies(ds.isel(time=block))
+        blocks = read_blocks(ds, 8 * len(self.variables_) * ny * nx)
+        for step, (block, read) in enumerate(blocks, 1):
+            anomalies = self.anomalies(read())
             days = np.zeros((block.stop - block.start, *shape[1:]), np.float32)
             for i, v in enumerate(self.variables_):
                 z = (self._values(anomalies, v) - float(self.mean_[i])) / float(self.std_[i])

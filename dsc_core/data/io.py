@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
+import dask
 import xarray as xr
 
 from dsc_core.data.conventions import rename_coords
@@ -34,7 +35,10 @@ Source = str | os.PathLike | Sequence[str | os.PathLike]
 DATA_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf5", ".grib", ".grb", ".grib2")
 DATA_SUFFIXES += (".grb2", ".zarr", ".zip")
 GRIB_KWARGS = {"time_dims": ("valid_time",), "indexpath": ""}
-CHUNKS = "auto"  # dask picks ~128 MiB chunks aligned with the file's own chunks
+CHUNKS = "auto"  # dask picks chunks aligned with the file's own chunks, of at most:
+CHUNK_SIZE = "16MiB"
+"""Largest dask chunk of a variable when opening a file: the preprocessing and the composites
+read a chunk of days (of every variable) at a time, so it bounds their memory."""
 
 NETCDF_LOCK = threading.RLock()
 """Held around every netCDF4/HDF5 open, read, write and close of this package in a process."""
@@ -217,7 +221,7 @@ def open_one(path: Path) -> xr.Dataset:
     if engine == "cfgrib":
         kwargs["backend_kwargs"] = GRIB_KWARGS
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), dask.config.set({"array.chunk-size": CHUNK_SIZE}):
             warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
             ds = xr.open_dataset(path, engine=engine, **kwargs)
     except Exception as err:

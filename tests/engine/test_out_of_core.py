@@ -44,6 +44,18 @@ def test_preprocessing_in_small_blocks_matches_one_block(year, monkeypatch):
     np.testing.assert_array_equal(blocks.mask_, whole.mask_)
 
 
+def test_dask_backed_days_are_read_a_chunk_of_days_at_a_time(year, monkeypatch):
+    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 8 * 7 * 41 * 41 * 10)  # 10 days a block
+    blocks = preprocess.read_blocks(year.chunk({"time": 25}), 8 * 7 * 41 * 41)
+    days = [b for b, _ in blocks]
+    assert [d.start for d in days] == sorted(d.start for d in days)
+    assert sum(d.stop - d.start for d in days) == 365
+    assert all(d.start // 25 == (d.stop - 1) // 25 for d in days)  # no block spans two chunks
+    part = blocks[3][1]()
+    assert part["t2m"].chunks is None  # read into memory
+    np.testing.assert_array_equal(part["t2m"].values, year["t2m"].values[days[3]])
+
+
 def test_transform_writes_into_a_zarr_array(year, tmp_path):
     pre = preprocess.Preprocessor(deseasonalize=True).fit(year)
     out = zarr.open_array(tmp_path / "d.zarr", mode="w", shape=(365, 7, 48, 48), dtype="f4")
