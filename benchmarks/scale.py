@@ -74,9 +74,11 @@ def train(data: Path, out: Path, method: str, extra: list[str]) -> dict:
     """Train on ``data`` in a child process; its metrics, epoch time and peak memory."""
     argv = ["train", "--data", str(data), "--method", method, "--quiet", "--out", str(out)]
     start = time.perf_counter()
-    child = subprocess.run([sys.executable, "-c", TRAIN, *argv, *extra], check=True,
+    child = subprocess.run([sys.executable, "-c", TRAIN, *argv, *extra],
                            capture_output=True, text=True)  # fmt: skip
     wall = time.perf_counter() - start
+    if child.returncode:
+        sys.exit(f"dsc train failed on {data}:\n{child.stderr[-3000:]}")
     peak_kb = int(child.stdout.strip().splitlines()[-1])
     metrics = json.loads((out / "metrics.json").read_text())
     history = pd.read_csv(out / "history.csv") if (out / "history.csv").stat().st_size > 1 else None

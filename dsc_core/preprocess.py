@@ -101,7 +101,7 @@ def read_blocks(ds: xr.Dataset, day_bytes: int) -> list[tuple[slice, Callable[[]
     """
     n = ds.sizes["time"]
     lengths = next(
-        (da.chunksizes["time"] for da in ds.data_vars.values()
+        (dict(zip(da.dims, da.chunks, strict=True))["time"] for da in ds.data_vars.values()
          if da.chunks is not None and "time" in da.dims),
         (n,),
     )  # fmt: skip

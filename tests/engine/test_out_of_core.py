@@ -130,7 +130,9 @@ def test_a_run_over_its_memory_budget_matches_the_in_memory_run(sample_file, tmp
     cfg = RunConfig(data=sample_file, clusters=3, preset="fast", device="cpu",
                     end="2021-08-31", params={"pretrain_epochs": 2, "max_epochs": 1})  # fmt: skip
     in_memory = run(cfg)
+    monkeypatch.setattr(dsc_core.data, "IN_MEMORY_BYTES", 0)  # the file stays dask-backed
     on_disk = run(RunConfig(**{**cfg.to_dict(), "memory_budget": 1e-6}))
+    assert on_disk.fields["t2m"].chunks is not None  # lazy fields, read a chunk at a time
     assert not in_memory.metrics["days_on_disk"] and on_disk.metrics["days_on_disk"]
     np.testing.assert_array_equal(on_disk.labels.values, in_memory.labels.values)
     np.testing.assert_allclose(on_disk.composites["anomaly"], in_memory.composites["anomaly"],
