@@ -383,7 +383,7 @@ class Preprocessor:
         self._check_grid(ds)
         out = ds[self.variables_].transpose(*DIMS)
         if self.climatology_ is not None:
-            chunks = out[self.variables_[0]].chunksizes.get("time")  # None: NumPy-backed
+            chunks = out[self.variables_[0]].variable.chunksizes.get("time")  # None: NumPy-backed
             clim = self.seasonal_cycle(ds["time"].values, chunks).assign_coords(
                 latitude=ds["latitude"], longitude=ds["longitude"], time=ds["time"]
             )

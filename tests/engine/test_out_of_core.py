@@ -8,6 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 from tiny_data import tiny_days
 
 import dsc_core
+import dsc_core.data.io
 import dsc_core.preprocess as preprocess
 from dsc_core.baselines import make_estimator
 from dsc_core.composites import cluster_composites, composite_of_days
@@ -130,7 +131,8 @@ def test_a_run_over_its_memory_budget_matches_the_in_memory_run(sample_file, tmp
     cfg = RunConfig(data=sample_file, clusters=3, preset="fast", device="cpu",
                     end="2021-08-31", params={"pretrain_epochs": 2, "max_epochs": 1})  # fmt: skip
     in_memory = run(cfg)
-    monkeypatch.setattr(dsc_core.data, "IN_MEMORY_BYTES", 0)  # the file stays dask-backed
+    monkeypatch.setattr(dsc_core.data, "IN_MEMORY_BYTES", 0)  # the file stays dask-backed,
+    monkeypatch.setattr(dsc_core.data.io, "CHUNK_SIZE", "64KiB")  # in chunks of a few days
     on_disk = run(RunConfig(**{**cfg.to_dict(), "memory_budget": 1e-6}))
     assert on_disk.fields["t2m"].chunks is not None  # lazy fields, read a chunk at a time
     assert not in_memory.metrics["days_on_disk"] and on_disk.metrics["days_on_disk"]
