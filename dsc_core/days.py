@@ -1,4 +1,4 @@
-"""The days a model reads: in one tensor on the device, or in an array on disk read in spans.
+"""The days a model reads: in one tensor on the device, or in an array on disk read by chunks.
 
 Days are float32 ``(day, variable, y, x)`` as :meth:`dsc_core.preprocess.Preprocessor.transform`
 writes them. When they fit in memory they sit in one tensor on the training device; otherwise

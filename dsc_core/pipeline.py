@@ -318,11 +318,12 @@ def prepare(config: RunConfig, data: xr.Dataset | None = None, emit=None) -> Pre
     pre.fit(ds, progress=lambda i, n: emit("preprocess", "statistics", i, n))
     mask = pre.padded_mask_
     size_gb = n_days * len(pre.variables_) * mask.size * 4 / 1e9
+    on_disk = size_gb > config.memory_budget
+    where = f"{size_gb:.1f} GB to a Zarr store" if on_disk else "normalised days"
 
     def written(i: int, n: int) -> None:
-        emit("write", f"{size_gb:.1f} GB to a Zarr store" if on_disk else "normalised days", i, n)
+        emit("write", where, i, n)
 
-    on_disk = size_gb > config.memory_budget
     if not on_disk:
         X = pre.transform(season, progress=written)
         return Prepared(season, pre, X, mask, season["time"].values)
