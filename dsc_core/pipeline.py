@@ -70,11 +70,13 @@ class RunConfig:
     the least frequent; ``metrics["cluster_order"]`` gives the model's id of each.
     surrogates: how many red-noise surrogates the method also clusters, to rank the run's
     clusters against regime-free data (:mod:`dsc_core.significance`; 0: no test; each costs
-    one more fit). check_stability: also fit the method (and the k-means reference) with
-    seed + 1, to report seed agreement and warn when the run agrees with itself less than
-    k-means does. memory_budget: GB of preprocessed days kept in memory; a longer or larger
-    selection is written once to a Zarr store in the scratch folder (``DSC_SCRATCH``, default
-    the system's temporary folder), read from there in blocks, and removed after the run.
+    one more fit). Every run is also checked against red noise with a fast method and beside
+    its classical references (:mod:`dsc_core.trust`). check_stability: also fit the method
+    (and the references) with seed + 1, to report seed agreement and warn when the run agrees
+    with itself much less than a reference does. memory_budget: GB of preprocessed days kept
+    in memory; a longer or larger selection is written once to a Zarr store in the scratch
+    folder (``DSC_SCRATCH``, default the system's temporary folder), read from there in
+    blocks, and removed after the run.
     """
 
     data: str = "sample"
@@ -394,9 +396,10 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
 
     from dsc_core.baselines import make_estimator
     from dsc_core.composites import cluster_composites
-    from dsc_core.metrics import regime_stats, trust_checks
+    from dsc_core.metrics import regime_stats
     from dsc_core.regimes import frequency_order, min_spell_filter, relabel
     from dsc_core.runs import Run
+    from dsc_core.trust import structure_test, trust_checks
 
     ds, pre, X, mask, days = (prepared.ds, prepared.pre, prepared.X, prepared.mask, prepared.days)
     n_days = len(days)
@@ -455,15 +458,22 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
         metrics["reference"]["note"] = (
             f"k-means on the {REFERENCE_PCS} leading principal components of days kept on disk"
         )
-    second = None
+    _emit(callbacks, "trust", "references and the red-noise test of the data", start)
+    gmm = estimator if config.method == "pca-gmm" else fit("pca-gmm", config.seed)
+    references = {"kmeans": reference.labels_, "pca-gmm": gmm.labels_}
+    structure = structure_test(gmm.transform(X), config.clusters, days, config.seed)
+    again = {}
     if config.check_stability:
         _emit(callbacks, "stability", f"seed {config.seed + 1} for the stability check", start)
-        second = (fit(config.method, config.seed + 1, callbacks), fit("kmeans", config.seed + 1))
+        again = {m: fit(m, config.seed + 1).labels_ for m in references}
+        again[config.method] = fit(config.method, config.seed + 1, callbacks).labels_
     metrics["trust"] = trust_checks(
         config.method,
         raw,
-        reference.labels_,
-        *((second[0].labels_, second[1].labels_) if second else (None, None)),
+        references,
+        structure,
+        again.get(config.method),
+        again,
         truth=truth,
     )
     if config.surrogates:

@@ -40,7 +40,7 @@ PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 """Mixed precision of the training steps: autocast to this dtype ("32": full precision; "16"
 scales the loss against underflow). Encoding all days for P and the labels stays in full
 precision."""
-METRICS = ("latent", "field", "standardized")
+METRICS = ("latent", "field", "standardized", "mixture")
 """How the clustering measures distances between latent vectors (:func:`latent_metric`)."""
 EVENT_EVERY_S = 1.0
 # Torch intra-op threads while training. The networks are small: on 2 cores one thread was
@@ -289,6 +289,32 @@ def latent_metric(
     return shift.to(z.dtype), (metric / norm).to(z.dtype)
 
 
+def tied_mixture(
+    s: np.ndarray, n_clusters: int, seed: int, n_init: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A Gaussian mixture with one covariance shared by all clusters, fitted on ``s`` (day,
+    dim): ``(whiten (dim, dim), centres (K, dim) in whitened units, labels (day,), mean
+    log-likelihood)``.
+
+    The shared covariance is the within-regime (noise) covariance, so distances after
+    ``s @ whiten`` are Mahalanobis distances in the noise's metric: regimes that sit below
+    larger noise modes count as much as those in the leading ones (the unsupervised
+    counterpart of a linear discriminant). Whitened vectors are scaled so that their mean
+    squared norm equals ``dim``, as :func:`latent_metric` scales its maps."""
+    from sklearn.mixture import GaussianMixture
+
+    reg = 1e-3 * float(s.var(0).mean()) + 1e-12
+    gmm = GaussianMixture(
+        n_clusters, covariance_type="tied", n_init=max(1, n_init // 3), reg_covar=reg,
+        random_state=seed,
+    ).fit(s)  # fmt: skip
+    values, vectors = np.linalg.eigh(gmm.covariances_)
+    whiten = vectors / np.sqrt(np.clip(values, reg, None))
+    norm = np.sqrt(((s @ whiten) ** 2).sum(1).mean() / s.shape[1])
+    whiten = whiten / norm
+    return whiten, gmm.means_ @ whiten, gmm.predict(s).astype(np.int64), float(gmm.score(s))
+
+
 class _Reporter:
     """Sends events to callbacks: at epoch ends, and inside epochs at most every ~1 s."""
 
@@ -444,18 +470,26 @@ def train(
             report.send(Event("pretrain", epoch, pretrain_epochs, losses, message="time budget"))
             break
 
-    # --- k-means initialisation of the centroids --------------------------------------------
+    # --- initialisation of the centroids (k-means, or a tied Gaussian mixture) -------------
     z_all = encode_every_day()
     with torch.no_grad():
-        metric = config.metric if has_decoder else "latent"
+        metric = config.metric if has_decoder or config.metric == "mixture" else "latent"
         decode, cells = (net.decode, target_mask) if has_decoder else (None, None)
-        net.clustering.set_metric(*latent_metric(z_all, metric, decode, cells))
-    km = KMeans(config.n_clusters, n_init=config.kmeans_n_init, random_state=config.seed)
-    with torch.no_grad():
-        labels = km.fit_predict(net.clustering.scaled(z_all).cpu().double().numpy())
-        labels = labels.astype(np.int64)
-        net.clustering.centroids.copy_(torch.as_tensor(km.cluster_centers_, dtype=z_all.dtype))
-    report.send(Event("init", 0, 0, {"inertia": float(km.inertia_)}, message="k-means init"))
+        shift, scale = latent_metric(z_all, metric, decode, cells)
+        s_all = ((z_all - shift) @ scale).cpu().double().numpy()
+        if metric == "mixture":
+            whiten, centres, labels, fit_score = tied_mixture(
+                s_all, config.n_clusters, config.seed, config.kmeans_n_init
+            )
+            scale = scale @ torch.as_tensor(whiten, dtype=z_all.dtype, device=z_all.device)
+            init = {"log_likelihood": fit_score}
+        else:
+            km = KMeans(config.n_clusters, n_init=config.kmeans_n_init, random_state=config.seed)
+            labels = km.fit_predict(s_all).astype(np.int64)
+            centres, init = km.cluster_centers_, {"inertia": float(km.inertia_)}
+        net.clustering.set_metric(shift, scale)
+        net.clustering.centroids.copy_(torch.as_tensor(centres, dtype=z_all.dtype))
+    report.send(Event("init", 0, 0, init, message=f"{metric} init"))
 
     # --- joint phase: reconstruction + γ·KL(P‖Q) --------------------------------------------
     if config.joint and joint_epochs:

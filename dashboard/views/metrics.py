@@ -40,20 +40,20 @@ def scores_table(metrics: dict, method: str) -> pd.DataFrame:
     return df.loc[order].rename(index=SCORE_NAMES).astype(float).round(3)
 
 
-TRUST_NAMES = {
-    "seed_agreement": "Seed agreement (ARI) ↑",
-    "kmeans_seed_agreement": "k-means seed agreement (ARI)",
-    "agreement_with_kmeans": "Agreement with k-means (ARI)",
-}
-
-
 def trust_table(metrics: dict) -> pd.DataFrame:
-    """ARI between two seeds of the run, between two seeds of k-means, and between the run's
-    labels and k-means' ("—" where not checked); with a red-noise test, where the run ranks
-    among the surrogates."""
+    """ARI between the run's labels and each classical reference's, between two seeds of the
+    run and of k-means ("—" where not checked), where the data's clusters rank among red
+    noise, and with the optional red-noise test of the method, where the run ranks."""
     trust = metrics.get("trust") or {}
-    values = ["—" if trust.get(k) is None else f"{trust[k]:.2f}" for k in TRUST_NAMES]
-    names = list(TRUST_NAMES.values())
+    rows = {f"Agreement with {n} (ARI)": a for n, a in (trust.get("agreement") or {}).items()}
+    rows["Seed agreement (ARI) ↑"] = trust.get("seed_agreement")
+    rows["k-means seed agreement (ARI)"] = trust.get("kmeans_seed_agreement")
+    values = ["—" if v is None else f"{v:.2f}" for v in rows.values()]
+    names = list(rows)
+    structure = trust.get("structure")
+    if structure:
+        names.append(f"data's clusters above red noise ({structure['n_surrogates']} surrogates)")
+        values.append(f"{structure['percentile']:.0f} %")
     sig = metrics.get("significance")
     if sig:
         names.append(f"above red noise ({sig['n_surrogates']} surrogates)")
@@ -62,7 +62,8 @@ def trust_table(metrics: dict) -> pd.DataFrame:
 
 
 def trust_alert(metrics: dict) -> pn.viewable.Viewable:
-    """A red warning per reason to doubt the clusters (metrics.trust_checks), else nothing."""
+    """A red warning per reason to doubt the clusters (dsc_core.trust.trust_checks), else
+    nothing."""
     warnings = (metrics.get("trust") or {}).get("warnings") or []
     if not warnings:
         return pn.pane.Markdown("", visible=False)

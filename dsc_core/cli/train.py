@@ -219,12 +219,18 @@ def summary_text(run) -> str:
         ]
     lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
     trust = m.get("trust") or {}
-    rows = [("agreement with k-means", trust.get("agreement_with_kmeans"), None)]
+    rows = [(f"agreement with {n}", a, None) for n, a in (trust.get("agreement") or {}).items()]
     if trust.get("seed_agreement") is not None:
         rows.append(
             ("seed agreement ↑", trust["seed_agreement"], trust.get("kmeans_seed_agreement"))
         )
     lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
+    structure = trust.get("structure")
+    if structure:
+        lines.append(
+            f"  data vs red noise: k-means clusters above {structure['percentile']:.0f} % of "
+            f"{structure['n_surrogates']} red-noise surrogates"
+        )
     reg = m["regimes"]
     lines.append(
         "  frequency: "

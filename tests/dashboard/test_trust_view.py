@@ -4,23 +4,29 @@ import numpy as np
 import panel as pn
 
 from dashboard.views import metrics
-from dsc_core.metrics import trust_checks
+from dsc_core.trust import trust_checks
 
 
 def test_trust_alert_and_table():
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(3), 40)
-    noise = trust_checks("dsc", rng.integers(0, 3, 120), truth, rng.integers(0, 3, 120), truth)
+    refs = {"kmeans": truth, "pca-gmm": truth}
+    noise = trust_checks("dsc", rng.integers(0, 3, 120), refs, None, rng.integers(0, 3, 120), refs)
     alert = metrics.trust_alert({"trust": noise})
     assert isinstance(alert, pn.pane.Alert) and alert.alert_type == "danger"
     shown = alert.object.replace("\\", "")  # Markdown escapes removed: the text as read
-    assert "agrees with itself less than k-means" in shown
-    assert "nearly independent of k-means" in shown
+    assert "agrees with itself less than kmeans" in shown
+    assert "compare with the kmeans reference" in shown
     table = metrics.trust_table({"trust": noise})
     assert table.loc["k-means seed agreement (ARI)", "value"] == "1.00"
-    fine = trust_checks("dsc", truth, truth)
+    assert (
+        table.loc["Agreement with pca-gmm (ARI)", "value"] == f"{noise['agreement']['pca-gmm']:.2f}"
+    )
+    fine = trust_checks("dsc", truth, refs, {"percentile": 100.0, "n_surrogates": 39})
     assert not metrics.trust_alert({"trust": fine}).visible
-    assert metrics.trust_table({"trust": fine}).loc["Seed agreement (ARI) ↑", "value"] == "—"
+    table = metrics.trust_table({"trust": fine})
+    assert table.loc["Seed agreement (ARI) ↑", "value"] == "—"
+    assert table.loc["data's clusters above red noise (39 surrogates)", "value"] == "100 %"
     tested = {"trust": fine, "significance": {"percentile": 97.0, "n_surrogates": 20}}
     assert metrics.trust_table(tested).loc["above red noise (20 surrogates)", "value"] == "97 %"
     assert not metrics.trust_alert({}).visible  # runs saved before the checks existed

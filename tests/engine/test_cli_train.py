@@ -42,10 +42,15 @@ def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
     argv = ["train", *SELECT, "--clusters", "3", "--method", "pca-gmm", "--quiet"]
     assert main([*argv, "--check-stability", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    assert "seed agreement" in stdout and "agreement with k-means" in stdout
+    assert "seed agreement" in stdout and "agreement with kmeans" in stdout
+    assert "data vs red noise: k-means clusters above" in stdout
     trust = json.loads((out / "metrics.json").read_text())["trust"]
-    assert 0.0 <= trust["seed_agreement"] <= 1.0 and trust["kmeans_seed_agreement"] is not None
-    assert isinstance(trust["warnings"], list)
+    assert set(trust["agreement"]) == {"kmeans"}  # the run is PCA + GMM itself
+    assert trust["structure"]["n_surrogates"] == 39
+    assert isinstance(trust["seed_agreement"], float)
+    assert isinstance(trust["kmeans_seed_agreement"], float)
+    for w in trust["warnings"]:
+        assert "red noise" in w or "agrees with itself" in w or "agree with each other" in w
     assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
     assert "add --check-stability" in capsys.readouterr().out
 

@@ -4,9 +4,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from dsc_core.data.synthetic import SUITE
-from dsc_core.metrics import trust_checks
+from dsc_core.trust import STRUCTURE_PERCENTILE, structure_test, trust_checks
 from dsc_core.validation import prepare, run_case, suite_table, summarize
 
 FEW_EPOCHS = {"preset": "fast", "pretrain_epochs": 3, "max_epochs": 2}
@@ -38,31 +39,74 @@ def test_suite_run_scores_every_method_and_case(small_suite):
     assert table.count("\n| ") >= 4 and "**mean**" in table and "target" in table
 
 
-def test_summary_flags_the_targets():
-    def case(name, dsc, km, agreement):
+def test_summary_judges_margins_and_warnings():
+    def case(name, dsc, km, warns, regimes=4):
         def method(ari, agr):
             return {"ari": ari, "ari_std": 0.0, "agreement": agr, "seconds": 1.0, "runs": []}
 
+        methods = {"dsc": method(dsc, 0.5 if (dsc or 0) < 0.5 else 0.95)}
+        if regimes:
+            methods["kmeans"] = method(km, 1.0)
         return {
             "case": name,
             "shape": [100, 1, 10, 10],
-            "ceiling": 0.9,
-            "methods": {"dsc": method(dsc, agreement), "kmeans": method(km, 1.0)},
+            "regimes": regimes,
+            "ceiling": 0.9 if regimes else None,
+            "methods": methods,
+            "trust": {"warnings": ["a red noise warning"] if warns else []},
         }
 
-    s = summarize([case("a", 0.9, 0.5, 0.95), case("b", 0.4, 0.6, 0.5)])["targets"]
-    assert s["best_classical"] == "kmeans" and s["margin"] == pytest.approx(0.1)
-    assert s["margin_met"] and s["below_kmeans"] == ["b"] and s["unstable"] == ["b"]
+    cases = [
+        case("a", 0.9, 0.5, False),
+        case("b", 0.4, 0.6, True),
+        case("c", 0.7, 0.7, True),
+        case("d", None, None, True, regimes=0),
+        case("e", 0.5, 0.52, False),
+        case("f", 0.05, 0.03, False),  # nothing recoverable: should warn
+    ]
+    s = summarize(cases)
+    t, w = s["targets"], s["warnings"]
+    assert t["within_share"] == 0.8 and t["worst_margin"] == pytest.approx(-0.2)
+    assert t["worst"][0][:1] == ("b",) and t["worst"][0][2] == "kmeans"
+    assert t["mean_margin"] == pytest.approx((0.4 - 0.2 + 0.0 - 0.02 + 0.02) / 5)
+    assert t["unstable"] == ["b", "f"]
+    # b (0.2 below), d (no regimes) and f (none found) should warn: f does not
+    assert w["should_warn"] == 3 and w["hit_rate"] == pytest.approx(2 / 3) and w["missed"] == ["f"]
+    assert w["fine"] == 2 and w["false_alarm"] == 0.5 and w["false"] == ["c"]
+    table = suite_table(cases)
+    assert "| d | 100 × 1 × 10×10 | no regimes |" in table
+    assert "worst margin -0.200" in table and "hit rate 67% of 3" in table
 
 
-def test_trust_checks_warn_on_noise_clusters():
+def test_trust_checks_name_the_odd_one_out_and_the_unstable_run():
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(4), 50)
+    refs = {"kmeans": truth, "pca-gmm": truth}
     noise_a, noise_b = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
-    bad = trust_checks("dsc", noise_a, truth, noise_b, truth, truth=truth)
+    bad = trust_checks("dsc", noise_a, refs, None, noise_b, refs)
+    assert bad["references_agree"] == 1.0 and bad["agreement"]["kmeans"] < 0.1
     assert bad["seed_agreement"] < 0.1 and bad["kmeans_seed_agreement"] == 1.0
-    assert len(bad["warnings"]) == 3  # unstable, independent of k-means, worse on the truth
-    good = trust_checks("dsc", truth, truth, truth, truth, truth=truth)
+    odd, unstable = bad["warnings"]
+    assert odd.startswith("kmeans and pca-gmm agree with each other (ARI 1.00) but not with dsc")
+    assert unstable.startswith("dsc agrees with itself less than kmeans does")
+    good = trust_checks("dsc", truth, refs, None, truth, refs, truth=truth)
     assert good["warnings"] == [] and good["agreement_with_kmeans"] == 1.0
-    unchecked = trust_checks("dsc", truth, truth)
-    assert unchecked["seed_agreement"] is None and unchecked["warnings"] == []
+    # references that disagree with each other make no case against the run
+    split = {"kmeans": truth, "pca-gmm": noise_b}
+    assert trust_checks("dsc", noise_a, split)["warnings"] == []
+    worse = trust_checks("dsc", noise_a, split, truth=truth)["warnings"]
+    assert worse == [f"dsc recovers the known regimes worse than kmeans (ARI "
+                     f"{adjusted_rand_score(truth, noise_a):.2f} vs 1.00)."]  # fmt: skip
+
+
+def test_structure_test_tells_regimes_from_red_noise():
+    rng = np.random.default_rng(3)
+    n = 600
+    noise = np.zeros((n, 6))
+    for t in range(1, n):
+        noise[t] = 0.7 * noise[t - 1] + rng.normal(size=6) * 0.71
+    regimes = np.repeat(rng.integers(0, 3, n // 10), 10)
+    centres = 3.0 * rng.normal(size=(3, 6))
+    assert structure_test(noise, 3, seed=0)["percentile"] < STRUCTURE_PERCENTILE
+    clustered = structure_test(noise + centres[regimes], 3, seed=0)
+    assert clustered["percentile"] == 100.0 and clustered["n_surrogates"] == 39

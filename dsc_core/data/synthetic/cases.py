@@ -11,12 +11,16 @@ Two kinds of file:
 - ``pressure``: ``z, t, u, v`` on one pressure level (geopotential in m² s⁻²): winds geostrophic
   from z, temperature following the thickness of the z anomaly.
 
+A surface file can also hold daily precipitation ``tp`` (m, zero on most days, heavy-tailed when
+it rains: more under low pressure), and ``keep`` chooses which variables are written.
+
 Regimes come from a persistent Markov chain (unequal frequencies, mean spell, seasonal
 modulation), with a one-day blend at changes and a random daily intensity. A variable not in
 ``carriers`` is built from an independent regime-free pressure field, so it holds no regime
-signal. Noise is red in space (``noise_scale``) and time (``noise_memory``), or has the spatial
-covariance of real 500 hPa winters (``noise="eofs"``); ``interannual`` adds one pattern per
-year (per winter on DJF records) that no regime explains.
+signal. ``n_regimes=0`` plants no regimes at all (the file has no ``regime`` coordinate): what
+a method finds there is noise. Noise is red in space (``noise_scale``) and time
+(``noise_memory``), or has the spatial covariance of real 500 hPa winters (``noise="eofs"``);
+``interannual`` adds one pattern per year (per winter on DJF records) that no regime explains.
 
 Files follow ERA5's layouts: latitude descending; ``layout="cds"`` uses the new CDS names
 (``valid_time``, ``pressure_level``), "era5" the old ones (``time``, ``level``). The planted
@@ -50,6 +54,7 @@ _C_H, _C_E = 1.2e-3, 1.3e-3
 _DAY_S = 86400.0
 
 SURFACE = ("sst", "t2m", "sp", "sshf", "slhf", "u10", "v10")
+SURFACE_EXTRA = ("tp",)  # written only when ``keep`` names it
 PRESSURE = ("z", "t", "u", "v")
 ATTRS: dict[str, tuple[str, str]] = {
     **VARIABLES,  # the surface variables, as in the built-in sample
@@ -57,6 +62,7 @@ ATTRS: dict[str, tuple[str, str]] = {
     "t": ("Temperature", "K"),
     "u": ("U component of wind", "m s**-1"),
     "v": ("V component of wind", "m s**-1"),
+    "tp": ("Total precipitation", "m"),
 }
 
 
@@ -71,13 +77,16 @@ class Case:
     ``frequencies`` (None: equal),
     ``mean_spell`` days, ``seasonal`` modulation of their frequencies (0..1), ``patterns``
     "blobs" (random Gaussian blobs of e-folding ``pattern_scale`` × the domain's shorter side)
-    or "eofs" (±leading EOFs of real winter Z500), ``carriers`` (variables holding the signal;
+    or "eofs" (±EOFs of real winter Z500, from EOF ``pattern_offset`` + 1 on: with an offset,
+    and ``noise="eofs"``, the regimes sit below larger noise modes), ``intensity_spread`` (the
+    day-to-day spread of a regime's strength), ``carriers`` (variables holding the signal;
     None: all), ``signal`` (RMS of the regime pattern / RMS of the noise in the pressure
     field). Noise: ``noise`` "red" (Gaussian scale ``noise_scale`` × the shorter side) or
     "eofs", ``noise_memory`` (AR(1) per day), ``interannual`` (RMS of the per-year pattern /
     noise RMS), ``wind_noise`` (RMS of the winds' own noise / RMS of the regime signal in the
     winds; half white, half red at 1.5 cells), ``heavy_tails`` (fluxes get Student-t noise).
-    ``land``: share of land cells (surface files). ``kind``: "surface" or "pressure" at
+    ``land``: share of land cells (surface files). ``keep``: the variables written (None: the
+    kind's own; a surface file may add "tp"). ``kind``: "surface" or "pressure" at
     ``level`` hPa. ``layout``: "era5" or "cds". ``half``: "choose" or "report" (the suite's
     split: defaults are chosen on one half, reported on the other).
     """
@@ -96,6 +105,8 @@ class Case:
     seasonal: float = 0.0
     patterns: str = "blobs"
     pattern_scale: float = 0.35
+    pattern_offset: int = 0
+    intensity_spread: float = 0.25
     carriers: tuple[str, ...] | None = None
     signal: float = 1.0
     noise: str = "red"
@@ -105,6 +116,7 @@ class Case:
     wind_noise: float = 0.5
     heavy_tails: bool = False
     land: float = 0.0
+    keep: tuple[str, ...] | None = None
     level: int = 500
     layout: str = "era5"
     half: str = "choose"
@@ -112,7 +124,14 @@ class Case:
 
     @property
     def variables(self) -> tuple[str, ...]:
+        """The variables written to the file."""
+        if self.keep is not None:
+            return self.keep
         return SURFACE if self.kind == "surface" else PRESSURE
+
+    @property
+    def has_regimes(self) -> bool:
+        return self.n_regimes > 0
 
     def with_seed(self, seed: int) -> Case:
         """The same case drawn with another seed."""
@@ -126,8 +145,11 @@ class Case:
             raise ConfigError(f"case {self.name}: patterns/noise must be 'blobs'/'eofs'/'red'")
         if self.layout not in ("era5", "cds"):
             raise ConfigError(f"case {self.name}: layout must be 'era5' or 'cds'")
-        if not 2 <= self.n_regimes <= 8:
-            raise ConfigError(f"case {self.name}: n_regimes must be 2..8")
+        if not (self.n_regimes == 0 or 2 <= self.n_regimes <= 8):
+            raise ConfigError(f"case {self.name}: n_regimes must be 0 (none) or 2..8")
+        own = SURFACE + SURFACE_EXTRA if self.kind == "surface" else PRESSURE
+        if self.keep is not None and (not self.keep or set(self.keep) - set(own)):
+            raise ConfigError(f"case {self.name}: keep must name some of {', '.join(own)}")
         if self.frequencies is not None and len(self.frequencies) != self.n_regimes:
             raise ConfigError(f"case {self.name}: one frequency per regime")
         unknown = set(self.carriers or ()) - set(self.variables)
@@ -206,15 +228,19 @@ def make_case(case: Case) -> xr.Dataset:
     year_len = np.where(days.is_leap_year, 366.0, 365.0)
     phase = 2 * np.pi * (days.dayofyear.to_numpy() - 1) / year_len
 
-    freqs = np.asarray(case.frequencies or [1.0] * case.n_regimes, np.float64)
-    regime = regime_sequence(rng, phase, blocks, freqs, case.mean_spell, case.seasonal)
+    k = max(case.n_regimes, 1)  # no regimes: one "regime" of zero amplitude
+    freqs = np.asarray(case.frequencies or [1.0] * k, np.float64)
+    regime = np.zeros(n, np.int64)
+    if case.has_regimes:
+        regime = regime_sequence(rng, phase, blocks, freqs, case.mean_spell, case.seasonal)
     if case.patterns == "eofs":
-        patterns = eof_patterns(lat, lon, case.n_regimes)
+        patterns = eof_patterns(lat, lon, k, case.pattern_offset)
     else:
-        patterns = blob_patterns(rng, lat, lon, case.n_regimes, case.pattern_scale)
-    weights = blend(np.eye(case.n_regimes)[regime], blocks)
-    intensity = 1.0 + 0.25 * rng.standard_normal(n)
-    signal = case.signal * np.einsum("tk,kyx->tyx", weights * intensity[:, None], patterns)
+        patterns = blob_patterns(rng, lat, lon, k, case.pattern_scale)
+    weights = blend(np.eye(k)[regime], blocks)
+    intensity = 1.0 + case.intensity_spread * rng.standard_normal(n)
+    amplitude = case.signal if case.has_regimes else 0.0
+    signal = amplitude * np.einsum("tk,kyx->tyx", weights * intensity[:, None], patterns)
 
     def noise() -> np.ndarray:
         if case.noise == "eofs":
@@ -225,7 +251,7 @@ def make_case(case: Case) -> xr.Dataset:
     yearly = red_noise(rng, int(year_ids.max()) + 1, (ny, nx), 0.4 * side, 0.0)[year_ids]
     base = noise() + case.interannual * yearly
     free = noise() + case.interannual * yearly
-    carriers = set(case.carriers or case.variables)
+    carriers = set(case.carriers or SURFACE + SURFACE_EXTRA + PRESSURE)
 
     def anomaly(var: str) -> np.ndarray:
         """Unit-RMS-noise anomaly of the dynamical field that ``var`` derives from."""
@@ -269,6 +295,8 @@ def make_case(case: Case) -> xr.Dataset:
             if case.heavy_tails:
                 flux = flux + 0.3 * flux.std() * rng.standard_t(2.5, size=flux.shape)
             fields[name] = flux
+        low = -anomaly("tp") + 0.8 * red_noise(rng, n, (ny, nx), 0.1 * side, 0.3, blocks)
+        fields["tp"] = 0.004 * np.clip(low - 0.6, 0.0, None) ** 1.5  # zero on most days
     else:
         z_scale = G * 90.0 * (500.0 / case.level) ** 0.3
         z_clim = G * (5600.0 - 9.0 * dlat) * (case.level / 500.0) ** -0.15
@@ -306,8 +334,9 @@ def _to_dataset(case: Case, fields, days, regime, lat, lon, land) -> xr.Dataset:
         tname: (tname, days.values.astype("datetime64[ns]")),
         "latitude": ("latitude", lat[::-1], {"units": "degrees_north"}),
         "longitude": ("longitude", lon, {"units": "degrees_east"}),
-        "regime": (tname, regime, {"long_name": "planted regime (synthetic truth)"}),
     }
+    if case.has_regimes:
+        coords["regime"] = (tname, regime, {"long_name": "planted regime (synthetic truth)"})
     if case.kind == "pressure":
         coords[lname] = (lname, [float(case.level)], {"units": "hPa"})
     attrs = {

@@ -172,11 +172,12 @@ def _onto(grid_lat: np.ndarray, grid_lon: np.ndarray, values: np.ndarray, lat, l
     return np.stack([RegularGridInterpolator((grid_lat, grid_lon), v)(pts) for v in values], axis=0)
 
 
-def eof_patterns(lat: np.ndarray, lon: np.ndarray, n: int) -> np.ndarray:
-    """``n`` regime patterns ``(n, y, x)`` from the leading EOFs of real winter Z500: +EOF1,
-    −EOF1, +EOF2, −EOF2, ... each interpolated to the grid, unit RMS."""
+def eof_patterns(lat: np.ndarray, lon: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+    """``n`` regime patterns ``(n, y, x)`` from the EOFs of real winter Z500 after the first
+    ``offset``: +EOF(offset+1), −EOF(offset+1), +EOF(offset+2), ... each interpolated to the
+    grid, unit RMS."""
     src_lat, src_lon, eofs, _ = _reanalysis_eofs()
-    modes = _onto(src_lat, src_lon, eofs[: (n + 1) // 2], lat, lon)
+    modes = _onto(src_lat, src_lon, eofs[offset : offset + (n + 1) // 2], lat, lon)
     signed = [sign * modes[i // 2] for i, sign in zip(range(n), [1.0, -1.0] * n, strict=False)]
     return unit_rms(np.stack(signed))
 
