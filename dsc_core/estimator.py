@@ -133,10 +133,12 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     with dropout 0.1, as the reference). input_pool: cells per side
     averaged before the encoder, or "auto" (the longer side pooled to ≤ 32 cells).
     reconstruct: "window" (the decoder rebuilds every day of the window) or "centre".
-    metric: how the k-means init and the Student's-t layer measure distances between latent
-    vectors: "latent" (raw, the default), "field" (between the maps the days decode to;
-    networks without a decoder use "latent") or "standardized" (z-scored dims); see
-    :func:`dsc_core.training.latent_metric`.
+    metric: how the initialisation and the Student's-t layer measure distances between latent
+    vectors: "mixture" (the default preset's: a Gaussian mixture with one covariance shared
+    by the clusters initialises them, and distances are Mahalanobis distances in that
+    covariance, see :func:`dsc_core.training.tied_mixture`), "latent" (raw, k-means init),
+    "field" (between the maps the days decode to; networks without a decoder use "latent")
+    or "standardized" (z-scored dims); see :func:`dsc_core.training.latent_metric`.
     pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
     gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.
     tol: stop when fewer than this share of days changed cluster between target refreshes.

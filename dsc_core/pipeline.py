@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCORE_SPACES = ("anomalies", "paper")
+MAX_SEED = 2**32 - 100
+"""Seeds go to NumPy and scikit-learn (0 … 2³²−1); a run also uses the next ones."""
 SIGNIFICANT_PERCENTILE = 95
 """A run's clusters below this percentile of the red-noise surrogates get a trust warning."""
 MAX_LATENT = 64
@@ -143,6 +145,9 @@ class RunConfig:
             raise ConfigError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.window is not None and (self.window < 1 or self.window % 2 == 0):
             raise ConfigError(f"window must be an odd number of days >= 1, got {self.window}")
+        # seed + 1 and one seed per surrogate are used too: keep them within NumPy's range
+        if not isinstance(self.seed, int | np.integer) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         if not isinstance(self.min_spell, int | np.integer) or self.min_spell < 1:
             raise ConfigError(f"min_spell must be an integer >= 1 (days), got {self.min_spell!r}")
         if not self.memory_budget > 0:

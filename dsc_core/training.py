@@ -1,6 +1,8 @@
-"""The training loop: autoencoder pretraining → k-means init of the centroids → joint phase.
+"""The training loop: autoencoder pretraining → initial centroids → joint phase.
 
-The joint phase is IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
+The centroids start from k-means in the chosen metric, or (metric "mixture") from a Gaussian
+mixture with one shared covariance, whose whitening then fixes the metric. The joint phase is
+IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
 ``update_interval`` steps (at most once an epoch); it stops when the share of days whose label
 changed since the last refresh falls below ``tol`` (or at ``max_epochs``). Networks without a
 decoder train on the KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects,
@@ -261,10 +263,10 @@ def latent_metric(
     the linearised decoded maps. Nothing else fixes the latent metric (the decoder's first
     layer absorbs any linear map of z), and a pretrained autoencoder spreads its variance
     evenly over many input modes, so that raw latent distances can drown the regime modes in
-    noise modes (SPEC: with the first defaults, ARI 0.02 → 0.9 on two held-out files). With
-    today's defaults raw distances scored higher on the validation suite's choose half
-    (benchmarks/README.md), so "latent" is the default and "field" an option. Every map is
-    scaled so that the mean ‖s‖² equals the latent size (which sets the Student's t width).
+    noise modes (SPEC: with the first defaults, ARI 0.02 → 0.9 on two held-out files).
+    "mixture": z itself here; :func:`tied_mixture` then whitens it in the clusters' shared
+    covariance (the default preset's choice, benchmarks/README.md). Every map is scaled so
+    that the mean ‖s‖² equals the latent size (which sets the Student's t width).
     """
     if kind not in METRICS:
         raise ConfigError(f"unknown metric {kind!r}: choose one of {', '.join(METRICS)}")

@@ -28,26 +28,30 @@ def _ints(text: str, what: str) -> list[int]:
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write the synthetic sample, or a case of the validation suite, to ``args.out``."""
     from dsc_core.data.io import write_netcdf
-    from dsc_core.data.synthetic import SUITE, make_case, sample
+    from dsc_core.data.synthetic import SUITE, find_case, generated_suite, make_case, sample
 
     if args.list_cases:
         for name, case in SUITE.items():
             print(f"{name:24s} {case.half:7s} {case.description}")
+        for case in generated_suite():
+            print(f"{case.name:24s} {case.half:7s} {case.description}")
         return 0
     if not args.out:
         raise ConfigError("dsc sample needs --out FILE.nc (or --list-cases)")
     if args.case is not None:
-        if args.case not in SUITE:
-            raise ConfigError(
-                f"unknown case {args.case!r}: choose one of {', '.join(SUITE)} (--list-cases)"
-            )
-        case = SUITE[args.case] if args.seed is None else SUITE[args.case].with_seed(args.seed)
+        case = find_case(args.case)
+        case = case if args.seed is None else case.with_seed(args.seed)
         ds = make_case(case)
         path = write_netcdf(ds, args.out)
+        planted = (
+            f"{case.n_regimes} planted regimes in the coordinate 'regime'"
+            if case.n_regimes
+            else "no regimes planted"
+        )
+        n_days = ds.sizes["valid_time" if "valid_time" in ds.dims else "time"]
         print(
             f"wrote {path}: SYNTHETIC case {case.name} (not real data): {case.description}; "
-            f"{ds.sizes[ds['regime'].dims[0]]} days, {case.n_regimes} planted regimes in the "
-            f"coordinate 'regime' (seed {case.seed})"
+            f"{n_days} days, {planted} (seed {case.seed})"
         )
         return 0
     seed = 0 if args.seed is None else args.seed

@@ -41,6 +41,10 @@ def test_suite_case_and_its_gaps(tmp_path, capsys):
     assert main(["sample", "--case", "nope", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "unknown case 'nope'" in err and "--list-cases" in err
+    none = tmp_path / "none.nc"
+    assert main(["sample", "--case", "gen-012", "--out", str(none)]) == 0  # a generated case
+    assert "no regimes planted" in capsys.readouterr().out
+    assert "regime" not in load(none).coords
     year = xr.open_dataset(out).isel(time=slice(0, 365))  # 2001
     djf = year.isel(time=year["time.month"].isin([12, 1, 2]))
     djf.to_netcdf(tmp_path / "djf.nc")

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
@@ -93,3 +94,42 @@ def test_bad_case_settings_are_refused():
         Case("x", "bad", carriers=("z",)).check()
     with pytest.raises(ConfigError, match="n_regimes"):
         Case("x", "bad", n_regimes=9).check()
+
+
+def test_generated_cases_span_the_characters_and_split_by_seed():
+    from dsc_core.data.synthetic import generated_suite
+    from dsc_core.data.synthetic.generator import MAX_DAYS, MIN_DAYS
+
+    cases = generated_suite(48)
+    assert [c.half for c in cases[:4]] == ["choose", "report", "choose", "report"]
+    no_regimes = [c for c in cases if c.n_regimes == 0]
+    assert 3 <= len(no_regimes) <= 12  # about 15 %
+    assert {c.n_regimes for c in cases} >= {2, 3, 4, 5, 6, 7, 8}
+    assert any(c.patterns == "eofs" and c.pattern_offset > 0 and c.noise == "eofs" for c in cases)
+    assert any(c.months == (12, 1, 2) for c in cases) and any(c.months is None for c in cases)
+    assert any("tp" in c.variables for c in cases) and any(c.interannual > 0 for c in cases)
+    assert any(c.signal < 1 and c.noise_scale > 0.5 for c in cases)  # large-scale noise wins
+    days = [len(pd.date_range(f"{c.years[0] - 1}-12-01", f"{c.years[1]}-12-31")) for c in cases]
+    assert min(days) < 3 * MIN_DAYS and max(days) > MAX_DAYS / 3
+    assert generated_suite(3) == cases[:3]  # deterministic
+
+
+def test_a_generated_case_with_rain_and_regimes_below_noise_modes():
+    case = Case(
+        "rainy",
+        "test",
+        keep=("t2m", "sp", "tp"),
+        years=(2001, 2001),
+        months=(6, 7, 8),
+        patterns="eofs",
+        pattern_offset=2,
+        noise="eofs",
+        resolution=1.0,
+    )
+    ds = make_case(case)
+    assert set(ds.data_vars) == {"t2m", "sp", "tp"} and ds.sizes["time"] == 92
+    rain = ds["tp"].values
+    assert (rain >= 0).all() and 0.3 < (rain == 0).mean() < 0.95  # zero on most days
+    assert ds["tp"].attrs["units"] == "m"
+    with pytest.raises(ConfigError, match="keep"):
+        make_case(replace(case, keep=("z",)))

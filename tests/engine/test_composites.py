@@ -1,8 +1,6 @@
 """dsc_core.composites: planted anomalies, Welch t-test with effective sizes against scipy,
 false discovery rate on noise and red noise, NaN/mask, speed."""
 
-import time
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -165,16 +163,3 @@ def test_empty_cluster_and_bad_selection():
     assert not comp["significant"].values.any()  # no "other" days to compare with
     with pytest.raises(DataError):
         composite_of_days(ds, np.ones(5, dtype=bool))
-
-
-def test_composite_of_days_is_fast_on_a_sample_sized_grid():
-    ds = make_fields(n_time=365, n_lat=41, n_lon=41, n_var=7)
-    rng = np.random.default_rng(2)
-    composite_of_days(ds, rng.random(365) < 0.5)  # first call prepares the sums
-    best = np.inf
-    for _ in range(5):
-        days = rng.random(365) < 0.3
-        t0 = time.perf_counter()
-        composite_of_days(ds, days)
-        best = min(best, time.perf_counter() - t0)
-    assert best < 0.1

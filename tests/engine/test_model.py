@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
 
 from dsc_core.days import Days
 from dsc_core.model import (
@@ -15,7 +17,7 @@ from dsc_core.model import (
     target_distribution,
 )
 from dsc_core.preprocess import window_indices
-from dsc_core.training import encode_all, latent_metric, latent_of
+from dsc_core.training import encode_all, latent_metric, latent_of, tied_mixture
 
 
 def _net(grid=(16, 16), **overrides) -> DSCNet:
@@ -117,6 +119,23 @@ def test_field_metric_measures_distances_between_decoded_maps():
     layer = ClusteringLayer(2, 3)
     layer.set_metric(shift, metric)
     assert torch.allclose(layer.scaled(z), s) and {"shift", "metric"} <= set(layer.state_dict())
+
+
+def test_tied_mixture_finds_regimes_below_a_larger_noise_mode():
+    """Two regimes split along a direction with less variance than a Gaussian noise mode:
+    k-means cuts the noise mode, the shared-covariance mixture finds the regimes."""
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1], 300)
+    s = rng.normal(size=(600, 4)) * [4.0, 1.0, 1.0, 1.0]
+    s[:, 1] += np.where(truth == 1, 3.0, -3.0)
+    kmeans = KMeans(2, n_init=10, random_state=0).fit_predict(s)
+    assert adjusted_rand_score(truth, kmeans) < 0.1
+    whiten, centres, labels, loglik = tied_mixture(s, 2, seed=0, n_init=10)
+    assert adjusted_rand_score(truth, labels) > 0.9 and np.isfinite(loglik)
+    w = s @ whiten
+    assert (w**2).sum(1).mean() == pytest.approx(4.0, rel=1e-6)
+    nearest = ((w[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+    assert adjusted_rand_score(truth, nearest) > 0.9  # the Student's t measures the same
 
 
 def test_student_t_rows_sum_to_one_and_target_sharpens():

@@ -34,6 +34,8 @@ def test_config_json_round_trip():
         ({"preset": "huge"}, "unknown preset"),
         ({"device": "tpu"}, "unknown device"),
         ({"window": 4}, "window"),
+        ({"seed": -5}, "seed must be an integer from 0 to"),
+        ({"seed": 99999999999}, "seed must be an integer from 0 to"),
     ],
 )
 def test_validate_rejects_bad_settings(kwargs, match):
@@ -162,3 +164,17 @@ def test_score_space_paper_scores_the_raw_fields():
     assert raw["rmse"] != pytest.approx(anomalies["rmse"])
     with pytest.raises(ConfigError, match="score space"):
         replace(cfg, score_space="latent").validate()
+
+
+def test_a_file_without_regimes_is_flagged_without_asking(tiny):
+    """The red-noise test of the data runs by default: red noise alone is flagged, the
+    sample's planted regimes are not."""
+    from dsc_core.data import load
+    from dsc_core.data.synthetic import generated_case, make_case
+
+    noise = load(make_case(replace(generated_case(12), years=(2000, 2001))))
+    cfg = RunConfig(method="kmeans", clusters=4)
+    warnings = run(cfg, data=noise).metrics["trust"]["warnings"]
+    assert any("no more distinct than red noise" in w for w in warnings)
+    trust = run(replace(cfg, bbox=BBOX), data=tiny).metrics["trust"]
+    assert trust["structure"]["percentile"] >= 95 and trust["warnings"] == []

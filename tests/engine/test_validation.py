@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from dsc_core.data.synthetic import SUITE
+from dsc_core.data.synthetic import SUITE, generated_case
 from dsc_core.trust import STRUCTURE_PERCENTILE, structure_test, trust_checks
 from dsc_core.validation import prepare, run_case, suite_table, summarize
 
@@ -20,12 +20,19 @@ def small_suite():
         replace(SUITE["surface-noisy-winds"], years=(2001, 2001)),
         replace(SUITE["z500-djf-eofs"], years=(2000, 2001)),
         replace(SUITE["z850-small-grid-8"], years=(2001, 2001)),
+        replace(generated_case(12), years=(2000, 2001)),  # no regimes: two winters of noise
     ]
     return [run_case(prepare(c), ["dsc", "kmeans"], 2, FEW_EPOCHS) for c in cases]
 
 
 def test_suite_run_scores_every_method_and_case(small_suite):
-    for result in small_suite:
+    *regimes, noise = small_suite
+    assert noise["regimes"] == 0 and noise["ceiling"] is None
+    assert set(noise["methods"]) == {"dsc"} and noise["methods"]["dsc"]["ari"] is None
+    assert any("no more distinct than red noise" in w for w in noise["trust"]["warnings"])
+    for result in regimes:
+        assert result["trust"]["structure"]["percentile"] >= 95  # regimes: the data pass
+        assert set(result["trust"]["agreement"]) == {"kmeans", "pca-gmm"}
         assert set(result["methods"]) == {"dsc", "kmeans"}
         km = result["methods"]["kmeans"]
         assert len(km["runs"]) == 2 and -0.1 < km["agreement"] <= 1.0
@@ -36,7 +43,8 @@ def test_suite_run_scores_every_method_and_case(small_suite):
     # with area weighting; a case without structure scores about 0)
     assert surface["ceiling"] > 0.5 and surface["methods"]["kmeans"]["ari"] > 0.2
     table = suite_table(small_suite)
-    assert table.count("\n| ") >= 4 and "**mean**" in table and "target" in table
+    assert table.count("\n| ") >= 5 and "**mean**" in table and "target" in table
+    assert "| gen-012 |" in table and "no regimes" in table
 
 
 def test_summary_judges_margins_and_warnings():

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from dsc_core.data.synthetic.cases import PRESSURE, SURFACE, Case
+from dsc_core.data.synthetic.suite import SUITE
+from dsc_core.errors import ConfigError
 
 NO_REGIMES_SHARE = 0.15
 SEASONS = {"DJF": (12, 1, 2), "JJA": (6, 7, 8), "MAM": (3, 4, 5), "SON": (9, 10, 11)}
@@ -156,3 +158,16 @@ def describe(k: dict) -> str:
 def generated_suite(n: int = 48, first: int = 0) -> list[Case]:
     """``n`` randomised cases with generator seeds ``first`` … ``first + n − 1``."""
     return [generated_case(seed) for seed in range(first, first + n)]
+
+
+def find_case(name: str) -> Case:
+    """A named case of the suite, or a generated one by its name ``gen-SEED``."""
+    if name in SUITE:
+        return SUITE[name]
+    seed = name[4:] if name.startswith("gen-") else ""
+    if not seed.isdigit():
+        raise ConfigError(
+            f"unknown case {name!r}: choose a named case or gen-0, gen-1, ... (a generated "
+            "case): dsc sample --list-cases"
+        )
+    return generated_case(int(seed))
