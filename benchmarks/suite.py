@@ -11,7 +11,8 @@ half (named cases by their ``half``, generated ones by the parity of their gener
 Prints one Markdown table: per case ARI mean ± std · seed agreement · fit seconds per method,
 the supervised ceiling, DSC's margin over the best classical method and its warnings; then the
 targets' verdict with the worst cases and the warnings' hit and false-alarm rates. ``--out``
-also writes the JSON. Progress goes to stderr.
+also writes the JSON; ``--calibrate FILE`` prints the warnings' rates for a grid of thresholds
+on such a file. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from dsc_core.data.synthetic import SUITE, Case, find_case
 from dsc_core.data.synthetic.generator import generated_suite
 from dsc_core.errors import ConfigError
-from dsc_core.validation import CLASSICAL, prepare, run_case, suite_table
+from dsc_core.validation import CLASSICAL, calibration_table, prepare, run_case, suite_table
 
 
 def _progress(case: str, method: str, seed: int, run: dict) -> None:
@@ -69,7 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", type=float, help="clip z-scores at ± this many standard deviations")
     p.add_argument("--jobs", type=int, default=1, help="cases fitted at once (processes)")
     p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument(
+        "--calibrate",
+        metavar="RESULTS",
+        help="print the warnings' hit and false-alarm rates for a grid of thresholds on a "
+        "stored --out file (no fitting)",
+    )
     args = p.parse_args(argv)
+    if args.calibrate:
+        print(calibration_table(json.loads(Path(args.calibrate).read_text())["cases"]))
+        return 0
     try:
         cases = select(args)
     except ConfigError as e:

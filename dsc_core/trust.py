@@ -4,7 +4,7 @@
   clusters at all? k-means on the leading principal components is ranked among the same
   clustering of AR(1) surrogates with the same variances and lag-1 autocorrelations and no
   regimes (WRtool's test, Straus et al. 2007, with a fast method so that it costs about a
-  second). Below :data:`STRUCTURE_PERCENTILE` the data may hold no regimes, and whatever a
+  second). Below ``THRESHOLDS.structure`` the data may hold no regimes, and whatever a
   method finds is noise.
 - **Odd one out** (every run): the run's labels against classical references fitted on the
   same data (k-means; PCA + Gaussian mixture). When the references agree with each other
@@ -19,6 +19,7 @@ false-alarm rates reported on its "report" half (``benchmarks/suite.py``, README
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,18 +28,29 @@ from sklearn.metrics import adjusted_rand_score
 
 from dsc_core.significance import explained_share, red_noise
 
-STRUCTURE_PERCENTILE = 95.0
-"""The data's k-means clusters must be more distinct than this share of red-noise ones."""
 STRUCTURE_SURROGATES = 39
 STRUCTURE_COMPONENTS = 10
-REFERENCES_AGREE = 0.5
-"""References that agree at least this much (ARI) make a case against a run that agrees with
-neither of them below :data:`ODD_ONE_OUT`."""
-ODD_ONE_OUT = 0.35
-UNSTABLE = 0.6
-"""Seed agreement below this, and :data:`UNSTABLE_MARGIN` below the references', is flagged."""
-UNSTABLE_MARGIN = 0.15
-TRUTH_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a check warns. ``structure``: the data's k-means clusters must beat this share
+    (%) of red-noise ones. ``references_agree`` / ``odd_one_out``: references that agree at
+    least this much (ARI) make a case against a run that agrees with none of them above
+    ``odd_one_out``. ``unstable`` / ``unstable_margin``: seed agreement below ``unstable``
+    and ``unstable_margin`` below the steadiest reference's. ``truth``: how much worse than
+    the best reference a run may recover planted regimes (synthetic data)."""
+
+    structure: float = 95.0
+    references_agree: float = 0.5
+    odd_one_out: float = 0.35
+    unstable: float = 0.6
+    unstable_margin: float = 0.15
+    truth: float = 0.05
+
+
+THRESHOLDS = Thresholds()
+"""The calibrated thresholds (module docstring)."""
 
 
 def structure_test(
@@ -83,17 +95,20 @@ def trust_checks(
     seed_labels: Any = None,
     reference_seed_labels: dict[str, Any] | None = None,
     truth: Any = None,
+    thresholds: Thresholds = THRESHOLDS,
 ) -> dict:
     """Whether a run's clusters can be trusted (module docstring).
 
     labels: the run's (day,); references: {method: labels} of classical references fitted
-    on the same data (the first is the main one, k-means); structure: a
-    :func:`structure_test` result; seed_labels / reference_seed_labels: the same methods
-    refitted with another seed (optional); truth: planted regimes (synthetic data).
+    on the same data (k-means first); structure: a :func:`structure_test` result;
+    seed_labels / reference_seed_labels: the same methods refitted with another seed
+    (optional); truth: planted regimes (synthetic data).
 
     Returns {"agreement": {reference: ARI with the run}, "references_agree" (ARI between
     the first two references), "agreement_with_kmeans", "seed_agreement",
-    "kmeans_seed_agreement", "structure", "warnings": [plain sentences]}.
+    "reference_seed_agreement": {reference: ARI}, "kmeans_seed_agreement", "truth_ari":
+    {method or reference: ARI} (with a truth), "structure", "warnings": [plain sentences]
+    (:func:`warnings_for`)}.
     """
     names = [n for n in references if n != method]
     out: dict = {
@@ -101,57 +116,70 @@ def trust_checks(
         "references_agree": None,
         "agreement_with_kmeans": None,
         "seed_agreement": None,
+        "reference_seed_agreement": {},
         "kmeans_seed_agreement": None,
+        "truth_ari": None,
         "structure": structure,
-        "warnings": [],
     }
-    warnings = out["warnings"]
-    if "kmeans" in out["agreement"]:
-        out["agreement_with_kmeans"] = out["agreement"]["kmeans"]
-    if structure is not None and structure["percentile"] < STRUCTURE_PERCENTILE:
+    out["agreement_with_kmeans"] = out["agreement"].get("kmeans")
+    if len(names) >= 2:
+        out["references_agree"] = _ari(references[names[0]], references[names[1]])
+    if seed_labels is not None:
+        out["seed_agreement"] = _ari(labels, seed_labels)
+        again = reference_seed_labels or {}
+        out["reference_seed_agreement"] = {
+            n: _ari(references[n], again[n]) for n in names if n in again
+        }
+        out["kmeans_seed_agreement"] = out["reference_seed_agreement"].get("kmeans")
+    if truth is not None:
+        out["truth_ari"] = {method: _ari(truth, labels)}
+        out["truth_ari"].update({n: _ari(truth, references[n]) for n in names})
+    out["warnings"] = warnings_for(method, out, thresholds)
+    return out
+
+
+def warnings_for(method: str, checks: dict, thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """The plain-sentence warnings of the numbers :func:`trust_checks` gathered, under
+    ``thresholds`` (the suite re-reads stored numbers with other thresholds to calibrate)."""
+    t, warnings = thresholds, []
+    structure = checks.get("structure")
+    if structure is not None and structure["percentile"] < t.structure:
         warnings.append(
             f"the data's clusters are no more distinct than red noise's (k-means on the "
             f"leading {structure['n_components']} principal components beats "
             f"{structure['percentile']:.0f} % of {structure['n_surrogates']} red-noise "
-            f"surrogates; {STRUCTURE_PERCENTILE:.0f} % needed): there may be no regimes in "
-            "this selection, and the clusters may be noise. Try other variables, a season, "
-            "or fewer clusters."
+            f"surrogates; {t.structure:.0f} % needed): there may be no regimes in this "
+            "selection, and the clusters may be noise. Try other variables, a season, or "
+            "fewer clusters."
         )
-    if len(names) >= 2:
-        a, b = names[:2]
-        out["references_agree"] = _ari(references[a], references[b])
-        best = max(names, key=lambda n: out["agreement"][n])
-        if out["references_agree"] >= REFERENCES_AGREE and out["agreement"][best] < ODD_ONE_OUT:
+    agreement = checks.get("agreement") or {}
+    both = checks.get("references_agree")
+    if both is not None and len(agreement) >= 2:
+        a, b = list(agreement)[:2]
+        best = max(agreement, key=agreement.get)
+        if both >= t.references_agree and agreement[best] < t.odd_one_out:
             warnings.append(
-                f"{a} and {b} agree with each other (ARI {out['references_agree']:.2f}) but "
-                f"not with {method} (ARI {out['agreement'][a]:.2f} and "
-                f"{out['agreement'][b]:.2f}): {method}'s clusters may follow noise; compare "
+                f"{a} and {b} agree with each other (ARI {both:.2f}) but not with {method} "
+                f"(ARI {agreement[a]:.2f} and {agreement[b]:.2f}): {method}'s clusters may "
+                f"follow noise; compare with the {best} reference before use."
+            )
+    steady = checks.get("reference_seed_agreement") or {}
+    own = checks.get("seed_agreement")
+    if own is not None and steady:
+        best = max(steady, key=steady.get)
+        if own < t.unstable and own < steady[best] - t.unstable_margin:
+            warnings.append(
+                f"{method} agrees with itself less than {best} does (ARI between two seeds "
+                f"{own:.2f}, {best} {steady[best]:.2f}): its clusters may be noise; compare "
                 f"with the {best} reference before use."
             )
-    if seed_labels is not None:
-        out["seed_agreement"] = _ari(labels, seed_labels)
-        again = reference_seed_labels or {}
-        ref_agreement = {n: _ari(references[n], again[n]) for n in names if n in again}
-        out["kmeans_seed_agreement"] = ref_agreement.get("kmeans")
-        steadiest = max(ref_agreement, key=ref_agreement.get, default=None)
-        if (
-            steadiest is not None
-            and out["seed_agreement"] < UNSTABLE
-            and out["seed_agreement"] < ref_agreement[steadiest] - UNSTABLE_MARGIN
-        ):
-            warnings.append(
-                f"{method} agrees with itself less than {steadiest} does (ARI between two "
-                f"seeds {out['seed_agreement']:.2f}, {steadiest} "
-                f"{ref_agreement[steadiest]:.2f}): its clusters may be noise; compare with "
-                f"the {steadiest} reference before use."
-            )
-    if truth is not None and names:
-        ari = _ari(truth, labels)
-        scored = {n: _ari(truth, references[n]) for n in names}
+    scored = dict(checks.get("truth_ari") or {})
+    if scored and len(scored) > 1:
+        ari = scored.pop(method)
         best = max(scored, key=scored.get)
-        if ari < scored[best] - TRUTH_TOLERANCE:
+        if ari < scored[best] - t.truth:
             warnings.append(
                 f"{method} recovers the known regimes worse than {best} (ARI {ari:.2f} vs "
                 f"{scored[best]:.2f})."
             )
-    return out
+    return warnings

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 
 from dsc_core.data.synthetic import Case, make_case
 from dsc_core.metrics import stability
-from dsc_core.trust import structure_test, trust_checks
+from dsc_core.trust import THRESHOLDS, Thresholds, structure_test, trust_checks, warnings_for
 
 CLASSICAL = ("kmeans", "pca-kmeans", "pca-gmm", "agglomerative")
 """The classical baselines DSC must beat."""
@@ -206,6 +206,39 @@ def warning_rates(cases: list[dict], deep: str = "dsc") -> dict:
         "false_alarm": float(np.mean([w for _, w in fine])) if fine else None,
         "false": [n for n, w in fine if w],
     }
+
+
+def rewarn(cases: list[dict], thresholds: Thresholds, deep: str = "dsc") -> list[dict]:
+    """``cases`` with ``deep``'s warnings recomputed from their stored checks under other
+    ``thresholds`` (to calibrate them without refitting)."""
+    out = []
+    for c in cases:
+        if c.get("trust") is not None:
+            trust = {**c["trust"], "warnings": warnings_for(deep, c["trust"], thresholds)}
+            c = {**c, "trust": trust}
+        out.append(c)
+    return out
+
+
+def calibration_table(cases: list[dict], deep: str = "dsc") -> str:
+    """Markdown: the warnings' hit and false-alarm rates on ``cases`` for a grid of the
+    structure test's percentile and the odd-one-out thresholds, today's marked."""
+    lines = [
+        "| structure % | references agree ≥ | odd one out < | hit rate | false alarms |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for structure in (90.0, 95.0, 99.0):
+        for agree in (0.3, 0.4, 0.5, 0.6):
+            for odd in (0.2, 0.3, 0.35, 0.4, 0.5):
+                t = replace(THRESHOLDS, structure=structure, references_agree=agree,
+                            odd_one_out=odd)  # fmt: skip
+                w = warning_rates(rewarn(cases, t, deep), deep)
+                mark = " (today)" if t == THRESHOLDS else ""
+                lines.append(
+                    f"| {structure:.0f}{mark} | {agree} | {odd} | {w['hit_rate'] or 0:.0%} of "
+                    f"{w['should_warn']} | {w['false_alarm'] or 0:.0%} of {w['fine']} |"
+                )
+    return "\n".join(lines) + "\n"
 
 
 def summarize(cases: list[dict], deep: str = "dsc") -> dict:

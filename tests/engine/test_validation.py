@@ -7,8 +7,16 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from dsc_core.data.synthetic import SUITE, generated_case
-from dsc_core.trust import STRUCTURE_PERCENTILE, structure_test, trust_checks
-from dsc_core.validation import prepare, run_case, suite_table, summarize
+from dsc_core.trust import THRESHOLDS, structure_test, trust_checks
+from dsc_core.validation import (
+    calibration_table,
+    prepare,
+    rewarn,
+    run_case,
+    suite_table,
+    summarize,
+    warning_rates,
+)
 
 FEW_EPOCHS = {"preset": "fast", "pretrain_epochs": 3, "max_epochs": 2}
 
@@ -115,6 +123,28 @@ def test_structure_test_tells_regimes_from_red_noise():
         noise[t] = 0.7 * noise[t - 1] + rng.normal(size=6) * 0.71
     regimes = np.repeat(rng.integers(0, 3, n // 10), 10)
     centres = 3.0 * rng.normal(size=(3, 6))
-    assert structure_test(noise, 3, seed=0)["percentile"] < STRUCTURE_PERCENTILE
+    assert structure_test(noise, 3, seed=0)["percentile"] < THRESHOLDS.structure
     clustered = structure_test(noise + centres[regimes], 3, seed=0)
     assert clustered["percentile"] == 100.0 and clustered["n_surrogates"] == 39
+
+
+def test_calibration_rereads_stored_checks_under_other_thresholds():
+    def case(name, regimes, dsc, km, percentile, agree, refs_agree):
+        methods = {"dsc": {"ari": dsc}} if not regimes else {
+            "dsc": {"ari": dsc}, "kmeans": {"ari": km}}  # fmt: skip
+        structure = {"percentile": percentile, "n_components": 10, "n_surrogates": 39}
+        trust = {"structure": structure, "references_agree": refs_agree,
+                 "agreement": {"kmeans": agree, "pca-gmm": agree}, "warnings": []}  # fmt: skip
+        return {"case": name, "regimes": regimes, "methods": methods, "trust": trust}
+
+    cases = [
+        case("noise", 0, None, None, 92.0, 0.1, 0.2),  # structure warns at 95, not at 90
+        case("worse", 3, 0.3, 0.8, 100.0, 0.25, 0.7),  # odd one out warns below 0.3
+        case("fine", 3, 0.8, 0.7, 100.0, 0.9, 0.9),
+    ]
+    today = warning_rates(rewarn(cases, THRESHOLDS))
+    assert today["hit_rate"] == 1.0 and today["false_alarm"] == 0.0
+    loose = replace(THRESHOLDS, structure=90.0, odd_one_out=0.2)
+    assert warning_rates(rewarn(cases, loose))["missed"] == ["noise", "worse"]
+    table = calibration_table(cases)
+    assert "| 95 (today) | 0.5 | 0.35 | 100% of 2 | 0% of 1 |" in table
