@@ -293,6 +293,11 @@ def write_days(
     import zarr
 
     folder = folder or os.environ.get("DSC_SCRATCH") or None
+    if folder is not None and not Path(folder).is_dir():
+        raise ConfigError(
+            f"the scratch folder {folder} (DSC_SCRATCH) is not a folder: create it, or unset "
+            "DSC_SCRATCH to use the system's temporary folder"
+        )
     store = Path(tempfile.mkdtemp(prefix="dsc-days-", dir=folder))
     try:
         shape = (ds.sizes["time"], len(pre.variables_), *pre.padded_mask_.shape)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -118,10 +119,12 @@ def composites_netcdf(run) -> io.BytesIO:
 
 
 def folder_files(root: Path) -> list[Path]:
-    """The regular files under ``root``; symlinks are neither listed nor followed."""
+    """The regular files under ``root``; symlinks are neither listed nor followed, and FIFOs,
+    sockets and devices are left out (reading a FIFO would block)."""
     out = []
     for folder, _, files in os.walk(root):
-        out += [Path(folder) / f for f in files if not (Path(folder) / f).is_symlink()]
+        paths = [Path(folder) / f for f in files]
+        out += [p for p in paths if stat.S_ISREG(os.lstat(p).st_mode)]
     return sorted(out)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import shutil
 import time
 import zipfile
@@ -220,10 +221,11 @@ def test_run_zip_leaves_symlinks_out_and_has_a_size_cap(tiny_run, tmp_path):
     (tmp_path / "secret.txt").write_text("server file")
     (tmp_path / "r" / "leak.txt").symlink_to(tmp_path / "secret.txt")
     (tmp_path / "r" / "leakdir").symlink_to(tmp_path, target_is_directory=True)
+    os.mkfifo(tmp_path / "r" / "pipe")  # reading it would hang the export
     run = load_run(tmp_path / "r")
     archive = zipfile.ZipFile(runs.run_zip(run))
     names = archive.namelist()
-    assert "r/config.json" in names and not any("leak" in n for n in names)
+    assert "r/config.json" in names and not any("leak" in n or "pipe" in n for n in names)
     assert runs.folder_bytes(run) == sum(archive.getinfo(n).file_size for n in names)
     with pytest.raises(DataError, match="over this server's export limit of 0 MB"):
         runs.run_zip(run, max_bytes=1000)

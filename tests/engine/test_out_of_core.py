@@ -158,3 +158,14 @@ def test_a_cancelled_run_on_disk_leaves_no_store(sample_file, tmp_path, monkeypa
     with pytest.raises(ConfigError, match="memory"):
         run(RunConfig(**{**cfg.to_dict(), "surrogates": 2}))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scratch", ["missing", "a-file"])
+def test_a_scratch_folder_that_is_not_one_is_a_clear_error(
+    sample_file, tmp_path, scratch, monkeypatch
+):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("DSC_SCRATCH", str(tmp_path / scratch))
+    cfg = RunConfig(data=sample_file, clusters=3, preset="fast", device="cpu", memory_budget=1e-6)
+    with pytest.raises(ConfigError, match="is not a folder: create it, or unset DSC_SCRATCH"):
+        run(cfg)
