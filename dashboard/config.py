@@ -71,6 +71,7 @@ class ServerConfig:
             ) from err
         if not isinstance(default_run, dict):
             raise ConfigError("DSC_DEFAULT_RUN must be a JSON object of run settings")
+        _check_default_run(default_run)
         presets = tuple(p.strip() for p in env.get("DSC_PRESETS", "fast,default").split(","))
         if not any(presets):
             raise ConfigError("DSC_PRESETS names no preset: list some, e.g. fast,default")
@@ -134,6 +135,27 @@ class ServerConfig:
         for folder in sorted((*self.data_dirs, self.run_store), key=lambda p: -len(str(p))):
             text = text.replace(str(folder), folder.name)
         return text
+
+
+def _check_default_run(settings: dict) -> None:
+    """ConfigError naming DSC_DEFAULT_RUN when its settings are not a valid run's: unknown
+    keys, or values a run refuses (K, seed, dates, months ...)."""
+    from dsc_core.pipeline import RunConfig
+
+    from dashboard.state import Settings
+
+    try:
+        RunConfig.from_dict(settings).validate()
+    except (ConfigError, DataError, TypeError, ValueError) as err:
+        raise ConfigError(f"DSC_DEFAULT_RUN: {err}") from err
+    for name, value in settings.items():  # the page's own limits
+        low, high = getattr(Settings.param[name], "bounds", None) or (None, None)
+        if name in Settings.param and isinstance(value, int | float):
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise ConfigError(
+                    f"DSC_DEFAULT_RUN: {name}={value} is outside the page's range "
+                    f"{low}..{'' if high is None else high}: fix the variable"
+                )
 
 
 def _count(env, name: str, default: int, minimum: int = 1) -> int:

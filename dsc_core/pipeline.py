@@ -160,6 +160,14 @@ class RunConfig:
             raise ConfigError(
                 f"unknown score space {self.score_space!r}: choose one of {', '.join(SCORE_SPACES)}"
             )
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            try:
+                ok = value is None or bool(np.datetime64(str(value), "D"))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ConfigError(f"{name} {value!r} is not a date: use YYYY-MM-DD")
         if self.bbox is not None and len(self.bbox) != 4:
             raise ConfigError("bbox must be (lat_min, lat_max, lon_min, lon_max)")
         return self

@@ -80,6 +80,25 @@ def test_server_config_reads_env_and_lists_allowed_sources(tmp_path):
         ServerConfig.from_env({"DSC_QUEUE_LENGTH": "many"})
 
 
+@pytest.mark.parametrize(
+    "default_run, match",
+    [
+        ('{"clusters": 500}', "clusters=500 is outside the page's range 2..20"),
+        ('{"seed": -1}', "seed must be an integer from 0"),
+        ('{"start": "yesterday"}', "start 'yesterday' is not a date: use YYYY-MM-DD"),
+        ('{"months": "XYZ"}', "months 'XYZ' are not a season"),
+        ('{"clusterz": 3}', "unknown run settings"),
+        ("{broken", "not valid JSON"),
+    ],
+)
+def test_a_bad_default_run_is_one_line_naming_the_variable(default_run, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        ServerConfig.from_env({"DSC_DEFAULT_RUN": default_run})
+    assert "DSC_DEFAULT_RUN" in str(err.value) and "\n" not in str(err.value)
+    good = ServerConfig.from_env({"DSC_DEFAULT_RUN": '{"start": "2021-01-01", "clusters": 5}'})
+    assert good.default_run == {"start": "2021-01-01", "clusters": 5}
+
+
 def test_settings_describe_in_the_background_and_show_loader_errors(tmp_path):
     bad = tmp_path / "broken.nc"
     bad.write_bytes(b"not a netcdf file")
