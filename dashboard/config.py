@@ -140,9 +140,8 @@ class ServerConfig:
 def _check_default_run(settings: dict) -> None:
     """ConfigError naming DSC_DEFAULT_RUN when its settings are not a valid run's: unknown
     keys, or values a run refuses (K, seed, dates, months ...)."""
-    from dsc_core.pipeline import RunConfig
-
     from dashboard.state import Settings
+    from dsc_core.pipeline import RunConfig
 
     try:
         RunConfig.from_dict(settings).validate()
