@@ -148,13 +148,14 @@ def _check_default_run(settings: dict) -> None:
     except (ConfigError, DataError, TypeError, ValueError) as err:
         raise ConfigError(f"DSC_DEFAULT_RUN: {err}") from err
     for name, value in settings.items():  # the page's own limits
+        if name not in Settings.param or not isinstance(value, int | float):
+            continue
         low, high = getattr(Settings.param[name], "bounds", None) or (None, None)
-        if name in Settings.param and isinstance(value, int | float):
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise ConfigError(
-                    f"DSC_DEFAULT_RUN: {name}={value} is outside the page's range "
-                    f"{low}..{'' if high is None else high}: fix the variable"
-                )
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(
+                f"DSC_DEFAULT_RUN: {name}={value} is outside the page's range "
+                f"{low}..{'' if high is None else high}: fix the variable"
+            )
 
 
 def _count(env, name: str, default: int, minimum: int = 1) -> int:

@@ -95,8 +95,10 @@ def test_a_bad_default_run_is_one_line_naming_the_variable(default_run, match):
     with pytest.raises(ConfigError, match=match) as err:
         ServerConfig.from_env({"DSC_DEFAULT_RUN": default_run})
     assert "DSC_DEFAULT_RUN" in str(err.value) and "\n" not in str(err.value)
-    good = ServerConfig.from_env({"DSC_DEFAULT_RUN": '{"start": "2021-01-01", "clusters": 5}'})
-    assert good.default_run == {"start": "2021-01-01", "clusters": 5}
+    good = ServerConfig.from_env(
+        {"DSC_DEFAULT_RUN": '{"data": "sample", "start": "2021-01-01", "clusters": 5}'}
+    )
+    assert good.default_run == {"data": "sample", "start": "2021-01-01", "clusters": 5}
 
 
 def test_settings_describe_in_the_background_and_show_loader_errors(tmp_path):
