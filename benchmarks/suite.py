@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 out = {"params": params, "cases": results}
                 Path(args.out).write_text(json.dumps(out, indent=1))
-    print(suite_table(results))
+    for half in ("choose", "report"):
+        part = [r for r in results if r["half"] == half]
+        if part:
+            print(f"## The {half} half\n\n{suite_table(part)}")
     return 0
 
 

@@ -134,11 +134,12 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     averaged before the encoder, or "auto" (the longer side pooled to ≤ 32 cells).
     reconstruct: "window" (the decoder rebuilds every day of the window) or "centre".
     metric: how the initialisation and the Student's-t layer measure distances between latent
-    vectors: "mixture" (the default preset's: a Gaussian mixture with one covariance shared
-    by the clusters initialises them, and distances are Mahalanobis distances in that
-    covariance, see :func:`dsc_core.training.tied_mixture`), "latent" (raw, k-means init),
-    "field" (between the maps the days decode to; networks without a decoder use "latent")
-    or "standardized" (z-scored dims); see :func:`dsc_core.training.latent_metric`.
+    vectors: "latent" (raw, k-means init), "field" (between the maps the days decode to;
+    networks without a decoder use "latent"), "standardized" (z-scored dims), "mixture" /
+    "field-mixture" (a Gaussian mixture with one covariance shared by the clusters, in raw /
+    field distances, initialises them, and distances are Mahalanobis distances in that
+    covariance), or "consensus" (the default preset's: the one of those four whose clusters
+    agree most with the others'); see :func:`dsc_core.training.initial_clusters`.
     pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
     gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.
     tol: stop when fewer than this share of days changed cluster between target refreshes.
@@ -164,8 +165,9 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     work as for any transformer.
 
     Fitted attributes: labels_ ``(day,)``, cluster_centers_ ``(K, latent)``, history_ (list of
-    per-epoch dicts), n_features_in_ (variable·y·x), n_variables_, grid_shape_, mask_, window_,
-    seed_, fit_seconds_, model_ (the torch network).
+    per-epoch dicts), head_ (the metric the clustering used; with "consensus", each candidate's
+    agreement with the others), n_features_in_ (variable·y·x), n_variables_, grid_shape_,
+    mask_, window_, seed_, fit_seconds_, model_ (the torch network).
     """
 
     def __init__(
@@ -366,6 +368,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         self.labels_ = result.labels
         self.cluster_centers_ = result.centroids
         self.history_ = result.history
+        self.head_ = result.head
         self._set_shape(X.shape, mask, preset.window, seed, device)
         self.fit_seconds_ = perf_counter() - start
         return self
@@ -439,6 +442,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                 "seed": self.seed_,
                 "labels": self.labels_.tolist(),
                 "history": self.history_,
+                "head": self.head_,
                 "fit_seconds": self.fit_seconds_,
             },
         }
@@ -479,6 +483,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         est.labels_ = np.asarray(fitted["labels"], dtype=np.int64)
         est.cluster_centers_ = blob["state_dict"]["clustering.centroids"].numpy().copy()
         est.history_ = fitted["history"]
+        est.head_ = fitted.get("head", {})
         mask = blob["mask"].numpy()
         shape = (len(est.labels_), fitted["n_variables"], *fitted["grid_shape"])
         est._set_shape(shape, mask, fitted["window"], fitted["seed"], device)

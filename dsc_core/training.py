@@ -1,9 +1,10 @@
 """The training loop: autoencoder pretraining → initial centroids → joint phase.
 
-The centroids start from k-means in the chosen metric, or (metric "mixture") from a Gaussian
-mixture with one shared covariance, whose whitening then fixes the metric. The joint phase is
-IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
-``update_interval`` steps (at most once an epoch); it stops when the share of days whose label
+The centroids start from k-means in the chosen metric, or from a Gaussian mixture with one
+shared covariance whose whitening then fixes the metric, or from the head most agreed on by
+several of them ("consensus", :func:`initial_clusters`). The joint phase is IDEC's: loss =
+reconstruction + γ·KL(P‖Q), the target P refreshed every ``update_interval`` steps (at most
+once an epoch); it stops when the share of days whose label
 changed since the last refresh falls below ``tol`` (or at ``max_epochs``). Networks without a
 decoder train on the KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects,
 at every epoch end and at least every ~1 s; a callback raising
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
 from dsc_core.days import Days
@@ -42,8 +44,8 @@ PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 """Mixed precision of the training steps: autocast to this dtype ("32": full precision; "16"
 scales the loss against underflow). Encoding all days for P and the labels stays in full
 precision."""
-METRICS = ("latent", "field", "standardized", "mixture")
-"""How the clustering measures distances between latent vectors (:func:`latent_metric`)."""
+METRICS = ("latent", "field", "standardized", "mixture", "field-mixture", "consensus")
+"""How the clustering measures distances between latent vectors (:func:`initial_clusters`)."""
 EVENT_EVERY_S = 1.0
 # Torch intra-op threads while training. The networks are small: on 2 cores one thread was
 # measured faster than two, and far faster when anything else (a dashboard, tests) shares the
@@ -91,7 +93,7 @@ class TrainConfig:
     seed: int
     joint: bool = True
     joint_recon: bool = True  # False: KL only in the joint phase (DEC)
-    metric: str = "latent"  # distances of the k-means init and the Student's t: METRICS
+    metric: str = "latent"  # distances of the init and the Student's t: METRICS
     epoch_days: int | None = None  # epoch counts are per this many days (scaled_epochs)
     kmeans_n_init: int = 10
     max_seconds: float | None = None  # time budget: phases end early, at an epoch's end
@@ -100,11 +102,13 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Labels ``(day,)`` int64, centroids ``(cluster, latent)`` and per-epoch history rows."""
+    """Labels ``(day,)`` int64, centroids ``(cluster, latent)``, per-epoch history rows and
+    the clustering head used (``{"metric", "agreement"}``, :func:`initial_clusters`)."""
 
     labels: np.ndarray
     centroids: np.ndarray
     history: list[dict] = field(default_factory=list)
+    head: dict = field(default_factory=dict)  # the metric used; with "consensus", the votes
 
 
 def resolve_device(name: str) -> torch.device:
@@ -291,12 +295,81 @@ def latent_metric(
     return shift.to(z.dtype), (metric / norm).to(z.dtype)
 
 
+@dataclass
+class Start:
+    """Where the joint phase starts: the metric's name, s(z) = (z − ``shift``) · ``scale``,
+    the centroids ``(K, latent)`` in s-space, the days' labels, and (metric "consensus") each
+    candidate head's mean agreement (ARI) with the others."""
+
+    metric: str
+    shift: torch.Tensor
+    scale: torch.Tensor
+    centres: torch.Tensor
+    labels: np.ndarray
+    agreement: dict[str, float] | None = None
+
+
+MIXTURE_REG = {"mixture": 1e-3, "field-mixture": 1e-2}
+"""Regularisation of the shared covariance, as a share of the mean variance of s(z)."""
+
+
+@torch.no_grad()
+def initial_clusters(
+    z: torch.Tensor,
+    metric: str,
+    n_clusters: int,
+    seed: int,
+    n_init: int = 10,
+    decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    cell_mask: torch.Tensor | None = None,
+) -> Start:
+    """Initial clusters of the latent vectors ``z`` (day, latent), and the metric the
+    Student's-t layer keeps.
+
+    "latent", "field", "standardized": k-means in that metric (:func:`latent_metric`).
+    "mixture" / "field-mixture": a Gaussian mixture with one shared covariance in raw / field
+    distances, whose whitening becomes the metric (:func:`tied_mixture`). "consensus": every
+    one of latent, mixture, field and field-mixture (the last two need ``decode``) clusters
+    the days, and the one that agrees most with the others (mean ARI) is kept: each metric
+    has a failure of its own (raw and field distances follow the dominant variance, a shared
+    covariance can fit chance structure of persistent noise), and they rarely fail together.
+    """
+    if metric == "consensus":
+        kinds = ["latent", "mixture"] + (["field", "field-mixture"] if decode is not None else [])
+        found = {k: initial_clusters(z, k, n_clusters, seed, n_init, decode, cell_mask)
+                 for k in kinds}  # fmt: skip
+        agreement = {
+            k: float(
+                np.mean(
+                    [adjusted_rand_score(found[k].labels, found[j].labels) for j in kinds if j != k]
+                )
+            )  # fmt: skip
+            for k in kinds
+        }
+        chosen = found[max(kinds, key=agreement.get)]
+        chosen.agreement = agreement
+        return chosen
+    base = {"mixture": "latent", "field-mixture": "field"}.get(metric, metric)
+    if base == "field" and decode is None:
+        base = "latent"  # networks without a decoder: raw distances
+    shift, scale = latent_metric(z, base, decode, cell_mask)
+    s = ((z - shift) @ scale).cpu().double().numpy()
+    if metric in MIXTURE_REG:
+        whiten, centres, labels = tied_mixture(s, n_clusters, seed, n_init, MIXTURE_REG[metric])
+        scale = scale @ torch.as_tensor(whiten, dtype=z.dtype, device=z.device)
+    else:
+        km = KMeans(n_clusters, n_init=n_init, random_state=seed).fit(s)
+        centres, labels = km.cluster_centers_, km.labels_.astype(np.int64)
+    centres_t = torch.as_tensor(centres, dtype=z.dtype, device=z.device)
+    return Start(metric, shift, scale, centres_t, labels)
+
+
 def tied_mixture(
-    s: np.ndarray, n_clusters: int, seed: int, n_init: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    s: np.ndarray, n_clusters: int, seed: int, n_init: int, reg: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A Gaussian mixture with one covariance shared by all clusters, fitted on ``s`` (day,
-    dim): ``(whiten (dim, dim), centres (K, dim) in whitened units, labels (day,), mean
-    log-likelihood)``.
+    dim), the covariance regularised by ``reg`` × the mean variance: ``(whiten (dim, dim),
+    centres (K, dim) in whitened units, labels (day,))``.
 
     The shared covariance is the within-regime (noise) covariance, so distances after
     ``s @ whiten`` are Mahalanobis distances in the noise's metric: regimes that sit below
@@ -305,7 +378,7 @@ def tied_mixture(
     squared norm equals ``dim``, as :func:`latent_metric` scales its maps."""
     from sklearn.mixture import GaussianMixture
 
-    reg = 1e-3 * float(s.var(0).mean()) + 1e-12
+    reg = reg * float(s.var(0).mean()) + 1e-12
     gmm = GaussianMixture(
         n_clusters, covariance_type="tied", n_init=max(1, n_init // 3), reg_covar=reg,
         random_state=seed,
@@ -314,7 +387,7 @@ def tied_mixture(
     whiten = vectors / np.sqrt(np.clip(values, reg, None))
     norm = np.sqrt(((s @ whiten) ** 2).sum(1).mean() / s.shape[1])
     whiten = whiten / norm
-    return whiten, gmm.means_ @ whiten, gmm.predict(s).astype(np.int64), float(gmm.score(s))
+    return whiten, gmm.means_ @ whiten, gmm.predict(s).astype(np.int64)
 
 
 class _Reporter:
@@ -472,26 +545,19 @@ def train(
             report.send(Event("pretrain", epoch, pretrain_epochs, losses, message="time budget"))
             break
 
-    # --- initialisation of the centroids (k-means, or a tied Gaussian mixture) -------------
+    # --- initialisation of the centroids and of the metric ---------------------------------
     z_all = encode_every_day()
     with torch.no_grad():
-        metric = config.metric if has_decoder or config.metric == "mixture" else "latent"
         decode, cells = (net.decode, target_mask) if has_decoder else (None, None)
-        shift, scale = latent_metric(z_all, metric, decode, cells)
-        s_all = ((z_all - shift) @ scale).cpu().double().numpy()
-        if metric == "mixture":
-            whiten, centres, labels, fit_score = tied_mixture(
-                s_all, config.n_clusters, config.seed, config.kmeans_n_init
-            )
-            scale = scale @ torch.as_tensor(whiten, dtype=z_all.dtype, device=z_all.device)
-            init = {"log_likelihood": fit_score}
-        else:
-            km = KMeans(config.n_clusters, n_init=config.kmeans_n_init, random_state=config.seed)
-            labels = km.fit_predict(s_all).astype(np.int64)
-            centres, init = km.cluster_centers_, {"inertia": float(km.inertia_)}
-        net.clustering.set_metric(shift, scale)
-        net.clustering.centroids.copy_(torch.as_tensor(centres, dtype=z_all.dtype))
-    report.send(Event("init", 0, 0, init, message=f"{metric} init"))
+        start = initial_clusters(
+            z_all, config.metric, config.n_clusters, config.seed, config.kmeans_n_init,
+            decode, cells,
+        )  # fmt: skip
+        net.clustering.set_metric(start.shift, start.scale)
+        net.clustering.centroids.copy_(start.centres)
+        labels = start.labels
+    head = {"metric": start.metric, "agreement": start.agreement}
+    report.send(Event("init", 0, 0, message=f"{start.metric} init"))
 
     # --- joint phase: reconstruction + γ·KL(P‖Q) --------------------------------------------
     if config.joint and joint_epochs:
@@ -564,4 +630,5 @@ def train(
         labels=final,
         centroids=net.clustering.centroids.detach().cpu().numpy().copy(),
         history=history,
+        head=head,
     )

@@ -111,15 +111,22 @@ def test_windows_stop_at_gaps_in_time():
     assert not np.allclose(model.transform(x)[19], naive[19])
 
 
-def test_field_metric_option_finds_the_patterns():
-    x, mask, truth = tiny_days(n=60)
-    assert DSC(2)._resolved().metric == "latent"  # the default, chosen on the suite
-    model = DSC(2, window=3, metric="field", random_state=0, **FAST).fit(x, mask=mask)
-    metric = model.model_.clustering.metric
-    assert not torch.allclose(metric, torch.eye(8))  # fitted, not the identity
+@pytest.mark.parametrize("metric", ["field", "mixture", "field-mixture", "consensus"])
+def test_every_metric_finds_the_patterns(metric):
     from sklearn.metrics import adjusted_rand_score
 
+    x, mask, truth = tiny_days(n=60)
+    assert DSC(2)._resolved().metric == "consensus"  # the default, chosen on the suite
+    model = DSC(2, window=3, metric=metric, random_state=0, **FAST).fit(x, mask=mask)
+    assert not torch.allclose(model.model_.clustering.metric, torch.eye(8))  # fitted
     assert adjusted_rand_score(truth, model.labels_) > 0.9
+    head = model.head_
+    if metric == "consensus":
+        votes = head["agreement"]
+        assert set(votes) == {"latent", "mixture", "field", "field-mixture"}
+        assert head["metric"] == max(votes, key=votes.get)
+    else:
+        assert head == {"metric": metric, "agreement": None}
     with pytest.raises(ConfigError, match="unknown metric"):
         DSC(2, metric="cosine", **FAST).fit(x, mask=mask)
 

@@ -130,8 +130,8 @@ def test_tied_mixture_finds_regimes_below_a_larger_noise_mode():
     s[:, 1] += np.where(truth == 1, 3.0, -3.0)
     kmeans = KMeans(2, n_init=10, random_state=0).fit_predict(s)
     assert adjusted_rand_score(truth, kmeans) < 0.1
-    whiten, centres, labels, loglik = tied_mixture(s, 2, seed=0, n_init=10)
-    assert adjusted_rand_score(truth, labels) > 0.9 and np.isfinite(loglik)
+    whiten, centres, labels = tied_mixture(s, 2, seed=0, n_init=10)
+    assert adjusted_rand_score(truth, labels) > 0.9
     w = s @ whiten
     assert (w**2).sum(1).mean() == pytest.approx(4.0, rel=1e-6)
     nearest = ((w[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
