@@ -27,7 +27,15 @@ from pathlib import Path
 from dsc_core.data.synthetic import SUITE, Case, find_case
 from dsc_core.data.synthetic.generator import generated_suite
 from dsc_core.errors import ConfigError
-from dsc_core.validation import CLASSICAL, calibration_table, prepare, run_case, suite_table
+from dsc_core.trust import warnings_for
+from dsc_core.validation import (
+    CLASSICAL,
+    calibration_table,
+    data_structure,
+    prepare,
+    run_case,
+    suite_table,
+)
 
 
 def _progress(case: str, method: str, seed: int, run: dict) -> None:
@@ -76,9 +84,26 @@ def main(argv: list[str] | None = None) -> int:
         help="print the warnings' hit and false-alarm rates for a grid of thresholds on a "
         "stored --out file (no fitting)",
     )
+    p.add_argument(
+        "--recheck",
+        metavar="RESULTS",
+        help="redo the red-noise test of the data of a stored --out file in place (no "
+        "fitting: for a changed test), then print its tables",
+    )
     args = p.parse_args(argv)
     if args.calibrate:
         print(calibration_table(json.loads(Path(args.calibrate).read_text())["cases"]))
+        return 0
+    if args.recheck:
+        stored = json.loads(Path(args.recheck).read_text())
+        for c in stored["cases"]:
+            if c.get("trust") is not None:
+                data = prepare(find_case(c["case"]), args.area_weighting, args.clip)
+                c["trust"]["structure"] = data_structure(data)
+                c["trust"]["warnings"] = warnings_for("dsc", c["trust"])
+                print(f"{c['case']}: {c['trust']['structure']['percentiles']}", file=sys.stderr)
+        Path(args.recheck).write_text(json.dumps(stored, indent=1))
+        print_tables(stored["cases"])
         return 0
     try:
         cases = select(args)
@@ -96,11 +121,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 out = {"params": params, "cases": results}
                 Path(args.out).write_text(json.dumps(out, indent=1))
+    print_tables(results)
+    return 0
+
+
+def print_tables(results: list[dict]) -> None:
+    """One table per half present in ``results``."""
     for half in ("choose", "report"):
         part = [r for r in results if r["half"] == half]
         if part:
             print(f"## The {half} half\n\n{suite_table(part)}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -148,9 +148,7 @@ def run_case(
     if deep in first:
         refs = {m: first[m][0] for m in ("kmeans", "pca-gmm")}
         again = {m: first[m][1] for m in (deep, *refs) if len(first[m]) > 1}
-        flat = data.X[:, :, data.mask].reshape(len(data.X), -1).astype(np.float64)
-        pcs = PCA(min(20, len(flat) - 1, flat.shape[1]), random_state=0).fit_transform(flat)
-        structure = structure_test(pcs, n_clusters, data.time)
+        structure = data_structure(data)
         trust = trust_checks(deep, first[deep][0], refs, structure, again.get(deep), again)
     return {
         "case": data.case.name,
@@ -162,6 +160,15 @@ def run_case(
         "methods": methods_out,
         "trust": trust,
     }
+
+
+def data_structure(data: CaseData) -> dict:
+    """The red-noise test of a case's data (:func:`dsc_core.trust.structure_test`) on the
+    leading principal components, with K = the planted number (or the K asked of a case
+    without regimes), as a run does it."""
+    flat = data.X[:, :, data.mask].reshape(len(data.X), -1).astype(np.float64)
+    pcs = PCA(min(20, len(flat) - 1, flat.shape[1]), random_state=0).fit_transform(flat)
+    return structure_test(pcs, data.case.n_regimes or DEFAULT_K_WITHOUT_REGIMES, data.time)
 
 
 def margins(cases: list[dict], deep: str = "dsc") -> list[tuple[str, float, str]]:
