@@ -365,7 +365,7 @@ class JobStatus(param.Parameterized):
         )
 
 
-PIPELINE_PROGRESS = {"load": 0, "preprocess": 3, "write": 4, "analysis": 96}
+PIPELINE_PROGRESS = {"load": 0, "preprocess": 3, "write": 4, "analysis": 96, "trust": 97}
 
 
 def _progress(ev) -> int:

@@ -55,7 +55,7 @@ def test_kmeans_run_end_to_end(tiny, tmp_path):
     cfg = RunConfig(clusters=3, method="kmeans", bbox=BBOX, deseasonalize=False)
     r = run(cfg, callbacks=[events.append], data=tiny)
     phases = [e.phase for e in events]
-    assert list(dict.fromkeys(phases)) == ["load", "preprocess", "write", "analysis"]
+    assert list(dict.fromkeys(phases)) == ["load", "preprocess", "write", "analysis", "trust"]
     # the preprocessing reports its blocks of days: two passes to fit, one to write
     assert [(e.epoch, e.n_epochs) for e in events if e.phase == "write"] == [(1, 1)]
     assert [e.epoch for e in events if e.phase == "preprocess" and e.n_epochs] == [1, 2]
@@ -132,7 +132,7 @@ def test_dsc_run_fast_preset_with_deseasonalising(tiny, tmp_path):
     )
     r = run(cfg, callbacks=[events.append], data=tiny)
     phases = [e.phase for e in events]
-    assert phases[:2] == ["load", "preprocess"] and phases[-1] == "analysis"
+    assert phases[:2] == ["load", "preprocess"] and phases[-1] == "trust"
     assert "pretrain" in phases
     assert len(r.history) >= 1
     assert r.latent.sizes["latent"] == 8
@@ -166,7 +166,7 @@ def test_score_space_paper_scores_the_raw_fields():
         replace(cfg, score_space="latent").validate()
 
 
-def test_a_file_without_regimes_is_flagged_without_asking(tiny):
+def test_a_file_without_regimes_is_flagged_without_asking():
     """The red-noise test of the data runs by default: red noise alone is flagged, the
     sample's planted regimes are not."""
     from dsc_core.data import load
@@ -176,5 +176,6 @@ def test_a_file_without_regimes_is_flagged_without_asking(tiny):
     cfg = RunConfig(method="kmeans", clusters=4)
     warnings = run(cfg, data=noise).metrics["trust"]["warnings"]
     assert any("no more distinct than red noise" in w for w in warnings)
-    trust = run(replace(cfg, bbox=BBOX), data=tiny).metrics["trust"]
+    year = dsc_core.sample(start="2021-01-01", end="2021-12-31")
+    trust = run(cfg, data=year).metrics["trust"]
     assert trust["structure"]["percentile"] >= 95 and trust["warnings"] == []
