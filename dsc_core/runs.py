@@ -522,10 +522,18 @@ def _take(path: Path, remove: bool) -> dict | None:
         return None
     finally:
         os.close(fd)
+    if path.suffix != ".json":
+        return {}
     try:
-        return json.loads(text) if path.suffix == ".json" else {}
-    except ValueError:  # not written by JournalEntry
+        entry = json.loads(text)
+    except ValueError:
         return None
+    written = (  # by JournalEntry: anything else is skipped, never shown
+        isinstance(entry, dict)
+        and isinstance(entry.get("token"), str)
+        and isinstance(entry.get("config"), dict)
+    )
+    return entry if written else None
 
 
 def _alive(pid: str | None) -> bool:

@@ -243,6 +243,9 @@ def test_journal_reports_the_jobs_of_processes_that_died(tmp_path):
     assert store.forget(lost["token"]) is None and store.interrupted() == []
     with pytest.raises(DataError, match="invalid job token"):
         store.forget("../config")
+    for bad in ("[1, 2]", '{"config": {}}', '{"token": "t", "config": "x"}', "{broken"):
+        (tmp_path / ".jobs" / "bad.json").write_text(bad)  # not written by a job: skipped
+        assert store.interrupted() == []
 
 
 def test_run_names_and_model_classes_are_checked(tmp_path):
