@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -199,6 +200,22 @@ def test_cancel_stops_a_running_job_within_seconds(store):
     assert job.finished.wait(10), "job did not stop"
     assert job.state == "cancelled" and time.monotonic() - t < 10
     assert not [e for e in store.interrupted() if e["config"]["params"] == SLOW]
+
+
+def test_a_job_process_that_ignores_its_cancel_is_stopped(store, monkeypatch):
+    """A process that sends no progress event (a long phase without one) never reads the
+    cancel: the dispatcher ends it after the grace period, and the job is cancelled."""
+    monkeypatch.setattr(jobs, "CANCEL_GRACE_S", 0.5)
+    manager = jobs.JobManager(store, max_jobs=1)
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    deaf = ctx.Process(target=time.sleep, args=(60,), daemon=True)
+    deaf.start()
+    job = jobs.Job(tiny_config())
+    job.cancel()
+    t = time.monotonic()
+    assert manager._relay(job, deaf, ours) == ("cancelled",)
+    assert time.monotonic() - t < 5 and not deaf.is_alive()
 
 
 def test_two_sessions_train_at_once_on_two_workers_and_a_third_queues(server_config, store):

@@ -37,8 +37,8 @@ def _on_disk(x: np.ndarray, path, chunk: int = 8) -> zarr.Array:
 def test_preprocessing_in_small_blocks_matches_one_block(year, monkeypatch):
     whole = preprocess.Preprocessor(deseasonalize=True, area_weighting=True)
     x = whole.fit_transform(year)
-    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 2**16)  # a few days a block
-    assert len(preprocess.time_blocks(365, 8 * 7 * 41 * 41)) > 100
+    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 2**19)  # five days a block
+    assert len(preprocess.time_blocks(365, 8 * 7 * 41 * 41)) > 50
     blocks = preprocess.Preprocessor(deseasonalize=True, area_weighting=True)
     np.testing.assert_allclose(blocks.fit_transform(year), x, atol=1e-5)
     np.testing.assert_allclose(blocks.std_.values, whole.std_.values, rtol=1e-9)
@@ -127,9 +127,9 @@ def sample_file(tmp_path_factory, year):
 
 def test_a_run_over_its_memory_budget_matches_the_in_memory_run(sample_file, tmp_path, monkeypatch):
     monkeypatch.setenv("DSC_SCRATCH", str(tmp_path))
-    # 243 days: 8 stored chunks, shuffled as a whole as in memory, so the same labels
+    # 120 days in stored chunks of a few days, shuffled as a whole as in memory, so the same labels
     cfg = RunConfig(data=sample_file, clusters=3, preset="fast", device="cpu",
-                    end="2021-08-31", params={"pretrain_epochs": 2, "max_epochs": 1})  # fmt: skip
+                    end="2021-04-30", params={"pretrain_epochs": 2, "max_epochs": 1})  # fmt: skip
     in_memory = run(cfg)
     monkeypatch.setattr(dsc_core.data, "IN_MEMORY_BYTES", 0)  # the file stays dask-backed,
     monkeypatch.setattr(dsc_core.data.io, "CHUNK_SIZE", "64KiB")  # in chunks of a few days

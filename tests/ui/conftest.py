@@ -60,7 +60,7 @@ def server(tmp_path_factory):
         "DSC_PRESETS": "fast,default,paper",  # the cancel test trains the slow paper network
     }
     proc, url, up_after = start_server(env, tmp / "server.log")
-    yield {"url": url, "up_after": up_after, "data": tmp / "data"}
+    yield {"url": url, "up_after": up_after, "data": tmp / "data", "log": tmp / "server.log"}
     stop_server(proc)
 
 
@@ -71,7 +71,7 @@ def empty_server(tmp_path):
     env = {"DSC_RUN_STORE": str(tmp_path / "runs"), "DSC_DATA_DIRS": str(tmp_path / "data"),
            "DSC_DEFAULT_RUN": json.dumps(first), "DSC_AUTOSTART": "1"}  # fmt: skip
     proc, url, _ = start_server(env, tmp_path / "server.log")
-    yield {"url": url, "store": tmp_path / "runs", "proc": proc}
+    yield {"url": url, "store": tmp_path / "runs", "proc": proc, "log": tmp_path / "server.log"}
     stop_server(proc)
 
 

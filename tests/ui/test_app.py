@@ -39,12 +39,15 @@ def warm_median(values: list[float]) -> int:
 
 
 def with_screenshot(run, server, page, name: str) -> None:
-    """``run(server, page)``; a full-page screenshot ``test-output/<name>`` when it fails."""
+    """``run(server, page)``; when it fails, a full-page screenshot ``test-output/<name>``, and
+    the page's status line and the end of the server's log in the failure's message."""
     try:
         run(server, page)
-    except Exception:
+    except Exception as err:
         page.screenshot(path=str(OUT / name), full_page=True)
-        raise
+        status = page.locator(".dsc-status").all_inner_texts()
+        log = server["log"].read_text()[-3000:]
+        raise AssertionError(f"{err}\nstatus line: {status}\nserver log:\n{log}") from err
 
 
 @pytest.mark.timeout(900)  # its waits allow for a slow first run and UMAP compilation
@@ -157,7 +160,7 @@ def _first_run_selection_and_linked_views(server, page):
     page.locator(".dsc-status", has_text="pretrain").wait_for(timeout=60000)
     t = time.monotonic()
     page.get_by_role("button", name="Cancel").click()
-    page.locator(".dsc-status", has_text="Cancelled").wait_for(timeout=15000)
+    page.locator(".dsc-status", has_text="Cancelled").wait_for(timeout=30000)
     timings["cancel_s"] = round(time.monotonic() - t, 2)
     assert sum("% of days" in x for x in titles(page)) == TINY_RUN["clusters"]
 
