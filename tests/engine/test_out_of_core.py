@@ -132,7 +132,7 @@ def test_a_run_over_its_memory_budget_matches_the_in_memory_run(sample_file, tmp
                     end="2021-04-30", params={"pretrain_epochs": 2, "max_epochs": 1})  # fmt: skip
     in_memory = run(cfg)
     monkeypatch.setattr(dsc_core.data, "IN_MEMORY_BYTES", 0)  # the file stays dask-backed,
-    monkeypatch.setattr(dsc_core.data.io, "CHUNK_SIZE", "64KiB")  # in chunks of a few days
+    monkeypatch.setattr(dsc_core.data.io, "CHUNK_SIZE", "256KiB")  # in chunks of days
     on_disk = run(RunConfig(**{**cfg.to_dict(), "memory_budget": 1e-6}))
     assert on_disk.fields["t2m"].chunks is not None  # lazy fields, read a chunk at a time
     assert not in_memory.metrics["days_on_disk"] and on_disk.metrics["days_on_disk"]
