@@ -23,7 +23,7 @@ import math
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 
@@ -100,6 +100,32 @@ def _cells(n: int, extent: tuple[float, float], lo: float, hi: float) -> int:
         return n
     share = max(0.0, min(extent[1], hi) - max(extent[0], lo)) / span
     return min(n, math.ceil(n * share) + 1)
+
+
+def read_size(
+    info: dict,
+    start: dt.date | None,
+    end: dt.date | None,
+    bbox,
+    n_variables: int,
+    months: Sequence[int] | None = None,
+) -> tuple[int, int, int]:
+    """Days, grid cells and variables that reading ``start``–``end`` (the months ``months``)
+    of the box ``bbox`` of a source described by ``info`` (``dsc_core.data.describe``)
+    reads, estimated from the box's share of the grid."""
+    days = int(info["n_days"])
+    first, last = _day(info.get("start")), _day(info.get("end"))
+    if first and last and (start or end or months):
+        dates = pd.date_range(max(start or first, first), min(end or last, last))
+        if months:
+            dates = dates[dates.month.isin(list(months))]
+        days = min(days, len(dates))
+    ny, nx = info["shape"]
+    if bbox:
+        lat0, lat1, lon0, lon1 = bbox
+        ny = _cells(ny, info["latitude"], lat0, lat1)
+        nx = _cells(nx, info["longitude"], lon0, lon1)
+    return days, int(ny * nx), n_variables
 
 
 class Settings(param.Parameterized):
@@ -260,16 +286,8 @@ class Settings(param.Parameterized):
     def size(self) -> tuple[int, int, int]:
         """Days, grid cells and variables a run of these settings reads (estimated from
         ``info``: the box's share of the grid)."""
-        info = self.info
-        days = int(info["n_days"])
-        if self.start and self.end:
-            days = max(0, min(days, (self.end - self.start).days + 1))
-        ny, nx = info["shape"]
-        if self.bbox:
-            lat0, lat1, lon0, lon1 = self.bbox
-            ny = _cells(ny, info["latitude"], lat0, lat1)
-            nx = _cells(nx, info["longitude"], lon0, lon1)
-        return days, int(ny * nx), len(self.variables) or len(info["variables"])
+        n_variables = len(self.variables) or len(self.info["variables"])
+        return read_size(self.info, self.start, self.end, self.bbox, n_variables)
 
     def to_config(self):
         """The ``RunConfig`` of these settings, validated: DSCError on bad input, a preset
@@ -552,8 +570,29 @@ def _comparison(run, store, name: str) -> dict:
             "contingency": table, "pairs": pairs}  # fmt: skip
 
 
-def _assignment(run, source: str, start: str | None, end: str | None) -> pd.DataFrame:
-    """``run.assign`` of the days of ``source`` from ``start`` to ``end``: (time, cluster)."""
+@functools.cache
+def assign_pool() -> futures.ThreadPoolExecutor:
+    """The thread that labels new days with a stored run (Assign) for the sessions of this
+    process: one at a time, apart from the I/O threads, so that it never delays a page's
+    loading of a run."""
+    return futures.ThreadPoolExecutor(1, thread_name_prefix="dsc-assign")
+
+
+ASSIGN_QUEUE = 4
+"""At most this many Assign requests of all sessions wait or run at once."""
+_assign_slots = threading.BoundedSemaphore(ASSIGN_QUEUE)
+
+
+def _assignment(
+    run, source: str, start: str | None, end: str | None, server: ServerConfig
+) -> pd.DataFrame:
+    """``run.assign`` of the days of ``source`` from ``start`` to ``end``: (time, cluster);
+    ConfigError before reading when that is over the server's size limit."""
+    config = run.config
+    n_variables = len(config.variables or describe_cached(source)["variables"])
+    size = read_size(describe_cached(source), _day(start), _day(end), config.bbox,
+                     n_variables, config.months)  # fmt: skip
+    server.check_size(*size)
     labels = run.assign(source, start=start, end=end)
     return pd.DataFrame({"time": labels["time"].values, "cluster": labels.values})
 
@@ -700,9 +739,19 @@ class Session(param.Parameterized):
         except DSCError as err:
             self.notify(str(err))
             return
+        if self._assigning is not None:
+            self.message = "this page is already labelling days: wait until that has finished"
+            return
+        if not _assign_slots.acquire(blocking=False):
+            self.message = (
+                f"the server is labelling days for other pages ({ASSIGN_QUEUE} requests): "
+                "try again in a moment"
+            )
+            return
         start, end = (d.isoformat() if d else None for d in (self.assign_start, self.assign_end))
         self.assigned = None
-        self._assigning = io_pool().submit(_assignment, run, source, start, end)
+        self._assigning = assign_pool().submit(_assignment, run, source, start, end, self.server)
+        self._assigning.add_done_callback(lambda _: _assign_slots.release())
 
     # ---- jobs -------------------------------------------------------------------------
     def measure_k(self) -> None:

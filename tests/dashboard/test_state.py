@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import multiprocessing
@@ -17,7 +18,7 @@ import xarray as xr
 
 from dashboard import jobs
 from dashboard.config import SAMPLE, ServerConfig
-from dashboard.state import Results, Session, Settings
+from dashboard.state import Results, Session, Settings, describe_cached, read_size
 from dsc_core.errors import ConfigError, DataError
 from dsc_core.runs import RunStore
 from tests.dashboard.conftest import tiny_config
@@ -401,6 +402,26 @@ def test_another_period_is_assigned_with_the_run_on_screen(server_config, tiny_r
     assert s.assigned["cluster"].between(0, tiny_run.config.clusters - 1).all()
     s.assign("/etc/passwd")  # not a listed source
     assert "outside the data folders" in s.message
+
+
+def test_assign_keeps_to_the_size_limit_and_one_request_per_page(server_config, tiny_run, store):
+    """Assign is refused before anything is read when it would read more than
+    DSC_MAX_VALUES, and a page has one request at a time."""
+    info = describe_cached(SAMPLE)
+    _, cells, n_vars = read_size(info, None, None, tiny_run.config.bbox, 3)
+    small = dataclasses.replace(server_config, max_values=40 * cells * n_vars)
+    s = Session(small, jobs.JobManager(store, 1), store)
+    s.show(tiny_run)
+    s.param.update(assign_start=dt.date(2021, 3, 1), assign_end=dt.date(2021, 5, 31))
+    s.assign(SAMPLE)
+    s.assign(SAMPLE)  # a second click while the first is running
+    assert "already labelling days" in s.message
+    wait(lambda: s._assigning is None, 60, s.poll)
+    assert s.assigned is None and "92 days" in s.message and "DSC_MAX_VALUES" in s.message
+    s.param.update(assign_start=dt.date(2021, 3, 1), assign_end=dt.date(2021, 3, 30))
+    s.assign(SAMPLE)
+    wait(lambda: s._assigning is None, 60, s.poll)
+    assert len(s.assigned) == 30
 
 
 def test_the_summary_of_a_sweep_into_the_run_store_is_shown(server_config, tmp_path):
