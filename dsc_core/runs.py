@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -45,9 +46,17 @@ from dsc_core.data.io import NETCDF_LOCK
 from dsc_core.errors import DataError
 from dsc_core.pipeline import RunConfig
 
+log = logging.getLogger(__name__)
+
 CONFIG_FILE = "config.json"
 JOURNAL = ".jobs"
 SUMMARY_SCORES = ("silhouette_cosine", "davies_bouldin", "rmse")
+_SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
+    "created": (str, type(None)), "method": (str,), "clusters": (int,), "n_days": (int,),
+    "start": (str, type(None)), "end": (str, type(None)), "data": (str, list, type(None)),
+    "deseasonalize": (bool,), "scores": (dict,),
+}  # fmt: skip
+"""The types of a stored run's summary fields (:meth:`Run.summary`)."""
 RESERVED_GRACE_S = 60  # an empty run folder younger than this may be a save's reservation
 _NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TOKEN_OK = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
@@ -186,6 +195,22 @@ class Run:
                 "path": str(self.path) if self.path else None,
             }
         )
+
+
+def _summary_problem(summary: Any) -> str:
+    """What is wrong with a stored run's summary (a hand-edited or damaged config.json), or
+    "" when its fields have their types and its scores are numbers."""
+    if not isinstance(summary, dict):
+        return "its summary is not an object"
+    for key, types in _SUMMARY_TYPES.items():
+        value = summary.get(key)
+        wrong_bool = isinstance(value, bool) and bool not in types  # bool is an int
+        if key in summary and (not isinstance(value, types) or wrong_bool):
+            return f"its summary's {key!r} is {value!r}"
+    for key, value in summary.get("scores", {}).items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"its score {key!r} is {value!r}, not a number"
+    return ""
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
@@ -352,7 +377,11 @@ class RunStore:
                 continue
             try:
                 summary = json.loads((d / CONFIG_FILE).read_text())["summary"]
-            except (ValueError, KeyError):
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            problem = _summary_problem(summary)
+            if problem:
+                log.warning("run store %s: skipping run %s: %s", self.root, d.name, problem)
                 continue
             summary.update(name=d.name, path=str(d))
             out.append(summary)

@@ -157,6 +157,21 @@ def test_store_list_save_load_delete(tmp_path):
         store.delete("../etc")
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [{"scores": {"ari": "x"}}, {"created": 5}, {"clusters": "3"}, {"scores": [1]}, [1, 2]],
+)
+def test_a_run_with_a_damaged_summary_is_skipped_not_fatal(tmp_path, damage, caplog):
+    store = RunStore(tmp_path)
+    good, bad = make_run(), make_run(seed=1)
+    store.save(good), store.save(bad)
+    config = json.loads((bad.path / "config.json").read_text())
+    config["summary"] = damage if isinstance(damage, list) else {**config["summary"], **damage}
+    (bad.path / "config.json").write_text(json.dumps(config))
+    assert [s["name"] for s in store.list()] == [good.name]
+    assert f"skipping run {bad.name}" in caplog.text
+
+
 def test_saves_at_the_same_moment_keep_every_run(tmp_path):
     """Eight threads save runs of one name at once: eight runs, none replaced, each intact."""
     store = RunStore(tmp_path)
