@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = prepare(find_case(c["case"]), args.area_weighting, args.clip)
                 c["trust"]["structure"] = data_structure(data)
                 c["trust"]["warnings"] = warnings_for("dsc", c["trust"])
-                print(f"{c['case']}: {c['trust']['structure']['percentile']:.0f} %", file=sys.stderr)
+                percentile = c["trust"]["structure"]["percentile"]
+                print(f"{c['case']}: {percentile:.0f} %", file=sys.stderr)
         Path(args.recheck).write_text(json.dumps(stored, indent=1))
         print_tables(stored["cases"])
         return 0

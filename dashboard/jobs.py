@@ -224,12 +224,15 @@ class JobManager:
         """Queue a training of ``config`` (a ``RunConfig``) for ``owner``; Busy when the queue
         is full or ``owner`` has ``per_owner`` jobs queued or running."""
         with self._lock:
-            mine = sum(j.owner == owner and not j.cancelled for j in self._active)
+            # a cancelled job counts until its process has ended (within CANCEL_GRACE_S):
+            # cancel-and-resubmit must not hold more than a session's share of the workers
+            mine = sum(j.owner == owner for j in self._active)
             if owner and mine >= self.per_owner:
                 raise Busy(
-                    f"this session has {mine} training(s) queued or running, the most this "
-                    f"server allows per session (DSC_JOBS_PER_SESSION={self.per_owner}): "
-                    "cancel one or wait until it ends"
+                    f"this session has {mine} training(s) queued, running or stopping, the "
+                    f"most this server allows per session (DSC_JOBS_PER_SESSION="
+                    f"{self.per_owner}): cancel one, or wait until it ends (a cancelled one "
+                    f"stops within {CANCEL_GRACE_S:g} s)"
                 )
             if len(self._waiting) >= self.queue_length:
                 raise Busy(

@@ -264,6 +264,9 @@ def test_queue_length_and_jobs_per_session_are_limits(store):
     wait(lambda: blocker.state == "running", 30)
     with pytest.raises(jobs.Busy, match="DSC_JOBS_PER_SESSION=1"):
         manager.submit(tiny_config(), owner="a")
+    blocker.cancel()  # cancelled, its process still stopping: it still counts
+    with pytest.raises(jobs.Busy, match="stopping"):
+        manager.submit(tiny_config(), owner="a")
     waiting = manager.submit(tiny_config(), owner="b")
     with pytest.raises(jobs.Busy, match=r"queue is full \(1 waiting, DSC_QUEUE_LENGTH=1\)"):
         manager.submit(tiny_config(), owner="c")
