@@ -597,6 +597,11 @@ def _assignment(
     return pd.DataFrame({"time": labels["time"].values, "cluster": labels.values})
 
 
+SWEEP_ROWS, SWEEP_COLUMNS = 200, 12
+"""The most rows and columns of a sweep's summary a page shows (a sweep has a row per method
+and K; a larger file is someone else's)."""
+
+
 def _sweep_summary(root: Path) -> pd.DataFrame | None:
     """``dsc sweep``'s K-selection summary in the run store ``root`` (None: none, or
     unreadable)."""
@@ -606,7 +611,8 @@ def _sweep_summary(root: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     try:
-        return pd.read_csv(path).set_index(["method", "K"])
+        table = pd.read_csv(path, nrows=SWEEP_ROWS).set_index(["method", "K"])
+        return table.iloc[:, :SWEEP_COLUMNS]
     except (OSError, ValueError, KeyError):
         log.warning("cannot read the sweep summary %s", path)
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from dashboard.state import Session
+from dashboard.state import SWEEP_ROWS, Session
 from dashboard.views.safe import text
 from dashboard.views.style import cluster_color
 
@@ -176,7 +176,8 @@ def sweep_view(session: Session) -> pn.viewable.Viewable:
             pn.pane.Markdown(
                 "`dsc sweep` trained these methods and K with several seeds on dask: per "
                 "method and K, the agreement between seeds (ARI), mean scores and the regime "
-                "frequencies (largest first). Its runs are in the list of past runs.",
+                "frequencies (largest first). Its runs are in the list of past runs."
+                + (f" Its first {SWEEP_ROWS} rows." if len(table) >= SWEEP_ROWS else ""),
                 styles={"font-size": "90%"}, width=640,
             ),
             pn.pane.DataFrame(table.round(3), css_classes=["dsc-table", "dsc-sweep-table"],

@@ -435,3 +435,7 @@ def test_the_summary_of_a_sweep_into_the_run_store_is_shown(server_config, tmp_p
     (tmp_path / "sweep-k.csv").write_text(summary)
     session.refresh_runs()
     assert session.sweep.loc[("kmeans", 3), "seed_agreement"] == 0.9
+    rows = "".join(f"kmeans,{k},2,0.5,x\n" for k in range(200_000))  # not a sweep's summary
+    (tmp_path / "sweep-k.csv").write_text(summary.splitlines()[0] + ",more" * 50 + "\n" + rows)
+    session.refresh_runs()
+    assert session.sweep.shape[0] <= 200 and session.sweep.shape[1] <= 12
