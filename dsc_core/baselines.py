@@ -354,6 +354,10 @@ class DTC(_OwnNetwork):
         )
 
 
+CLASSICAL_PARAMS = ("n_components", "n_init")
+"""What the classical methods take from ``make_estimator``'s parameters."""
+
+
 def make_estimator(
     method: str, n_clusters: int, random_state: int | None = None, **params: Any
 ) -> Any:
@@ -362,10 +366,18 @@ def make_estimator(
     ``params`` go to the estimator: DSC's parameters for the deep methods (``window``,
     ``preset``, ``device``, ``callbacks`` ...; DEC takes a latent of 150 with the "paper"
     preset, as the reference notebooks, else 10), ``n_components`` / ``n_init`` for the PCA and
-    k-means ones; parameters a method does not use are ignored, so one call site can serve all.
+    k-means ones. Parameters another method uses are ignored, so that one call site can serve
+    all; a name no method knows (a typo) is a ConfigError.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    known = {*DSC().get_params(), *DTC().get_params(), *DEC().get_params(), *CLASSICAL_PARAMS}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}: no method takes them; "
+            f"check the spelling (DSC's parameters: {', '.join(sorted(DSC().get_params()))})"
+        )
     if method in ("dsc", "cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"):
         keys = DSC().get_params()
         return DSC(
@@ -393,7 +405,7 @@ def make_estimator(
         "pca-kmeans": ("kmeans", 15),
         "pca-gmm": ("gmm", 20),
     }[method]
-    options = {k: params[k] for k in ("n_components", "n_init") if k in params}
+    options = {k: params[k] for k in CLASSICAL_PARAMS if k in params}
     options.setdefault("n_components", n_components)
     if kind == "gmm":
         options.setdefault("n_init", 3)

@@ -74,3 +74,9 @@ def test_dtc_reads_windows_of_days_and_finds_the_planted_split(tmp_path):
     assert abs(np.corrcoef(labels, truth)[0, 1]) > 0.9
     again = _load_estimator(dtc.save(tmp_path / "dtc"))
     np.testing.assert_array_equal(again.predict(x), dtc.predict(x))
+
+
+def test_a_parameter_no_method_takes_is_an_error_not_ignored():
+    with pytest.raises(ConfigError, match="'pretrain_epoch'"):
+        make_estimator("dsc", 3, pretrain_epoch=2)  # a typo of pretrain_epochs
+    assert make_estimator("kmeans", 3, pretrain_epochs=2).n_clusters == 3  # DSC's: ignored
