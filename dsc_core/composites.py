@@ -217,18 +217,17 @@ def _inflation(num: np.ndarray, aa: np.ndarray, bb: np.ndarray, pairs: np.ndarra
 
 def fdr(p: np.ndarray, tested: np.ndarray, alpha: float) -> np.ndarray:
     """Benjamini–Hochberg over the cells of each map: ``p`` and ``tested`` (…, variable,
-    lat, lon); a tested cell is significant when p ≤ the largest p₍ᵢ₎ ≤ alpha·i/N, N the
-    map's tested cells (Wilks 2016)."""
+    lat, lon); a tested cell is significant when its adjusted p-value
+    (``scipy.stats.false_discovery_control`` over the map's tested cells) is ≤ ``alpha``
+    (Wilks 2016)."""
+    from scipy.stats import false_discovery_control
+
     maps = p.reshape(-1, p.shape[-2] * p.shape[-1])
     keep = tested.reshape(maps.shape)
     out = np.zeros(maps.shape, dtype=bool)
-    for i, (pm, km) in enumerate(zip(maps, keep, strict=True)):
-        values = np.sort(pm[km])
-        passing = np.nonzero(values <= alpha * np.arange(1, len(values) + 1) / max(len(values), 1))[
-            0
-        ]
-        if len(passing):
-            out[i] = km & (pm <= values[passing[-1]])
+    for i, (pm, km) in enumerate(zip(maps, keep & np.isfinite(maps), strict=True)):
+        if km.any():
+            out[i, km] = false_discovery_control(pm[km]) <= alpha
     return out.reshape(p.shape)
 
 

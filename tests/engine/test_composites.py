@@ -163,3 +163,17 @@ def test_empty_cluster_and_bad_selection():
     assert not comp["significant"].values.any()  # no "other" days to compare with
     with pytest.raises(DataError):
         composite_of_days(ds, np.ones(5, dtype=bool))
+
+
+def test_fdr_is_the_benjamini_hochberg_step_up_over_each_map():
+    from dsc_core.composites import fdr
+
+    rng = np.random.default_rng(3)
+    p = np.concatenate([rng.uniform(0, 0.004, 30), rng.uniform(0, 1, 70)]).reshape(1, 10, 10)
+    tested = np.ones_like(p, dtype=bool)
+    tested[0, 0, :3] = False  # masked cells are neither tested nor counted
+    ranked = np.sort(p[tested])
+    passing = np.nonzero(ranked <= 0.05 * np.arange(1, ranked.size + 1) / ranked.size)[0]
+    expected = tested & (p <= ranked[passing[-1]])
+    np.testing.assert_array_equal(fdr(p, tested, 0.05), expected)
+    assert 30 - 3 <= expected.sum() < 60
