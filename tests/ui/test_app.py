@@ -110,8 +110,9 @@ def _first_run_selection_and_linked_views(server, page):
             lat.append(timed(page, box, "in the latent space"))
         except AssertionError:
             assert (x0, x1) != (0.1, 0.9), "a box over the whole UMAP selected nothing"
-            continue  # this part of the UMAP may be empty
+            continue  # one half of the UMAP may be empty, not both (below)
         wait_marks(page, selected_count(page, "latent space"))
+    assert len(lat) >= 2, "neither half of the UMAP selected anything"
     timings["umap_box_to_map_ms"] = [round(x) for x in lat]
     page.screenshot(path=str(OUT / "ui-2-umap-selection.png"), full_page=True)
 
