@@ -10,6 +10,7 @@ the process's data reads to the allowed folders (``dsc_core.data.io.confine``).
 # ruff: noqa: E402  (the path set-up below must run before the package imports)
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from dashboard.views.regimes import regimes_view
 from dashboard.views.runs import adopted_view, export_view, interrupted_view, runs_view
 from dashboard.views.timeline import timeline_view
 from dsc_core.data.io import confine
+from dsc_core.errors import DSCError
 
 CSS = (ROOT / "assets" / "app.css").read_text()
 POLL_MS = 300
@@ -129,8 +131,10 @@ def build(session: Session) -> pn.template.BaseTemplate:
     return template
 
 
-def main() -> pn.template.BaseTemplate:
-    """Create the session, its page and its callbacks; start the process-wide warm-up."""
+def main() -> pn.viewable.Viewable:
+    """Create the session, its page and its callbacks; start the process-wide warm-up. A bad
+    environment (DSC_* variables) stops the server's start-up run (``--warm``) with a
+    one-line error, or makes a page that says what is wrong."""
     pn.extension()
     import holoviews as hv
 
@@ -140,14 +144,22 @@ def main() -> pn.template.BaseTemplate:
     hv.renderer("bokeh").webgl = False
     if CSS not in pn.config.raw_css:
         pn.config.raw_css.append(CSS)
-    server = ServerConfig.from_env()
+    doc = pn.state.curdoc
+    in_session = doc is not None and doc.session_context is not None
+    try:
+        server = ServerConfig.from_env()
+    except DSCError as err:
+        if not in_session or doc.session_context.server_context is None:
+            # the start-up run (--warm: a session of no server): refuse to start, in one line
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            os._exit(2)
+        return pn.pane.Alert(f"This server's settings are wrong: {err}", alert_type="danger")
     confine(server.data_dirs)
     jobs.warm_up()
     manager = jobs.manager(server, _store)
     session = Session(server, manager, manager.store)
     page = build(session)
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
+    if in_session:
         session.results.batch = doc.models.freeze
         session.results.in_place = pn.io.unlocked
         pn.state.onload(session.open)
