@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 UMAP_FILE = "umap.nc"
 PRELOAD = ["dashboard.jobs", "dsc_core.pipeline", "dsc_core.runs", "dsc_core.baselines"]
 """Imported once by the forkserver, so that each job's process starts with the engine loaded."""
+BACKGROUND_NICENESS = 10
+"""How much lower than the server's the OS priority of training processes and of the UMAP
+process is: on a busy machine the server (the pages) keeps the CPU it needs."""
 RELAY_S = 0.1  # how often a dispatcher looks for reports and cancels
 CANCEL_GRACE_S = 5.0  # a job's process still running this long after a cancel is stopped
 
@@ -98,6 +102,18 @@ def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+def _background() -> None:
+    """Lower this process's OS priority by :data:`BACKGROUND_NICENESS` (where the OS lets it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(BACKGROUND_NICENESS)
+
+
+def _local_work(*args) -> None:
+    """A local job's process: :func:`_work` at background priority."""
+    _background()
+    _work(*args)
 
 
 def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> None:
@@ -292,7 +308,7 @@ class JobManager:
             return self._runner.start(job.config, getattr(entry, "token", None))
         ours, theirs = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=_work,
+            target=_local_work,
             args=(theirs, job.config, str(self.store.root), self.data_dirs),
             name=f"dsc-job-{job.id}",
             daemon=True,
@@ -447,7 +463,9 @@ def _umap_process() -> ProcessPoolExecutor:
     process keeps the server's event loop and the job dispatchers free)."""
     with _pool_lock:
         if "pool" not in _pool:
-            _pool["pool"] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            _pool["pool"] = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_background
+            )
             # concurrent.futures waits at exit for the task running (the warm-up compiles for
             # ~15 s): end the process first, so that a stopped server exits at once. Exit hooks
             # of threading run last-registered first, so this one runs before the pool's.

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,21 @@ def test_cancel_stops_a_running_job_within_seconds(store):
     assert job.finished.wait(10), "job did not stop"
     assert job.state == "cancelled" and time.monotonic() - t < 10
     assert not [e for e in store.interrupted() if e["config"]["params"] == SLOW]
+
+
+def test_trainings_and_umap_run_at_a_lower_priority_than_the_server(store):
+    import psutil
+
+    mine = os.nice(0)
+    assert jobs._umap_process().submit(os.nice, 0).result(60) == mine + jobs.BACKGROUND_NICENESS
+    manager = jobs.JobManager(store, max_jobs=1)
+    job = manager.submit(tiny_config(params=SLOW))
+    wait(lambda: job.stage not in ("waiting for a free worker", "starting"), 120)
+    forkservers = [p for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
+    niceness = {p.nice() for f in forkservers for p in f.children()}  # the job's process
+    manager.cancel(job)
+    assert job.finished.wait(10)
+    assert mine + jobs.BACKGROUND_NICENESS in niceness
 
 
 def test_a_job_process_that_ignores_its_cancel_is_stopped(store, monkeypatch):
