@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -44,9 +45,15 @@ def _progress(case: str, method: str, seed: int, run: dict) -> None:
           file=sys.stderr, flush=True)  # fmt: skip
 
 
-def _run(case: Case, methods: list[str], seeds: int, params: dict, weighting: bool, clip):
-    """One case in a worker process."""
-    return run_case(prepare(case, weighting, clip), methods, seeds, params, [_progress])
+def _run(
+    case: Case, methods: list[str], seeds: int, params: dict, weighting: bool, clip, threads: int
+):
+    """One case in a worker process, its numerical libraries on ``threads`` threads (workers
+    that together start more threads than there are cores slow each other down many times)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        return run_case(prepare(case, weighting, clip), methods, seeds, params, [_progress])
 
 
 def select(args: argparse.Namespace) -> list[Case]:
@@ -112,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(e))
     params = json.loads(args.params)
     methods = args.methods.split(",")
-    task = (methods, args.seeds, params, args.area_weighting, args.clip)
+    threads = max(1, (os.cpu_count() or 1) // max(args.jobs, 1))
+    task = (methods, args.seeds, params, args.area_weighting, args.clip, threads)
 
     results = []
     context = multiprocessing.get_context("spawn")

@@ -110,10 +110,15 @@ def _background() -> None:
         os.nice(BACKGROUND_NICENESS)
 
 
-def _local_work(*args) -> None:
-    """A local job's process: :func:`_work` at background priority."""
+def _local_work(threads: int, *args) -> None:
+    """A local job's process: :func:`_work` at background priority, its numerical libraries
+    (OpenMP, BLAS) on ``threads`` threads: jobs that together start more threads than the
+    machine has cores slow each other down many times over (their threads spin-wait)."""
+    from threadpoolctl import threadpool_limits
+
     _background()
-    _work(*args)
+    with threadpool_limits(threads):
+        _work(*args)
 
 
 def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> None:
@@ -160,9 +165,9 @@ def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> Non
 
 
 class JobManager:
-    """Runs jobs, each in its own process, ``max_jobs`` at a time; further jobs wait in a FIFO
-    queue of at most ``queue_length``; one ``owner`` has at most ``per_owner`` jobs queued or
-    running.
+    """Runs jobs, each in its own process, ``max_jobs`` at a time, each with its share of the
+    machine's cores (``threads``); further jobs wait in a FIFO queue of at most
+    ``queue_length``; one ``owner`` has at most ``per_owner`` jobs queued or running.
 
     Finished runs are saved to ``store`` (a ``dsc_core.runs.RunStore``) and read back, so
     ``job.run`` always has a ``name`` and a ``path``. Every job is in the store's journal
@@ -184,6 +189,7 @@ class JobManager:
         self.queue_length = queue_length
         self.per_owner = per_owner
         self.data_dirs = None if data_dirs is None else [str(d) for d in data_dirs]
+        self.threads = max(1, (os.cpu_count() or 1) // max_jobs)  # each job's share of cores
         for line in store.recover():
             log.warning("run store %s: %s", store.root, line)
         self._ctx = _context()
@@ -309,7 +315,7 @@ class JobManager:
         ours, theirs = self._ctx.Pipe()
         proc = self._ctx.Process(
             target=_local_work,
-            args=(theirs, job.config, str(self.store.root), self.data_dirs),
+            args=(self.threads, theirs, job.config, str(self.store.root), self.data_dirs),
             name=f"dsc-job-{job.id}",
             daemon=True,
         )

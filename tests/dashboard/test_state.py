@@ -204,6 +204,12 @@ def test_cancel_stops_a_running_job_within_seconds(store):
     assert not [e for e in store.interrupted() if e["config"]["params"] == SLOW]
 
 
+def test_each_job_has_its_share_of_the_cores(store):
+    cores = os.cpu_count()
+    assert jobs.JobManager(store, max_jobs=2).threads == max(1, cores // 2)
+    assert jobs.JobManager(store, max_jobs=4 * cores).threads == 1
+
+
 def test_trainings_and_umap_run_at_a_lower_priority_than_the_server(store):
     import psutil
 
