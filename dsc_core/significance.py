@@ -4,8 +4,12 @@ autocorrelations but no regimes, and the run's clustering is ranked among them.
 
 Statistic: the share of the days' variance explained by the cluster means (1 − within /
 total sum of squares) in the space of the leading principal components. Surrogates: each
-principal component replaced by an AR(1) series with its own variance and lag-1
-autocorrelation (restarting at gaps between seasons), mapped back to fields through the EOFs.
+principal component keeps its mean of every year (of every season, in a season-only record)
+and is otherwise replaced by an AR(1) series with its own variance and lag-1 autocorrelation
+(restarting at gaps between seasons), mapped back to fields through the EOFs. Keeping the
+years' means keeps interannual variability, which is not regimes, out of what counts as
+structure: with AR(1) surrogates alone, files of red noise plus per-winter anomalies passed
+as clustered (``benchmarks/README.md``).
 The result is the percentile of the run's statistic among the surrogates' (e.g. 97: its
 clusters are more distinct than 97 % of red-noise clusterings).
 """
@@ -33,18 +37,21 @@ def explained_share(pcs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def red_noise(pcs: np.ndarray, time: Any, rng: np.random.Generator) -> np.ndarray:
-    """AR(1) surrogates of ``pcs`` (day, component): per component the same variance and lag-1
-    autocorrelation, independent components, a fresh start at each gap in ``time``."""
-    from dsc_core.data.calendar import day_blocks
+    """Surrogates of ``pcs`` (day, component) without regimes: each component keeps its mean
+    of every year (:func:`~dsc_core.data.calendar.year_blocks`; ``time`` None: one year),
+    and around it is an AR(1) series with the same variance and lag-1 autocorrelation, each
+    component independent, a fresh start at each gap in ``time``."""
+    from dsc_core.data.calendar import day_blocks, year_blocks
 
     n, m = pcs.shape
-    blocks = day_blocks(time) if time is not None else np.zeros(n, np.int64)
-    starts = np.r_[True, blocks[1:] != blocks[:-1]]
-    centred = pcs - pcs.mean(0)
+    gaps = day_blocks(time) if time is not None else np.zeros(n, np.int64)
+    years = year_blocks(time) if time is not None else np.zeros(n, np.int64)
+    starts = np.r_[True, gaps[1:] != gaps[:-1]]
+    means = _year_means(pcs, years)
+    centred = pcs - means
     pairs = ~starts[1:]
     a, b = centred[:-1][pairs], centred[1:][pairs]
     r = np.clip((a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0)), -0.99, 0.99)
-    sd = centred.std(0)
     out = np.empty((n, m))
     noise = rng.normal(size=(n, m))
     for t in range(n):
@@ -52,7 +59,15 @@ def red_noise(pcs: np.ndarray, time: Any, rng: np.random.Generator) -> np.ndarra
             out[t] = noise[t]
         else:
             out[t] = r * out[t - 1] + np.sqrt(1 - r * r) * noise[t]
-    return out * sd
+    out *= centred.std(0)
+    return out - _year_means(out, years) + means
+
+
+def _year_means(x: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """(day, component): each row replaced by the mean of its year's rows."""
+    sums = np.zeros((int(years.max()) + 1, x.shape[1]))
+    np.add.at(sums, years, x)
+    return (sums / np.bincount(years)[:, None])[years]
 
 
 def regime_significance(

@@ -21,6 +21,17 @@ def day_blocks(time: Any) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
 
 
+def year_blocks(time: Any) -> np.ndarray:
+    """int64 (day,): the year each date of ``time`` belongs to, numbered from 0: its run of
+    consecutive days in a season-only record (a DJF winter spans two calendar years), its
+    calendar year in a record without gaps."""
+    blocks = day_blocks(time)
+    if blocks.size and blocks[-1] == 0:
+        years = np.asarray(time, dtype="datetime64[Y]").astype(np.int64)
+        blocks = years - years[0]
+    return blocks
+
+
 def blocks_text(time: Any) -> str:
     """How the days of ``time`` run: "consecutive", or e.g. "12 blocks of 90 days" / "3 blocks
     of 59–90 days"."""

@@ -70,3 +70,22 @@ def test_a_run_no_more_distinct_than_red_noise_is_warned_about(monkeypatch):
     cfg = RunConfig(method="kmeans", clusters=3, bbox=(35.0, 38.0, -30.0, -27.0), surrogates=3)
     warnings = run(cfg, data=data).metrics["trust"]["warnings"]
     assert any("not more distinct than red noise" in w and "40 %" in w for w in warnings)
+
+
+def test_red_noise_with_per_winter_anomalies_is_not_structure():
+    """Ten winters of red noise, each winter shifted by its own large anomaly: clusters of
+    winters are interannual variability, not regimes, and must not pass the structure test
+    (they did, at the 100th percentile, against AR(1) surrogates that drop the winters'
+    means)."""
+    from dsc_core.data.calendar import day_blocks
+    from dsc_core.trust import THRESHOLDS, structure_test
+
+    rng = np.random.default_rng(4)
+    time = np.concatenate([np.arange(f"{y}-12-01", f"{y + 1}-03-01", dtype="datetime64[D]")
+                           for y in range(1990, 2000)])  # fmt: skip
+    pcs = np.zeros((len(time), 10))
+    for t in range(1, len(time)):
+        pcs[t] = 0.7 * pcs[t - 1] + rng.normal(size=10) * np.linspace(2, 0.5, 10)
+    anomalies = rng.normal(size=(10, 10)) * np.r_[8.0, 6.0, np.zeros(8)]
+    noisy_winters = pcs + anomalies[day_blocks(time)]
+    assert structure_test(noisy_winters, 4, time, seed=0)["percentile"] < THRESHOLDS.structure
