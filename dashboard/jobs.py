@@ -172,7 +172,8 @@ class JobManager:
     Finished runs are saved to ``store`` (a ``dsc_core.runs.RunStore``) and read back, so
     ``job.run`` always has a ``name`` and a ``path``. Every job is in the store's journal
     from submission to its end. ``data_dirs``: the folders a job may read (``None``: any).
-    On creation, the store is cleared of what interrupted saves left (``RunStore.recover``).
+    On creation, the store is cleared of what interrupted saves left (``RunStore.recover``),
+    and the scratch folder of the days stores of killed trainings (``clear_stale_scratch``).
     """
 
     def __init__(
@@ -192,6 +193,10 @@ class JobManager:
         self.threads = max(1, (os.cpu_count() or 1) // max_jobs)  # each job's share of cores
         for line in store.recover():
             log.warning("run store %s: %s", store.root, line)
+        from dsc_core.pipeline import clear_stale_scratch
+
+        for name in clear_stale_scratch():
+            log.warning("scratch folder: removed %s, left by a training that was killed", name)
         self._ctx = _context()
         self._waiting: list[Job] = []
         self._active: set[Job] = set()

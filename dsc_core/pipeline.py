@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -291,6 +292,39 @@ class Prepared:
             self.store = None
 
 
+SCRATCH_PREFIX = "dsc-days-"
+"""The scratch stores' names: ``dsc-days-<host>-<process id>-<random>``."""
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def clear_stale_scratch(folder: str | os.PathLike | None = None) -> list[str]:
+    """Remove the scratch stores (:func:`write_days`) under ``folder`` (None: ``DSC_SCRATCH``
+    or the system's temporary folder) that processes of this host left when they were killed
+    (their process is gone); returns their names. Stores of other hosts are left alone."""
+    root = Path(folder or os.environ.get("DSC_SCRATCH") or tempfile.gettempdir())
+    host = f"{SCRATCH_PREFIX}{socket.gethostname()}-"
+    removed = []
+    for path in root.glob(f"{host}*") if root.is_dir() else []:
+        pid = path.name[len(host) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def write_days(
     pre: Any, ds: xr.Dataset, folder: str | os.PathLike | None = None, progress=None
 ) -> tuple:
@@ -306,7 +340,7 @@ def write_days(
             f"the scratch folder {folder} (DSC_SCRATCH) is not a folder: create it, or unset "
             "DSC_SCRATCH to use the system's temporary folder"
         )
-    store = Path(tempfile.mkdtemp(prefix="dsc-days-", dir=folder))
+    store = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner()}-", dir=folder))
     try:
         shape = (ds.sizes["time"], len(pre.variables_), *pre.padded_mask_.shape)
         array = zarr.open_array(store / "days.zarr", mode="w", shape=shape,

@@ -169,3 +169,23 @@ def test_a_scratch_folder_that_is_not_one_is_a_clear_error(
     cfg = RunConfig(data=sample_file, clusters=3, preset="fast", device="cpu", memory_budget=1e-6)
     with pytest.raises(ConfigError, match="is not a folder: create it, or unset DSC_SCRATCH"):
         run(cfg)
+
+
+def test_scratch_stores_of_killed_processes_are_cleared(tmp_path, monkeypatch):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from dsc_core.pipeline import clear_stale_scratch
+
+    monkeypatch.setenv("DSC_SCRATCH", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    host = socket.gethostname()
+    for name in (f"dsc-days-{host}-{gone}-abc", f"dsc-days-{host}-{os.getpid()}-def",
+                 f"dsc-days-another-host-{gone}-ghi"):  # fmt: skip
+        (tmp_path / name / "days.zarr").mkdir(parents=True)
+    assert clear_stale_scratch() == [f"dsc-days-{host}-{gone}-abc"]
+    kept = [f"dsc-days-{host}-{os.getpid()}-def", f"dsc-days-another-host-{gone}-ghi"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
