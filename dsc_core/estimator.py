@@ -121,6 +121,14 @@ def check_no_mask_as_y(y: Any) -> None:
         raise ConfigError("fit's second argument is y (ignored): pass the grid mask as mask=")
 
 
+def _dates(X: Any, time: Any) -> Any:
+    """``time``, else the ``time`` coordinate of an xarray ``X`` (its windows then stop at
+    the gaps between its dates, e.g. between winters), else None."""
+    if time is None and "time" in getattr(X, "coords", {}):
+        return X["time"].values
+    return time
+
+
 class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimator):
     """Deep Spatiotemporal Clustering of days.
 
@@ -339,11 +347,13 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     def fit(self, X: Any, y: Any = None, mask: np.ndarray | None = None, time: Any = None) -> DSC:
         """Train on days ``X`` ``(day, variable, y, x)`` (or 2-D, class doc); ``y`` is
         ignored; ``mask`` ``(y, x)`` True = valid; ``time`` datetime64 ``(day,)``: the
-        dates, so that windows stop at gaps (None: consecutive days)."""
+        dates, so that windows stop at gaps (None: the ``time`` coordinate of an xarray
+        ``X``, else consecutive days)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         check_no_mask_as_y(y)
         preset = self._resolved()
+        time = _dates(X, time)
         X, mask = self._days(X, mask, reset=True)
         if self.n_clusters > X.shape[0]:
             raise ConfigError(
@@ -403,6 +413,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     @torch.no_grad()
     def _latent(self, X: Any, time: Any = None) -> torch.Tensor:
         check_is_fitted(self, "model_")
+        time = _dates(X, time)
         X, _ = self._days(X, self.mask_, reset=False)
         if X.shape[1:] != (self.n_variables_, *self.grid_shape_):
             raise DataError(

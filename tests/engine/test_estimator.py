@@ -111,6 +111,22 @@ def test_windows_stop_at_gaps_in_time():
     assert not np.allclose(model.transform(x)[19], naive[19])
 
 
+def test_an_xarray_input_s_dates_stop_the_windows_at_its_gaps():
+    import xarray as xr
+
+    x, mask, _ = tiny_days()
+    time = np.concatenate(
+        [np.arange("2001-01-01", "2001-01-21", dtype="datetime64[D]"),
+         np.arange("2001-12-01", "2001-12-21", dtype="datetime64[D]")]
+    )  # fmt: skip
+    da = xr.DataArray(x, dims=("time", "variable", "y", "x"), coords={"time": time})
+    model = DSC(2, window=3, random_state=0, **FAST).fit(da, mask=mask)
+    explicit = DSC(2, window=3, random_state=0, **FAST).fit(x, mask=mask, time=time)
+    np.testing.assert_array_equal(model.labels_, explicit.labels_)
+    np.testing.assert_array_equal(model.transform(da), explicit.transform(x, time=time))
+    assert not np.allclose(model.transform(da), model.transform(x))  # x alone: no gaps
+
+
 @pytest.mark.parametrize("metric", ["field", "mixture", "field-mixture", "consensus"])
 def test_every_metric_finds_the_patterns(metric):
     from sklearn.metrics import adjusted_rand_score
