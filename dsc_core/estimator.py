@@ -49,6 +49,7 @@ from dsc_core.training import (
     encode_all,
     resolve_device,
     seeded,
+    tied_mixture,
     train,
 )
 
@@ -119,6 +120,23 @@ def check_no_mask_as_y(y: Any) -> None:
     given in its place, which would be silently ignored: ConfigError naming the fix."""
     if len(getattr(y, "shape", ())) == 2:
         raise ConfigError("fit's second argument is y (ignored): pass the grid mask as mask=")
+
+
+INPUT_COMPONENTS = 20
+"""Principal components of the input that :func:`input_mixture` clusters."""
+
+
+def input_mixture(X: np.ndarray, mask: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """(day,) labels of a Gaussian mixture with one shared covariance on the leading
+    principal components of the days ``X`` ``(day, variable, y, x)`` (valid cells of
+    ``mask``): the consensus's candidate from outside the network, which finds regimes that
+    sit below larger noise modes of the input as PCA + GMM does."""
+    from sklearn.decomposition import PCA
+
+    flat = X[:, :, mask].reshape(len(X), -1).astype(np.float64)
+    n = min(INPUT_COMPONENTS, len(flat) - 1, flat.shape[1])
+    pcs = PCA(n, random_state=seed).fit_transform(flat)
+    return tied_mixture(pcs, n_clusters, seed, n_init=10)[2]
 
 
 def _dates(X: Any, time: Any) -> Any:
@@ -366,13 +384,17 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         windows = window_indices(X.shape[0], preset.window, time)
         with seeded(seed):
             net = self._build(X.shape[1], X.shape[2:], preset).to(device)
+            config = self._train_config(preset, seed)
             result = train(
                 net,
                 Days(X, device),
                 torch.from_numpy(mask).to(device),
                 windows,
-                self._train_config(preset, seed),
+                config,
                 self.callbacks or (),
+                input_mixture(X, mask, self.n_clusters, seed)
+                if config.metric == "consensus" and not on_disk(X)
+                else None,
             )
         self.model_ = net.eval()
         self.labels_ = result.labels

@@ -322,6 +322,7 @@ def initial_clusters(
     n_init: int = 10,
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
     cell_mask: torch.Tensor | None = None,
+    reference: np.ndarray | None = None,
 ) -> Start:
     """Initial clusters of the latent vectors ``z`` (day, latent), and the metric the
     Student's-t layer keeps.
@@ -333,11 +334,17 @@ def initial_clusters(
     the days, and the one that agrees most with the others (mean ARI) is kept: each metric
     has a failure of its own (raw and field distances follow the dominant variance, a shared
     covariance can fit chance structure of persistent noise), and they rarely fail together.
+    ``reference`` (day,) labels of the same days found outside the network (a mixture on the
+    input's principal components): with "consensus", a fifth candidate, "input", whose
+    clusters are those labels in the latent space's within-cluster metric.
     """
     if metric == "consensus":
         kinds = ["latent", "mixture"] + (["field", "field-mixture"] if decode is not None else [])
         found = {k: initial_clusters(z, k, n_clusters, seed, n_init, decode, cell_mask)
                  for k in kinds}  # fmt: skip
+        if reference is not None and len(np.unique(reference)) == n_clusters:
+            found["input"] = start_from_labels(z, np.asarray(reference, np.int64), n_clusters)
+            kinds.append("input")
         agreement = {
             k: float(
                 np.mean(
@@ -362,6 +369,24 @@ def initial_clusters(
         centres, labels = km.cluster_centers_, km.labels_.astype(np.int64)
     centres_t = torch.as_tensor(centres, dtype=z.dtype, device=z.device)
     return Start(metric, shift, scale, centres_t, labels)
+
+
+def start_from_labels(z: torch.Tensor, labels: np.ndarray, n_clusters: int) -> Start:
+    """The joint phase's start from given ``labels`` (day,) of the latent vectors ``z``: the
+    metric whitens the pooled within-cluster covariance of the standardized latent (as the
+    shared-covariance mixture's does), the centroids are the clusters' means in it."""
+    shift, scale = latent_metric(z, "latent", None, None)
+    s = ((z - shift) @ scale).cpu().double().numpy()
+    means = np.stack([s[labels == k].mean(0) for k in range(n_clusters)])
+    within = s - means[labels]
+    cov = within.T @ within / max(len(s) - n_clusters, 1)
+    reg = MIXTURE_REG["mixture"] * float(s.var(0).mean()) + 1e-12
+    values, vectors = np.linalg.eigh(cov + reg * np.eye(len(cov)))
+    whiten = vectors / np.sqrt(np.clip(values, reg, None))
+    whiten /= np.sqrt(((s @ whiten) ** 2).sum(1).mean() / s.shape[1])
+    scale = scale @ torch.as_tensor(whiten, dtype=z.dtype, device=z.device)
+    centres = torch.as_tensor(means @ whiten, dtype=z.dtype, device=z.device)
+    return Start("input", shift, scale, centres, labels)
 
 
 def tied_mixture(
@@ -453,8 +478,11 @@ def train(
     windows: np.ndarray,
     config: TrainConfig,
     callbacks: Iterable[Callback] = (),
+    reference: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``net`` on days ``x`` ``(day, variable, y, x)`` (:class:`~dsc_core.days.Days`).
+    ``reference``: labels of the days found on the input, a candidate start of the consensus
+    (:func:`initial_clusters`).
 
     ``mask`` (y, x) bool marks valid cells; ``windows`` ``(day, W)`` int holds each day's
     window (rows of ``x``). Returns the final labels (argmax of q), centroids and history.
@@ -551,7 +579,7 @@ def train(
         decode, cells = (net.decode, target_mask) if has_decoder else (None, None)
         start = initial_clusters(
             z_all, config.metric, config.n_clusters, config.seed, config.kmeans_n_init,
-            decode, cells,
+            decode, cells, reference,
         )  # fmt: skip
         net.clustering.set_metric(start.shift, start.scale)
         net.clustering.centroids.copy_(start.centres)

@@ -3,9 +3,9 @@
 - **Structure against red noise** (:func:`structure_test`, every run): does the data hold
   clusters at all? k-means on the leading principal components is ranked among the same
   clustering of AR(1) surrogates with the same variances, lag-1 autocorrelations and means of
-  each year, and no regimes (WRtool's test, Straus et al. 2007, with a fast method so that it costs about a
-  second). Below ``THRESHOLDS.structure`` the data may hold no regimes, and whatever a
-  method finds is noise.
+  each year, and no regimes (WRtool's test, Straus et al. 2007, with a fast method so that
+  it costs about a second). Below ``THRESHOLDS.structure`` the data may hold no regimes,
+  and whatever a method finds is noise.
 - **Odd one out** (every run): the run's labels against classical references fitted on the
   same data (k-means; PCA + Gaussian mixture). When the references agree with each other
   and the run agrees with neither, the run is the one that found something else: it names

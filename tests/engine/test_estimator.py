@@ -139,12 +139,29 @@ def test_every_metric_finds_the_patterns(metric):
     head = model.head_
     if metric == "consensus":
         votes = head["agreement"]
-        assert set(votes) == {"latent", "mixture", "field", "field-mixture"}
+        assert set(votes) == {"latent", "mixture", "field", "field-mixture", "input"}
         assert head["metric"] == max(votes, key=votes.get)
     else:
         assert head == {"metric": metric, "agreement": None}
     with pytest.raises(ConfigError, match="unknown metric"):
         DSC(2, metric="cosine", **FAST).fit(x, mask=mask)
+
+
+def test_a_start_from_given_labels_whitens_the_within_cluster_spread():
+    from dsc_core.training import start_from_labels
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 50)
+    spread = np.diag([5.0, 0.2, 0.2, 0.2])  # noise large along one axis, regimes along two
+    z = rng.normal(size=(150, 4)) @ spread + np.eye(4)[labels + 1]
+    start = start_from_labels(torch.as_tensor(z, dtype=torch.float32), labels, 3)
+    s = ((torch.as_tensor(z, dtype=torch.float32) - start.shift) @ start.scale).numpy()
+    within = np.concatenate([s[labels == k] - s[labels == k].mean(0) for k in range(3)])
+    variances = within.var(0)
+    assert variances.max() / variances.min() < 1.5  # one scale in every direction
+    assert start.metric == "input" and start.centres.shape == (3, 4)
+    nearest = ((s[:, None] - start.centres.numpy()[None]) ** 2).sum(-1).argmin(1)
+    assert (nearest == labels).mean() > 0.95
 
 
 @pytest.mark.parametrize("variant", ["cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"])
