@@ -142,7 +142,8 @@ def input_mixture(X: np.ndarray, mask: np.ndarray, n_clusters: int, seed: int) -
 def _dates(X: Any, time: Any) -> Any:
     """``time``, else the ``time`` coordinate of an xarray ``X`` (its windows then stop at
     the gaps between its dates, e.g. between winters), else None."""
-    if time is None and "time" in getattr(X, "coords", {}):
+    coords = getattr(X, "coords", None)  # xarray's: a mapping (a sparse array's: a tuple)
+    if time is None and hasattr(coords, "keys") and "time" in coords:
         return X["time"].values
     return time
 
