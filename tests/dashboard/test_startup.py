@@ -14,7 +14,6 @@ from tests.ui.browser import ROOT, free_port
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"DSC_DEFAULT_RUN": '{"clusters": 500}'}, "DSC_DEFAULT_RUN: clusters=500"),
         ({"DSC_DEFAULT_RUN": '{"clusterz": 3}'}, "clusterz"),
         ({"DSC_MAX_JOBS": "two"}, "DSC_MAX_JOBS"),
     ],
