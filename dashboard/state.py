@@ -588,10 +588,9 @@ def _assignment(
 ) -> pd.DataFrame:
     """``run.assign`` of the days of ``source`` from ``start`` to ``end``: (time, cluster);
     ConfigError before reading when that is over the server's size limit."""
-    config = run.config
-    n_variables = len(config.variables or describe_cached(source)["variables"])
-    size = read_size(describe_cached(source), _day(start), _day(end), config.bbox,
-                     n_variables, config.months)  # fmt: skip
+    config, info = run.config, describe_cached(source)
+    n_variables = len(config.variables or info["variables"])
+    size = read_size(info, _day(start), _day(end), config.bbox, n_variables, config.months)
     server.check_size(*size)
     labels = run.assign(source, start=start, end=end)
     return pd.DataFrame({"time": labels["time"].values, "cluster": labels.values})

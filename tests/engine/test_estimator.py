@@ -11,6 +11,11 @@ from dsc_core.estimator import DSC
 from dsc_core.training import Event
 
 FAST = {"preset": "fast", "pretrain_epochs": 3, "max_epochs": 2, "batch_size": 16}
+TWO_BLOCKS = np.concatenate(
+    [np.arange("2001-01-01", "2001-01-21", dtype="datetime64[D]"),
+     np.arange("2001-12-01", "2001-12-21", dtype="datetime64[D]")]
+)  # fmt: skip
+"""The dates of ``tiny_days()``'s 40 days as two blocks of 20 with a gap between them."""
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +102,7 @@ def test_window_reconstruction_standardized_round_trip(tmp_path):
 def test_windows_stop_at_gaps_in_time():
     """With dates, a day's latent never depends on a day across a gap; without, it does."""
     x, mask, _ = tiny_days()
-    time = np.concatenate(
-        [np.arange("2001-01-01", "2001-01-21", dtype="datetime64[D]"),
-         np.arange("2001-12-01", "2001-12-21", dtype="datetime64[D]")]
-    )  # fmt: skip
+    time = TWO_BLOCKS
     model = DSC(2, window=3, random_state=0, **FAST).fit(x, mask=mask, time=time)
     changed = x.copy()
     changed[20] += 5.0  # first day of the second block
@@ -115,10 +117,7 @@ def test_an_xarray_input_s_dates_stop_the_windows_at_its_gaps():
     import xarray as xr
 
     x, mask, _ = tiny_days()
-    time = np.concatenate(
-        [np.arange("2001-01-01", "2001-01-21", dtype="datetime64[D]"),
-         np.arange("2001-12-01", "2001-12-21", dtype="datetime64[D]")]
-    )  # fmt: skip
+    time = TWO_BLOCKS
     da = xr.DataArray(x, dims=("time", "variable", "y", "x"), coords={"time": time})
     model = DSC(2, window=3, random_state=0, **FAST).fit(da, mask=mask)
     explicit = DSC(2, window=3, random_state=0, **FAST).fit(x, mask=mask, time=time)
