@@ -96,6 +96,23 @@ def _load_estimator(path: Path) -> Any:
     return cls.load(path)
 
 
+VERSIONED = ("numpy", "xarray", "scikit-learn", "torch", "scipy", "pandas")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, DSC Explorer and the packages that shape a run's numbers."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "dsc-explorer": __version__}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
 @dataclass
 class Run:
     """One clustering of days and its analysis.
@@ -121,6 +138,8 @@ class Run:
     created: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
     preprocessor: dict | None = None
     estimator: Any = field(default=None, repr=False)
+    versions: dict = field(default_factory=package_versions)
+    """Python and the packages the run was made with (:func:`package_versions`)."""
 
     @property
     def model(self) -> Any:
@@ -250,6 +269,7 @@ def _write_config(run: Run, tmp: Path) -> None:
         "name": run.name,
         "created": run.created,
         "dsc_version": __version__,
+        "versions": run.versions,
         "config": run.config.to_dict(),
         "summary": {k: v for k, v in run.summary().items() if k != "path"},
     }
@@ -352,6 +372,7 @@ def load_run(directory: str | Path) -> Run:
         path=directory,
         created=meta.get("created", ""),
         preprocessor=json.loads(pre_path.read_text()) if pre_path.is_file() else None,
+        versions=meta.get("versions") or {"dsc-explorer": meta.get("dsc_version", "?")},
     )
 
 

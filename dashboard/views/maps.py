@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import panel as pn
 
+from dashboard.figures import stipples
 from dashboard.state import Results
 from dashboard.views.live import Live, live_view
 from dashboard.views.safe import text
@@ -24,7 +25,6 @@ from dashboard.views.style import cluster_color, cmap_for, color_range, field_la
 
 MAP_WIDTH = 250
 MAP_HEIGHT = 230
-MAX_STIPPLES = 300
 PROMPT = "Select days: UMAP, timeline or a cluster map"
 
 
@@ -60,16 +60,6 @@ def _coastlines(bbox):
     return gv.Path([_coastline_xy(bbox)], kdims=["Longitude", "Latitude"]).opts(
         color="black", line_width=0.8, tools=[]
     )
-
-
-def stipples(lon, lat, significant) -> tuple[np.ndarray, np.ndarray]:
-    """Longitudes and latitudes of the stipples where ``significant`` (lat, lon) is True:
-    every grid point on coarse grids, a regular subset (at most ~MAX_STIPPLES) on fine ones."""
-    significant = np.asarray(significant, dtype=bool)
-    jj, ii = np.nonzero(significant)
-    step = max(1, int(np.ceil(np.sqrt(significant.size / MAX_STIPPLES))))
-    keep = (jj % step == 0) & (ii % step == 0)
-    return lon[ii[keep]], lat[jj[keep]]
 
 
 def geo_map(
@@ -151,11 +141,11 @@ def cluster_fields(results: Results) -> tuple[np.ndarray, np.ndarray, tuple, str
     return data, sig, color_range(data, kind), field_label(run.fields, var, kind)
 
 
-def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH):
+def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH, linked: bool = True):
     """One small map per cluster of the chosen variable: composite mean or anomaly against the
     whole period, stippled where significant, frequency in the title, one shared colour scale
-    (colour bar on the last map), layers "cluster:<c>" of ``live``. Clicking a map
-    highlights its cluster's days."""
+    (colour bar on the last map), layers "cluster:<c>" of ``live``. ``linked``: clicking a
+    map highlights its cluster's days (a server's Python callback)."""
     import holoviews as hv
 
     comp = results.run.composites
@@ -172,8 +162,11 @@ def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH):
             colorbar=c == k - 1, basemap=results.basemap, width=width,
             live=live, layer=f"cluster:{c}",
         )  # fmt: skip
-        tap = hv.streams.Tap(source=m)
-        tap.add_subscriber(lambda x=None, y=None, c=c: x is not None and results.select_cluster(c))
+        if linked:
+            tap = hv.streams.Tap(source=m)
+            tap.add_subscriber(
+                lambda x=None, y=None, c=c: x is not None and results.select_cluster(c)
+            )
         maps.append(m)
     return hv.Layout(maps).cols(4).opts(shared_axes=True)
 
@@ -210,20 +203,25 @@ def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
     )  # fmt: skip
 
 
+def stipple_text(run) -> str:
+    """Which test the stipples of ``run``'s composite maps come from, in one sentence."""
+    attrs = run.composites.attrs
+    test = attrs.get("test_description") or (
+        f"Welch t-test, p < {attrs.get('alpha', 0.05)} cell by cell, without correction "
+        "for persistence or multiplicity (a run saved by an older version)"
+    )
+    return f"Stippled: the cluster's mean differs from the other days' mean. Test: {test}."
+
+
 def stipple_legend(results: Results) -> pn.viewable.Viewable:
     """One line under the cluster maps saying which test the stipples come from."""
 
     def render(run):
         if run is None:
             return pn.pane.Markdown("")
-        attrs = run.composites.attrs
-        test = attrs.get("test_description") or (
-            f"Welch t-test, p < {attrs.get('alpha', 0.05)} cell by cell, without correction "
-            "for persistence or multiplicity (a run saved by an older version)"
-        )
         return pn.pane.Markdown(
-            f"Stippled: the cluster's mean differs from the other days' mean. Test: {text(test)}.",
-            css_classes=["dsc-stipple-legend"], margin=(0, 10), styles={"font-size": "90%"},
+            text(stipple_text(run)), css_classes=["dsc-stipple-legend"], margin=(0, 10),
+            styles={"font-size": "90%"},
         )  # fmt: skip
 
     return pn.panel(pn.bind(render, results.param.run))

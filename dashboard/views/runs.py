@@ -1,6 +1,7 @@
 """Past runs (reload any of them), runs a server stop interrupted (start them again) or left
 training on the cluster (follow them), and exports of the run on screen: labels CSV,
-composites NetCDF, the map figure PNG, the whole run folder (zip). Files are read and archived
+composites NetCDF, the maps figure (PNG, PDF, SVG), the self-contained HTML report, the whole
+run folder (zip). Files are read and archived
 off the event loop."""
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import IO
 import numpy as np
 import panel as pn
 
+from dashboard.figures import composite_figure
+from dashboard.report import report_html
 from dashboard.state import Results, Session
 from dashboard.views.safe import text
-from dashboard.views.style import cmap_for, color_range, field_label
 from dsc_core.errors import DataError
 
 INTERRUPTED_SHOWN = 3
@@ -152,51 +154,10 @@ def run_zip(run, max_bytes: int | None = None) -> IO[bytes]:
     return out
 
 
-def maps_png(results: Results) -> io.BytesIO:
-    """The per-cluster composite maps of the chosen variable as a PNG (matplotlib, with the
-    same offline coastlines, shared colour scale and stippling as the page)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from dashboard.coastlines import coastline_segments
-
-    run, var, kind = results.run, results.variable, results.kind
-    comp = run.composites
-    data = comp[kind].sel(variable=var).values
-    sig = comp["significant"].sel(variable=var).values
-    lon, lat = comp["longitude"].values, comp["latitude"].values
-    lo, hi = color_range(data, kind)
-    k = data.shape[0]
-    cols = min(k, 4)
-    rows = int(np.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1, 3 * rows), squeeze=False,
-                             constrained_layout=True)  # fmt: skip
-    bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
-    coast = coastline_segments(bbox)
-    mesh = None
-    for c, ax in enumerate(axes.flat):
-        if c >= k:
-            ax.axis("off")
-            continue
-        mesh = ax.pcolormesh(lon, lat, data[c], cmap=cmap_for(kind), vmin=lo, vmax=hi,
-                             shading="nearest")  # fmt: skip
-        jj, ii = np.nonzero(sig[c])
-        ax.scatter(lon[ii], lat[jj], s=0.5, c="black", alpha=0.5, linewidths=0)
-        for seg in coast:
-            ax.plot(seg[:, 0], seg[:, 1], color="black", linewidth=0.7)
-        ax.set_xlim(lon.min(), lon.max())
-        ax.set_ylim(lat.min(), lat.max())
-        ax.set_aspect("equal")
-        ax.set_title(f"Cluster {c} · {float(comp['frequency'][c]):.0%} of days", fontsize=9)
-    fig.colorbar(mesh, ax=axes, label=field_label(run.fields, var, kind), shrink=0.8)
-    fig.suptitle(f"{run.name}: {var} composites", fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    plt.close(fig)
-    buf.seek(0)
-    return buf
+def maps_png(results: Results, fmt: str = "png") -> io.BytesIO:
+    """The per-cluster composite maps of the chosen variable and field as a figure file
+    (:func:`dashboard.figures.composite_figure`, a page wide)."""
+    return io.BytesIO(composite_figure(results.run, results.variable, results.kind, fmt=fmt))
 
 
 def export_view(results: Results, max_mb: int = 200) -> pn.viewable.Viewable:
@@ -217,15 +178,31 @@ def export_view(results: Results, max_mb: int = 200) -> pn.viewable.Viewable:
         results.param.watch(lambda e: setattr(w, "filename", name(suffix)), "run")
         return w
 
-    png = pn.widgets.FileDownload(
-        callback=lambda: maps_png(results), filename=name("-maps.png"), label="Maps (PNG)",
-        button_type="light", embed=False, css_classes=["dsc-export-png"],
+    fmt = pn.widgets.RadioButtonGroup(
+        options=["png", "pdf", "svg"], value="png", button_type="light", name="Figure format",
+        css_classes=["dsc-figure-format"], sizing_mode="stretch_width",
+    )  # fmt: skip
+
+    async def draw():
+        return await asyncio.to_thread(maps_png, results, fmt.value)
+
+    figure = pn.widgets.FileDownload(
+        callback=draw, filename=name("-maps.png"),
+        label="Maps figure", button_type="light", embed=False, css_classes=["dsc-export-png"],
         sizing_mode="stretch_width",
     )  # fmt: skip
-    results.param.watch(
-        lambda *_: setattr(png, "filename", f"{name('')}-{results.variable}-{results.kind}.png"),
-        ["run", "variable", "kind"],
-    )
+
+    def figure_name(*_):
+        figure.filename = f"{name('')}-{results.variable}-{results.kind}.{fmt.value}"
+
+    results.param.watch(figure_name, ["run", "variable", "kind"])
+    fmt.param.watch(figure_name, "value")
+    figure_name()
+
+    def report(run) -> io.BytesIO:
+        html = report_html(run, results.label, results.embedding, results.embedding_kind)
+        return io.BytesIO(html.encode())
+
     limit = max_mb * 10**6
     archive = button("Run folder (zip)", lambda run: run_zip(run, limit), ".zip", "dsc-export-zip")
 
@@ -239,7 +216,9 @@ def export_view(results: Results, max_mb: int = 200) -> pn.viewable.Viewable:
     return pn.Column(
         button("Labels (CSV)", labels_csv, "-labels.csv", "dsc-export-labels"),
         button("Composites (NetCDF)", composites_netcdf, "-composites.nc", "dsc-export-nc"),
-        png,
+        fmt,
+        figure,
+        button("Report (HTML, opens offline)", report, "-report.html", "dsc-export-report"),
         archive,
         visible=pn.bind(lambda run: run is not None, results.param.run),
         sizing_mode="stretch_width",

@@ -1,8 +1,10 @@
 """`dsc`: the command line. Argument parsing and messages only; the work is in dsc_core.
 
 Each sub-module registers its sub-commands with ``add_parsers(subparsers)`` and sets
-``func`` on its parser; ``main`` turns every :class:`~dsc_core.errors.DSCError` into one line
-on stderr and exit status 2.
+``func`` on its parser; so do the ``add_parsers`` functions of the entry-point group
+``dsc.commands`` (the dashboard's `dsc report` and `dsc figure`, which draw with the app's
+libraries and so do not belong to the engine). ``main`` turns every
+:class:`~dsc_core.errors.DSCError` into one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from dsc_core.errors import DSCError
 
@@ -23,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (data, train, runs, benchmark, choose_k, sweep):
         module.add_parsers(subparsers)
+    for entry in entry_points(group="dsc.commands"):
+        entry.load()(subparsers)
     return parser
 
 
