@@ -111,15 +111,29 @@ def build(session: Session) -> pn.template.BaseTemplate:
         ("Regimes", regimes_view(session)),
         dynamic=True,
     )
-    template = pn.template.BootstrapTemplate(
-        title="DSC Explorer: deep spatiotemporal clustering of climate maps",
-        sidebar=[
+    if session.server.read_only:  # a gallery: browse and export the stored runs, nothing else
+        work = [
+            pn.pane.Alert(
+                "A read-only gallery of stored runs: browse them, download their reports and "
+                "files. Training is off on this server.",
+                alert_type="info",
+                css_classes=["dsc-read-only"],
+            ),  # fmt: skip
+            "### Runs",
+        ]
+    else:
+        work = [
             "### New run",
             controls_view(session),
             progress_view(session.status),
             "### Past runs",
             interrupted_view(session),
             adopted_view(session),
+        ]
+    template = pn.template.BootstrapTemplate(
+        title="DSC Explorer: deep spatiotemporal clustering of climate maps",
+        sidebar=[
+            *work,
             runs_view(session),
             "### Export",
             export_view(results, session.server.export_max_mb),
@@ -154,10 +168,13 @@ def main() -> pn.viewable.Viewable:
             print(f"error: {err}", file=sys.stderr, flush=True)
             os._exit(2)
         return pn.pane.Alert(f"This server's settings are wrong: {err}", alert_type="danger")
-    confine(server.data_dirs)
+    confine(() if server.read_only else server.data_dirs)
     jobs.warm_up()
-    manager = jobs.manager(server, _store)
-    session = Session(server, manager, manager.store)
+    if server.read_only:  # no job manager: nothing to run, no run store to tidy
+        session = Session(server, None, _store(server.run_store))
+    else:
+        manager = jobs.manager(server, _store)
+        session = Session(server, manager, manager.store)
     page = build(session)
     if in_session:
         session.results.batch = doc.models.freeze

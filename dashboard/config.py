@@ -19,6 +19,9 @@ Environment variables (read once per process; the README's "Server settings" lis
   to run the trainings on, as fire-and-forget tasks that outlive a server restart (the
   workers must see the run store); unset (default): each training runs in a process of this
   server's own.
+- ``DSC_READ_ONLY``: ``1`` for a read-only gallery: the page browses the stored runs, with
+  their reports and exports, but offers no training, Measure K, Assign or data folders, and
+  the server refuses those actions whatever a client sends (default ``0``).
 - ``DSC_DEFAULT_RUN``: JSON object of ``RunConfig`` fields that pre-fill the page's settings
   (and the first automatic run), e.g. ``{"start": "2021-01-01", "end": "2021-03-01"}``.
 """
@@ -57,6 +60,7 @@ class ServerConfig:
     listing_limit: int = 200
     default_run: dict = field(default_factory=dict)
     scheduler: str | None = None
+    read_only: bool = False
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> ServerConfig:
@@ -85,8 +89,9 @@ class ServerConfig:
             presets=tuple(p for p in presets if p),
             max_values=_count(env, "DSC_MAX_VALUES", 20_000_000),
             export_max_mb=_count(env, "DSC_EXPORT_MAX_MB", 200, minimum=0),
-            autostart=env.get("DSC_AUTOSTART", "1").strip().lower() not in ("0", "false", "no"),
+            autostart=_flag(env, "DSC_AUTOSTART", True),
             scheduler=env.get("DSC_SCHEDULER", "").strip() or None,
+            read_only=_flag(env, "DSC_READ_ONLY", False),
         )
 
     def sources(self) -> dict[str, str]:
@@ -95,16 +100,24 @@ class ServerConfig:
         The built-in sample first, then every data file, Zarr store and sub-folder found (two
         levels deep) in the allowed directories; symlinks that lead outside them are left out.
         The page only ever picks from this mapping, so no path typed in a browser reaches the
-        loader, and the browser sees the labels only.
+        loader, and the browser sees the labels only. A read-only gallery lists no folder.
         """
         out = {"Built-in sample (SYNTHETIC)": SAMPLE}
-        for root in self.data_dirs:
+        for root in () if self.read_only else self.data_dirs:
             if not root.is_dir():
                 continue
             found = (p for p in _candidates(root, depth=2) if inside(p, self.data_dirs))
             for path in sorted(found)[: self.listing_limit]:
                 out[f"{root.name}/{path.relative_to(root).as_posix()}"] = str(path)
         return out
+
+    def check_writable(self, action: str) -> None:
+        """ConfigError naming ``action`` when this server is a read-only gallery."""
+        if self.read_only:
+            raise ConfigError(
+                f"this server is a read-only gallery of stored runs: {action} is off here "
+                "(DSC_READ_ONLY); run DSC Explorer yourself to train"
+            )
 
     def check_source(self, source: str) -> str:
         """``source`` if it is the sample or lies inside an allowed directory, else DataError."""
@@ -156,6 +169,16 @@ def _check_default_run(settings: dict) -> None:
                 f"DSC_DEFAULT_RUN: {name}={value} is outside the page's range "
                 f"{low}..{'' if high is None else high}: fix the variable"
             )
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    """Whether ``env[name]`` says yes (1/true/yes) or no (0/false/no); ConfigError otherwise."""
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return text in ("1", "true", "yes", "on")
+    raise ConfigError(f"{name} must be 1 or 0, got {text!r}: fix it")
 
 
 def _count(env, name: str, default: int, minimum: int = 1) -> int:

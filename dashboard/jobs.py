@@ -459,9 +459,12 @@ def cached_umap(folder: str | None, latent: np.ndarray, time: np.ndarray, seed: 
     if path is not None:
         tmp = path.with_suffix(".tmp")
         cache = xr.Dataset({"umap": (("time", "component"), xy)}, coords={"time": time})
-        with NETCDF_LOCK:
-            cache.to_netcdf(tmp)
-        tmp.replace(path)
+        try:
+            with NETCDF_LOCK:
+                cache.to_netcdf(tmp)
+            tmp.replace(path)
+        except OSError as err:  # a run store mounted read-only (a gallery): no cache, same map
+            log.warning("cannot cache the UMAP in %s: %s", folder, err)
     return xy
 
 

@@ -703,8 +703,19 @@ class Session(param.Parameterized):
         self._embedding = (run, jobs.embedding_future(run))
         self.message = ""
 
+    def _refused(self, action: str) -> bool:
+        """True (and the page says why) when this server is a read-only gallery."""
+        try:
+            self.server.check_writable(action)
+        except DSCError as err:
+            self.notify(str(err))
+            return True
+        return False
+
     def restart(self, token: str) -> None:
         """Train the interrupted run ``token`` again, with its settings."""
+        if self._refused("training"):
+            return
         entry = self.store.forget(token)
         self.refresh_runs()
         if entry is None:
@@ -722,6 +733,8 @@ class Session(param.Parameterized):
 
     def dismiss(self, token: str) -> None:
         """Forget the interrupted run ``token``."""
+        if self._refused("changing the run store"):
+            return
         self.store.forget(token)
         self.refresh_runs()
 
@@ -736,6 +749,8 @@ class Session(param.Parameterized):
         """Label the days ``assign_start``–``assign_end`` of ``source`` (a path of the source
         list, or the sample) with the run on screen's model, in an I/O thread."""
         run = self.results.run
+        if self._refused("Assign"):
+            return
         if run is None:
             self.message = "load or train a run first, then assign another period to it"
             return
@@ -786,6 +801,10 @@ class Session(param.Parameterized):
         self._submit(config)
 
     def _submit(self, request) -> None:
+        """Queue ``request`` (a training or a Measure K) in the job manager; a read-only
+        gallery refuses it, whatever the client sent."""
+        if self._refused("training and Measure K"):
+            return
         try:
             job = self.manager.submit(request, owner=self.id)
         except DSCError as err:
@@ -816,7 +835,7 @@ class Session(param.Parameterized):
         not train), unless a server stop interrupted runs: the page offers those instead."""
         if self.runs:
             self.load_run(self.runs[0]["name"])
-        elif self.server.autostart and not self.interrupted:
+        elif self.server.autostart and not self.interrupted and not self.server.read_only:
             self._train_when_ready = True
 
     def poll(self) -> None:

@@ -188,7 +188,10 @@ def sweep_view(session: Session) -> pn.viewable.Viewable:
 
 
 def regimes_view(session: Session) -> pn.viewable.Viewable:
-    """The tab: choose K, compare runs, assign another period."""
+    """The tab: choose K, compare runs, assign another period (a read-only gallery: the stored
+    runs' K summary and comparisons only)."""
+    if session.server.read_only:
+        return pn.Column(sweep_view(session), compare_view(session))
     return pn.Column(
         choose_k_view(session), sweep_view(session), compare_view(session), assign_view(session)
     )

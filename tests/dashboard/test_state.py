@@ -461,3 +461,32 @@ def test_the_summary_of_a_sweep_into_the_run_store_is_shown(server_config, tmp_p
     (tmp_path / "sweep-k.csv").write_text(summary.splitlines()[0] + ",more" * 50 + "\n" + rows)
     session.refresh_runs()
     assert session.sweep.shape[0] <= 200 and session.sweep.shape[1] <= 12
+
+
+def test_a_read_only_gallery_refuses_every_action_that_trains_reads_data_or_writes(
+    server_config, tiny_run, store, tmp_path
+):
+    """Whatever a client sends (the page offers none of these), a DSC_READ_ONLY server starts
+    no job, reads no data folder and leaves the run store as it is."""
+    (server_config.data_dirs[0] / "new.nc").write_bytes(b"")
+    gallery = ServerConfig.from_env(
+        {
+            "DSC_READ_ONLY": "1",
+            "DSC_RUN_STORE": str(store.root),
+            "DSC_DATA_DIRS": str(server_config.data_dirs[0]),
+        }  # fmt: skip
+    )
+    assert gallery.read_only and list(gallery.sources().values()) == [SAMPLE]
+    before = sorted(p.name for p in store.root.iterdir())
+    session = Session(gallery, None, store)
+    session.open()
+    wait(lambda: session.results.run is not None, poll=session.poll)
+    for action in (session.train, session.measure_k, lambda: session.assign(SAMPLE),
+                   lambda: session.restart("x"), lambda: session.dismiss("x")):  # fmt: skip
+        session.message = ""
+        action()
+        session.poll()
+        assert "read-only gallery" in session.message and session.job is None
+    assert sorted(p.name for p in store.root.iterdir()) == before
+    with pytest.raises(ConfigError, match="DSC_READ_ONLY must be 1 or 0"):
+        ServerConfig.from_env({"DSC_READ_ONLY": "perhaps"})
