@@ -32,6 +32,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dsc_core.data.io import inside
 from dsc_core.errors import ConfigError, DataError
@@ -75,7 +76,7 @@ class ServerConfig:
             ) from err
         if not isinstance(default_run, dict):
             raise ConfigError("DSC_DEFAULT_RUN must be a JSON object of run settings")
-        _check_default_run(default_run)
+        check_run_settings(default_run, "DSC_DEFAULT_RUN")
         presets = tuple(p.strip() for p in env.get("DSC_PRESETS", "fast,default").split(","))
         if not any(presets):
             raise ConfigError("DSC_PRESETS names no preset: list some, e.g. fast,default")
@@ -110,6 +111,25 @@ class ServerConfig:
             for path in sorted(found)[: self.listing_limit]:
                 out[f"{root.name}/{path.relative_to(root).as_posix()}"] = str(path)
         return out
+
+    def check_replay(self, settings: Any) -> None:
+        """ConfigError when the settings of an interrupted run (read back from the run store's
+        journal, which a page must not trust) are not what this page could have started: a
+        run's and the page's ranges, a window and preset the page offers, and no engine
+        settings beyond the server's own (DSC_DEFAULT_RUN)."""
+        what = "the interrupted run's settings"
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{what} are not a table of settings: dismiss it")
+        check_run_settings(settings, what)
+        from dashboard.state import Settings
+
+        window = settings.get("window") or 0
+        if window not in Settings.param.window.objects:
+            raise ConfigError(f"{what}: window {window} is not one the page offers: dismiss it")
+        if settings.get("preset", "default") not in self.presets:
+            raise ConfigError(f"{what}: preset {settings.get('preset')!r} is not offered here")
+        if (settings.get("params") or {}) != (self.default_run.get("params") or {}):
+            raise ConfigError(f"{what}: engine settings the page cannot set: dismiss it")
 
     def check_writable(self, action: str) -> None:
         """ConfigError naming ``action`` when this server is a read-only gallery."""
@@ -150,23 +170,24 @@ class ServerConfig:
         return text
 
 
-def _check_default_run(settings: dict) -> None:
-    """ConfigError naming DSC_DEFAULT_RUN when its settings are not a valid run's: unknown
-    keys, or values a run refuses (K, seed, dates, months ...)."""
+def check_run_settings(settings: dict, what: str) -> None:
+    """ConfigError starting with ``what`` when ``settings`` are not a valid run's: unknown
+    keys, values a run refuses (K, seed, dates, months ...) or values outside the page's own
+    ranges."""
     from dashboard.state import Settings
     from dsc_core.pipeline import RunConfig
 
     try:
         RunConfig.from_dict(settings).validate()
     except (ConfigError, DataError, TypeError, ValueError) as err:
-        raise ConfigError(f"DSC_DEFAULT_RUN: {err}") from err
+        raise ConfigError(f"{what}: {err}") from err
     for name, value in settings.items():  # the page's own limits
         if name not in Settings.param or not isinstance(value, int | float):
             continue
         low, high = getattr(Settings.param[name], "bounds", None) or (None, None)
         if (low is not None and value < low) or (high is not None and value > high):
             raise ConfigError(
-                f"DSC_DEFAULT_RUN: {name}={value} is outside the page's range "
+                f"{what}: {name}={value} is outside the page's range "
                 f"{low}..{'' if high is None else high}: fix the variable"
             )
 

@@ -655,6 +655,7 @@ class Session(param.Parameterized):
         self._assigning: futures.Future | None = None
         self._embedding = None
         self._train_when_ready = False
+        self._replay: str | None = None  # the interrupted run "Start again" is training
         self.refresh_runs()
 
     def notify(self, text: str) -> None:
@@ -713,23 +714,42 @@ class Session(param.Parameterized):
         return False
 
     def restart(self, token: str) -> None:
-        """Train the interrupted run ``token`` again, with its settings."""
+        """Train the interrupted run ``token`` again, with its settings, if the page could have
+        started it (:meth:`ServerConfig.check_replay`); its journal entry goes once the job is
+        accepted (:meth:`poll`)."""
         if self._refused("training"):
             return
-        entry = self.store.forget(token)
-        self.refresh_runs()
+        entry = next((e for e in self.store.interrupted() if e.get("token") == token), None)
         if entry is None:
+            self.refresh_runs()
             self.message = "that run was started again or dismissed already"
             return
-        config = entry.get("config") or {}
+        config = entry["config"]
         if config.get("data", SAMPLE) not in self.settings.param.source.objects:
             self.notify(
                 f"the interrupted run's data source {config.get('data')} is no longer offered: "
                 "pick another source"
             )
             return
+        try:
+            self.server.check_replay(config)
+        except DSCError as err:
+            self.notify(str(err))
+            return
         self.settings.apply(config)
+        self._replay = token
         self._train_when_ready = True
+
+    def _replayed(self, accepted: bool) -> None:
+        """After the training of "Start again" was submitted: forget its journal entry if the
+        job was accepted; if another page started the same entry first, stop this copy."""
+        token, self._replay = self._replay, None
+        if token is None or not accepted:
+            return
+        if self.store.forget(token) is None:
+            self.manager.cancel(self.job)
+            self.message = "that run was started again from another page: this copy is stopped"
+        self.refresh_runs()
 
     def dismiss(self, token: str) -> None:
         """Forget the interrupted run ``token``."""
@@ -844,7 +864,9 @@ class Session(param.Parameterized):
         self.settings.poll()
         if self._train_when_ready and self.settings.ready:
             self._train_when_ready = False
+            before = self.job
             self.train()
+            self._replayed(accepted=self.job is not before)
         warm = jobs.warm_up()
         if not self.engine_ready and warm.done():
             if warm.exception() is None:

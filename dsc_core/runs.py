@@ -216,6 +216,18 @@ class Run:
         )
 
 
+def _symlink_in(folder: Path) -> str:
+    """The first symbolic link at or under ``folder`` (its path from the folder's name), or
+    "" when there is none."""
+    if folder.is_symlink():
+        return folder.name
+    for parent, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            if (Path(parent) / name).is_symlink():
+                return str((Path(parent) / name).relative_to(folder.parent))
+    return ""
+
+
 def _summary_problem(summary: Any) -> str:
     """What is wrong with a stored run's summary (a hand-edited or damaged config.json), or
     "" when its fields have their types and its scores are numbers."""
@@ -396,6 +408,11 @@ class RunStore:
         for d in self.root.iterdir():
             if d.name.startswith(".") or not (d / CONFIG_FILE).is_file():
                 continue
+            link = _symlink_in(d)
+            if link:
+                log.warning("run store %s: skipping run %s: %s is a symbolic link",
+                            self.root, d.name, link)  # fmt: skip
+                continue
             try:
                 summary = json.loads((d / CONFIG_FILE).read_text())["summary"]
             except (OSError, ValueError, KeyError, TypeError):
@@ -444,10 +461,17 @@ class RunStore:
         raise AssertionError("unreachable")
 
     def load(self, name: str) -> Run:
-        """The run called ``name``."""
+        """The run called ``name``; DataError for a run folder that is, or holds, a symbolic
+        link (the store writes none: one could read or write outside the store)."""
         path = self._path(name)
         if not (path / CONFIG_FILE).is_file():
             raise DataError(f"no run named {name!r} in the run store: see RunStore.list()")
+        link = _symlink_in(path)
+        if link:
+            raise DataError(
+                f"run {name!r} is not loaded: {link} is a symbolic link, and the run store's "
+                "folders hold none; copy the run into the store instead"
+            )
         return load_run(path)
 
     def delete(self, name: str) -> None:

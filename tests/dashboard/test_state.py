@@ -321,7 +321,7 @@ def test_session_closed_cancels_its_queued_job(server_config, store):
 
 def test_a_run_interrupted_by_a_killed_server_is_offered_again(server_config, tmp_path):
     store = RunStore(tmp_path / "runs")
-    config = {**tiny_config(method="kmeans").to_dict(), "seed": 3}
+    config = {**tiny_config(method="kmeans").to_dict(), "seed": 3, "params": {}}
     code = (
         "import json, os, sys\n"
         "from dsc_core.pipeline import RunConfig\nfrom dsc_core.runs import RunStore\n"
@@ -340,6 +340,7 @@ def test_a_run_interrupted_by_a_killed_server_is_offered_again(server_config, tm
     (entry,) = s.interrupted
     assert entry["config"]["seed"] == 3 and entry["config"]["method"] == "kmeans"
     s.restart(entry["token"])
+    wait(lambda: s.job is not None, 30, s.poll)  # its entry goes once the job is accepted
     assert s.interrupted == [] and store.interrupted() == []
     # the finished run is read back off the event loop: wait for it to reach the results too
     wait(lambda: s.status.state == "done" and s.results.run is not None, 120, s.poll)
@@ -490,3 +491,32 @@ def test_a_read_only_gallery_refuses_every_action_that_trains_reads_data_or_writ
     assert sorted(p.name for p in store.root.iterdir()) == before
     with pytest.raises(ConfigError, match="DSC_READ_ONLY must be 1 or 0"):
         ServerConfig.from_env({"DSC_READ_ONLY": "perhaps"})
+
+
+@pytest.mark.parametrize(
+    "tampered, message",
+    [
+        ({"window": 99999}, "window 99999 is not one the page offers"),
+        ({"clusters": 500}, "clusters=500 is outside the page's range"),
+        ({"start": "yesterday"}, "'yesterday' is not a date"),
+        ({"params": {"pretrain_epochs": 10**9}}, "engine settings the page cannot set"),
+        ({"preset": "paper"}, "preset 'paper' is not offered here"),
+    ],
+)
+def test_start_again_keeps_to_the_page_s_limits_and_keeps_a_refused_entry(
+    server_config, tmp_path, tampered, message
+):
+    """A journal entry is read from disk, not trusted: "Start again" on settings the page could
+    not have made is refused with a message, and the entry stays to be dismissed."""
+    store = RunStore(tmp_path / "runs")
+    token = "20260101-000000-0123abcd"
+    config = {**tiny_config(method="kmeans").to_dict(), "params": {}, **tampered}
+    (store.root / ".jobs").mkdir(parents=True)
+    entry = {"token": token, "started": "2026-01-01T00:00:00", "config": config}
+    (store.root / ".jobs" / f"{token}.json").write_text(json.dumps(entry))
+    s = Session(server_config, jobs.JobManager(store, 1), store)
+    s.restart(token)
+    s.settings.poll(None)
+    s.poll()
+    assert message in s.message and s.job is None
+    assert [e["token"] for e in store.interrupted()] == [token]

@@ -172,6 +172,25 @@ def test_a_run_with_a_damaged_summary_is_skipped_not_fatal(tmp_path, damage, cap
     assert f"skipping run {bad.name}" in caplog.text
 
 
+def test_symbolic_links_in_the_run_store_are_neither_listed_nor_loaded(tmp_path, caplog):
+    """A run folder that is a link to another folder, or a run file linked to a file outside
+    the store, would read (and a UMAP cache write) outside it: the store refuses both."""
+    store, outside = RunStore(tmp_path / "runs"), tmp_path / "outside"
+    good, linked_file = make_run(), make_run(seed=1)
+    store.save(good), store.save(linked_file)
+    save_run(make_run(seed=2), outside / "elsewhere")
+    (outside / "secret.nc").write_bytes((linked_file.path / "composites.nc").read_bytes())
+    (linked_file.path / "composites.nc").unlink()
+    (linked_file.path / "composites.nc").symlink_to(outside / "secret.nc")
+    (store.root / "linked-folder").symlink_to(outside / "elsewhere")
+    assert [s["name"] for s in store.list()] == [good.name]
+    assert "linked-folder is a symbolic link" in caplog.text
+    for name, link in ((linked_file.name, "composites.nc"), ("linked-folder", "linked-folder")):
+        with pytest.raises(DataError, match=f"{link} is a symbolic link"):
+            store.load(name)
+    assert store.load(good.name).name == good.name
+
+
 def test_saves_at_the_same_moment_keep_every_run(tmp_path):
     """Eight threads save runs of one name at once: eight runs, none replaced, each intact."""
     store = RunStore(tmp_path)

@@ -70,9 +70,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str, float]:
-    """``panel serve dashboard/app.py`` with ``env`` added; returns the process, the app's URL
-    and the seconds it took to answer HTTP."""
+def launch_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """Start ``panel serve dashboard/app.py`` with ``env`` added; returns the process and its
+    port at once (:func:`wait_until_up` waits for it)."""
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115  (the process holds it)
     cmd = [
@@ -83,6 +83,11 @@ def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str, floa
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )
+    return proc, port
+
+
+def wait_until_up(proc: subprocess.Popen, port: int, log_path: Path) -> str:
+    """The app's URL once the server of :func:`launch_server` answers HTTP."""
     started = time.monotonic()
     while True:
         try:
@@ -95,7 +100,16 @@ def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str, floa
                 proc.kill()
                 raise RuntimeError(f"panel serve did not start: see {log_path}") from None
             time.sleep(0.2)
-    return proc, f"http://127.0.0.1:{port}/app", time.monotonic() - started
+    return f"http://127.0.0.1:{port}/app"
+
+
+def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str, float]:
+    """``panel serve dashboard/app.py`` with ``env`` added; returns the process, the app's URL
+    and the seconds it took to answer HTTP."""
+    started = time.monotonic()
+    proc, port = launch_server(env, log_path)
+    url = wait_until_up(proc, port, log_path)
+    return proc, url, time.monotonic() - started
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, stop_server
+from tests.ui.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    launch_server,
+    start_server,
+    stop_server,
+    wait_until_up,
+)
 
 OUT = ROOT / "test-output"
 
@@ -49,7 +57,8 @@ def hostile_data(folder: Path) -> None:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """URL of a fresh dashboard server; yields after it answers HTTP, with its start-up time and
-    its data folder (which holds :func:`hostile_data`)."""
+    its data folder (which holds :func:`hostile_data`). Beside it, started at the same time, a
+    read-only gallery (DSC_READ_ONLY=1) on the same run store: ``gallery``, ``gallery_log``."""
     tmp = tmp_path_factory.mktemp("ui")
     hostile_data(tmp / "data")
     env = {
@@ -59,9 +68,17 @@ def server(tmp_path_factory):
         "DSC_AUTOSTART": "1",
         "DSC_PRESETS": "fast,default,paper",  # the cancel test trains the slow paper network
     }
+    gallery_env = {**env, "DSC_READ_ONLY": "1"}
+    gallery, gallery_port = launch_server(gallery_env, tmp / "gallery.log")
     proc, url, up_after = start_server(env, tmp / "server.log")
-    yield {"url": url, "up_after": up_after, "data": tmp / "data", "log": tmp / "server.log"}
+    gallery_url = wait_until_up(gallery, gallery_port, tmp / "gallery.log")
+    yield {
+        "url": url, "up_after": up_after, "data": tmp / "data", "log": tmp / "server.log",
+        "store": tmp / "runs", "gallery": gallery_url, "gallery_proc": gallery,
+        "gallery_log": tmp / "gallery.log",
+    }  # fmt: skip
     stop_server(proc)
+    stop_server(gallery)
 
 
 @pytest.fixture

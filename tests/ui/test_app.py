@@ -147,7 +147,7 @@ def _first_run_selection_and_linked_views(server, page):
     csv = Path(download.value.path()).read_text().splitlines()
     assert csv[0] == "time,cluster" and len(csv) == N_DAYS + 1
     with page.expect_download() as download:
-        page.get_by_role("button", name="Maps (PNG)").click()
+        page.get_by_role("button", name="Maps figure").click()  # PNG, the default
     assert Path(download.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     page.locator(".bk-tab", has_text="Statistics").click()

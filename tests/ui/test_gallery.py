@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.browser import start_server, stop_server, wait_title
-from tests.ui.conftest import OUT, TINY_RUN
+from tests.ui.browser import wait_title
+from tests.ui.conftest import OUT
 
 pytestmark = pytest.mark.ui
 
@@ -22,31 +22,21 @@ CLICK_ALL_JS = """() => { let n = 0; const walk = (root) => root.querySelectorAl
              if (e.shadowRoot) walk(e.shadowRoot); }); walk(document); return n; }"""
 
 
-@pytest.fixture
-def gallery(tmp_path):
-    """A read-only server on a run store that holds one k-means run of the tiny selection."""
-    from dsc_core.pipeline import RunConfig, run
-    from dsc_core.runs import RunStore
-
-    settings = {**TINY_RUN, "method": "kmeans", "params": {}}
-    RunStore(tmp_path / "runs").save(run(RunConfig.from_dict(settings)))
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "private.nc").write_bytes(b"")
-    env = {"DSC_READ_ONLY": "1", "DSC_RUN_STORE": str(tmp_path / "runs"),
-           "DSC_DATA_DIRS": str(tmp_path / "data")}  # fmt: skip
-    proc, url, _ = start_server(env, tmp_path / "server.log")
-    yield {"url": url, "store": tmp_path / "runs", "proc": proc, "log": tmp_path / "server.log"}
-    stop_server(proc)
+def listing(store):
+    """The runs in ``store`` and their files, but the UMAP cache (a gallery may cache the maps
+    it draws) and the journal of the training server beside it."""
+    return sorted(
+        str(p.relative_to(store)) for p in store.rglob("*")
+        if p.name != "umap.nc" and not p.relative_to(store).parts[0].startswith(".")
+    )  # fmt: skip
 
 
-def listing(folder):
-    """Every path in ``folder`` but the UMAP cache (a gallery may cache the maps it draws)."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != "umap.nc")
-
-
-def test_a_read_only_gallery_shows_runs_and_offers_no_work(gallery, page):
-    before = listing(gallery["store"])
-    page.goto(gallery["url"])
+def test_a_read_only_gallery_shows_runs_and_offers_no_work(server, page):
+    """The gallery beside the test server, on its run store, after the other tests stored runs
+    there (this module runs after tests/ui/test_app.py)."""
+    before = listing(server["store"])
+    assert before, "no stored run to show"
+    page.goto(server["gallery"])
     wait_title(page, "Cluster 0 ·", 90)  # the stored run, drawn
     page.get_by_text("Report (HTML").first.wait_for(timeout=10000)
     page.locator(".bk-tab", has_text="Regimes").click()  # its content is built when shown
@@ -55,12 +45,12 @@ def test_a_read_only_gallery_shows_runs_and_offers_no_work(gallery, page):
     models = page.evaluate(MODELS_JS)
     offered = [m for m in models if any(c in m[1].split() for c in WORK)]
     assert offered == [], offered
-    assert not [m for m in models if "Train" in m[2] or "private.nc" in m[3]]
+    assert not [m for m in models if "Train" in m[2] or ".nc" in m[3]]  # no data file offered
 
     clicked = page.evaluate(CLICK_ALL_JS)  # a client that sends every click it can
     page.wait_for_timeout(3000)
     assert clicked > 5
-    assert gallery["proc"].poll() is None, "the server died"
-    assert listing(gallery["store"]) == before  # no run, no job journal
-    assert "Traceback" not in gallery["log"].read_text()
+    assert server["gallery_proc"].poll() is None, "the gallery died"
+    assert listing(server["store"]) == before  # no run added, none changed
+    assert "Traceback" not in server["gallery_log"].read_text()
     assert not page.errors, page.errors
