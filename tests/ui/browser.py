@@ -112,12 +112,15 @@ def start_server(env: dict, log_path: Path) -> tuple[subprocess.Popen, str, floa
     return proc, url, time.monotonic() - started
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def stop_server(*procs: subprocess.Popen) -> None:
+    """Stop the servers ``procs``: all asked at once, each killed after 10 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def titles(page) -> list[str]:

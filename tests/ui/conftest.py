@@ -55,10 +55,10 @@ def hostile_data(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """URL of a fresh dashboard server; yields after it answers HTTP, with its start-up time and
-    its data folder (which holds :func:`hostile_data`). Beside it, started at the same time, a
-    read-only gallery (DSC_READ_ONLY=1) on the same run store: ``gallery``, ``gallery_log``."""
+def servers(tmp_path_factory):
+    """Three dashboard servers, started at once (their start-ups overlap): the test server
+    (``main``), a read-only gallery on its run store (``gallery``), and a server on an empty
+    run store whose first run is k-means (``empty``). Each: url, proc, log (and more)."""
     tmp = tmp_path_factory.mktemp("ui")
     hostile_data(tmp / "data")
     env = {
@@ -68,28 +68,37 @@ def server(tmp_path_factory):
         "DSC_AUTOSTART": "1",
         "DSC_PRESETS": "fast,default,paper",  # the cancel test trains the slow paper network
     }
-    gallery_env = {**env, "DSC_READ_ONLY": "1"}
-    gallery, gallery_port = launch_server(gallery_env, tmp / "gallery.log")
-    proc, url, up_after = start_server(env, tmp / "server.log")
-    gallery_url = wait_until_up(gallery, gallery_port, tmp / "gallery.log")
-    yield {
-        "url": url, "up_after": up_after, "data": tmp / "data", "log": tmp / "server.log",
-        "store": tmp / "runs", "gallery": gallery_url, "gallery_proc": gallery,
-        "gallery_log": tmp / "gallery.log",
+    empty = tmp / "empty"
+    envs = {
+        "gallery": {**env, "DSC_READ_ONLY": "1"},
+        "empty": {"DSC_RUN_STORE": str(empty / "runs"), "DSC_DATA_DIRS": str(empty / "data"),
+                  "DSC_DEFAULT_RUN": json.dumps({**TINY_RUN, "method": "kmeans"}),
+                  "DSC_AUTOSTART": "1"},
     }  # fmt: skip
-    stop_server(proc)
-    stop_server(gallery)
+    empty.mkdir()
+    others = {name: launch_server(e, tmp / f"{name}.log") for name, e in envs.items()}
+    proc, url, up_after = start_server(env, tmp / "server.log")
+    out = {"main": {"url": url, "up_after": up_after, "data": tmp / "data", "proc": proc,
+                    "log": tmp / "server.log", "store": tmp / "runs"}}  # fmt: skip
+    for name, (other, port) in others.items():
+        url = wait_until_up(other, port, tmp / f"{name}.log")
+        out[name] = {"url": url, "proc": other, "log": tmp / f"{name}.log"}
+    out["empty"]["store"] = empty / "runs"
+    yield out
+    stop_server(*(s["proc"] for s in out.values()))
+
+
+@pytest.fixture(scope="session")
+def server(servers):
+    """The test server: url, up_after (its start-up time), data (its data folder, which holds
+    :func:`hostile_data`), store, log."""
+    return servers["main"]
 
 
 @pytest.fixture
-def empty_server(tmp_path):
-    """A second server on an empty run store whose first run is k-means on a small box."""
-    first = {**TINY_RUN, "method": "kmeans"}
-    env = {"DSC_RUN_STORE": str(tmp_path / "runs"), "DSC_DATA_DIRS": str(tmp_path / "data"),
-           "DSC_DEFAULT_RUN": json.dumps(first), "DSC_AUTOSTART": "1"}  # fmt: skip
-    proc, url, _ = start_server(env, tmp_path / "server.log")
-    yield {"url": url, "store": tmp_path / "runs", "proc": proc, "log": tmp_path / "server.log"}
-    stop_server(proc)
+def empty_server(servers):
+    """A server on an empty run store whose first run is k-means on a small box (one test)."""
+    return servers["empty"]
 
 
 @pytest.fixture(scope="session")

@@ -31,12 +31,13 @@ def listing(store):
     )  # fmt: skip
 
 
-def test_a_read_only_gallery_shows_runs_and_offers_no_work(server, page):
+def test_a_read_only_gallery_shows_runs_and_offers_no_work(servers, page):
     """The gallery beside the test server, on its run store, after the other tests stored runs
     there (this module runs after tests/ui/test_app.py)."""
+    server, gallery = servers["main"], servers["gallery"]
     before = listing(server["store"])
     assert before, "no stored run to show"
-    page.goto(server["gallery"])
+    page.goto(gallery["url"])
     wait_title(page, "Cluster 0 ·", 90)  # the stored run, drawn
     page.get_by_text("Report (HTML").first.wait_for(timeout=10000)
     page.locator(".bk-tab", has_text="Regimes").click()  # its content is built when shown
@@ -50,7 +51,7 @@ def test_a_read_only_gallery_shows_runs_and_offers_no_work(server, page):
     clicked = page.evaluate(CLICK_ALL_JS)  # a client that sends every click it can
     page.wait_for_timeout(3000)
     assert clicked > 5
-    assert server["gallery_proc"].poll() is None, "the gallery died"
+    assert gallery["proc"].poll() is None, "the gallery died"
     assert listing(server["store"]) == before  # no run added, none changed
-    assert "Traceback" not in server["gallery_log"].read_text()
+    assert "Traceback" not in gallery["log"].read_text()
     assert not page.errors, page.errors
