@@ -209,6 +209,11 @@ def test_exports(results, tiny_run, tmp_path):
     ds = xr.load_dataset(io.BytesIO(runs.composites_netcdf(tiny_run).getvalue()))
     assert "anomaly" in ds and ds.sizes["cluster"] == 3
     assert runs.maps_png(results).getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert runs.maps_png(results, "pdf").getvalue()[:4] == b"%PDF"
+    view = runs.export_view(results)
+    names = {w.css_classes[0]: w.filename for w in view.objects if hasattr(w, "filename")}
+    assert names["dsc-export-report"] == f"{tiny_run.name}-report.html"
+    assert names["dsc-export-png"] == f"{tiny_run.name}-t2m-anomaly.png"
     names = zipfile.ZipFile(runs.run_zip(tiny_run)).namelist()
     assert any(n.endswith("config.json") for n in names)
 
