@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -292,11 +293,12 @@ class JobManager:
                 self._end(job, "cancelled", "cancelled before it started")
 
     def _end(self, job: Job, state: str, stage: str, error: str = "") -> None:
-        """Record ``job``'s outcome, take it out of the journal; called with the lock held."""
+        """Record ``job``'s outcome, take it out of the journal (an "interrupted" job stays
+        there, for the next server to offer again); called with the lock held."""
         job.state, job.stage, job.error = state, stage, error
         self._active.discard(job)
         entry = self._journal.pop(job)
-        if entry is not None:
+        if entry is not None and state != "interrupted":
             entry.close()
         job.finished.set()
 
@@ -371,6 +373,9 @@ class JobManager:
             return "failed", "failed", rest[0]
         if kind == "crashed" and rest[1]:
             log.error("training job %s failed:\n%s", job.id, rest[1])
+        elif kind == "died" and (_stopping.is_set() or rest[0] in STOP_SIGNALS):
+            log.warning("training job %s: stopped with the server; offered again", job.id)
+            return "interrupted", "interrupted by a server stop", ""
         elif kind == "died":
             log.error("training job %s: its process died (exit status %s)", job.id, rest[0])
         name = rest[0] if kind == "crashed" else f"its process died, exit status {rest[0]}"
@@ -409,6 +414,15 @@ class JobManager:
                 job.stage = message[1]
             else:
                 return message
+
+
+STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
+"""Exit statuses of a job process stopped with its server (SIGTERM, or Ctrl-C's SIGINT to the
+whole process group): the job was interrupted, not failed."""
+_stopping = threading.Event()
+"""Set when this process begins to exit: the job processes that die from then on (Python
+ends its daemonic children at exit) were interrupted by the stop, not failed."""
+threading._register_atexit(_stopping.set)  # runs before the children are ended
 
 
 def pca2(latent: np.ndarray) -> np.ndarray:

@@ -520,3 +520,23 @@ def test_start_again_keeps_to_the_page_s_limits_and_keeps_a_refused_entry(
     s.poll()
     assert message in s.message and s.job is None
     assert [e["token"] for e in store.interrupted()] == [token]
+
+
+def test_a_training_stopped_with_its_server_is_offered_again(tmp_path):
+    """A server that exits normally (SIGTERM, Ctrl-C) ends its job processes on the way out:
+    their trainings were interrupted, not failed, and the next server offers them again."""
+    store = RunStore(tmp_path / "runs")
+    code = (
+        "import sys, time\n"
+        "from dashboard import jobs\nfrom dsc_core.runs import RunStore\n"
+        "from tests.dashboard.conftest import tiny_config\n"
+        "manager = jobs.JobManager(RunStore(sys.argv[1]), 1)\n"
+        f"job = manager.submit(tiny_config(params={SLOW!r}, seed=7), owner='page')\n"
+        "while not job.drain():\n    time.sleep(0.1)\n"
+        "sys.exit(0)  # as panel serve does on SIGTERM: Python ends its job processes\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(store.root)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (entry,) = store.interrupted()
+    assert entry["config"]["seed"] == 7
