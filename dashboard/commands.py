@@ -74,13 +74,19 @@ def write_atomically(out: Path, content: bytes) -> None:
             os.unlink(tmp)
 
 
+def _file_name(source: str) -> str:
+    """A data source as a report names it: a file or folder by its name (a report is shared:
+    no local path in it)."""
+    return Path(source).name if os.sep in source else source
+
+
 def report_command(args: argparse.Namespace) -> int:
     from dashboard.report import report_html
     from dsc_core.runs import load_run
 
     out = writable(args.out)
     started = time.perf_counter()
-    html = report_html(load_run(args.run), projection=args.projection).encode()
+    html = report_html(load_run(args.run), _file_name, projection=args.projection).encode()
     write_atomically(out, html)
     print(f"report → {out} ({len(html) / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s)")
     return 0

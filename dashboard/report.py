@@ -54,8 +54,10 @@ def input_hash(fields) -> str:
     return digest.hexdigest()
 
 
-def _table(df: pd.DataFrame, index: bool = True) -> str:
-    return df.to_html(classes="dsc", border=0, index=index, na_rep="—", escape=True)
+def _table(df: pd.DataFrame) -> str:
+    """``df`` as an HTML table, its text escaped (a one-column table without its header)."""
+    return df.to_html(classes="dsc", border=0, na_rep="—", escape=True, index_names=False,
+                      header=len(df.columns) > 1)  # fmt: skip
 
 
 def _provenance(run, label: Callable[[str], str]) -> str:

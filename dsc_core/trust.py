@@ -59,13 +59,14 @@ def structure_test(
     time: Any = None,
     seed: int = 0,
     n_surrogates: int = STRUCTURE_SURROGATES,
+    n_components: int = STRUCTURE_COMPONENTS,
 ) -> dict:
-    """Rank k-means on ``pcs`` (day, component; the leading :data:`STRUCTURE_COMPONENTS`
-    are used) among ``n_surrogates`` AR(1) surrogates of them (gaps in ``time`` restart the
-    series). Returns ``statistic`` (share of the variance explained by the cluster means),
-    ``null`` (the surrogates'), ``percentile`` (share of surrogates below, %), and the sizes.
+    """Rank k-means on ``pcs`` (day, component; the leading ``n_components`` are used) among
+    ``n_surrogates`` AR(1) surrogates of them (gaps in ``time`` restart the series). Returns
+    ``statistic`` (share of the variance explained by the cluster means), ``null`` (the
+    surrogates'), ``percentile`` (share of surrogates below, %), and the sizes.
     """
-    x = np.asarray(pcs, np.float64)[:, :STRUCTURE_COMPONENTS]
+    x = np.asarray(pcs, np.float64)[:, :n_components]
 
     def share(data: np.ndarray, state: int) -> float:
         labels = KMeans(n_clusters, n_init=4, random_state=state).fit_predict(data)

@@ -1,0 +1,105 @@
+"""The data's red-noise structure test (``dsc_core.trust.structure_test``) on every case of the
+validation suite and on its twin without regimes (the same noise, anomalies, variables and
+record, ``n_regimes=0``), with 10 and with 20 leading principal components.
+
+    python benchmarks/structure_test.py --jobs 2 --out structure.json
+    python benchmarks/structure_test.py --read structure.json
+
+Prints per half: how many regime-free twins pass as structured (the test's false positives;
+~5 % expected at the 95 % threshold) and the trust warnings' hit and false-alarm rates when
+each variant replaces the stored structure test in ``benchmarks/suite-<half>.json`` (the
+other checks as stored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from dsc_core.data.synthetic import SUITE
+from dsc_core.data.synthetic.generator import generated_suite
+from dsc_core.trust import THRESHOLDS, structure_test
+from dsc_core.validation import DEFAULT_K_WITHOUT_REGIMES, prepare, rewarn, warning_rates
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = {"10 PCs": (10, 95.0), "20 PCs": (20, 95.0), "10 or 20 PCs, 97.5 % each": None}
+
+
+def percentiles(case) -> dict:
+    """{"regimes": {n: percentile}, "noise": {...}} of ``case`` and its regime-free twin."""
+    from threadpoolctl import threadpool_limits
+
+    out = {}
+    twins = {"regimes": case}
+    if case.n_regimes:
+        twins["noise"] = replace(case, n_regimes=0, frequencies=None)
+    with threadpool_limits(1):
+        for name, c in twins.items():
+            data = prepare(c)
+            flat = data.X[:, :, data.mask].reshape(len(data.X), -1).astype(np.float64)
+            pcs = PCA(min(20, len(flat) - 1, flat.shape[1]), random_state=0).fit_transform(flat)
+            k = case.n_regimes or DEFAULT_K_WITHOUT_REGIMES
+            out[name] = {n: structure_test(pcs, k, data.time, n_components=n)["percentile"]
+                         for n in (10, 20)}  # fmt: skip
+    return {"case": case.name, "half": case.half, **out}
+
+
+def passes(p: dict, variant: str) -> bool:
+    if VARIANTS[variant] is None:
+        return max(p[10], p[20]) >= 97.5
+    n, threshold = VARIANTS[variant]
+    return p[n] >= threshold
+
+
+def report(rows: list[dict]) -> None:
+    for half in ("choose", "report"):
+        suite = json.loads((HERE / f"suite-{half}.json").read_text())["cases"]
+        mine = {r["case"]: r for r in rows if r["half"] == half}
+        print(f"\n{half} half ({len(mine)} cases)")
+        print("| variant | noise twins passing | regime cases failing | hit rate | false alarm |")
+        print("|---|---:|---:|---:|---:|")
+        for variant in VARIANTS:
+            twins = [r["noise"] for r in mine.values() if "noise" in r]
+            regimes = [r["regimes"] for r in mine.values() if "noise" in r]
+            cases = copy.deepcopy([c for c in suite if c["case"] in mine])
+            for c in cases:
+                s = c["trust"]["structure"]
+                p = mine[c["case"]]["regimes"]
+                s["percentile"] = 100.0 if passes(p, variant) else 0.0
+            rates = warning_rates(rewarn(cases, THRESHOLDS))
+            print(f"| {variant} | {sum(passes(t, variant) for t in twins)}/{len(twins)} | "
+                  f"{sum(not passes(p, variant) for p in regimes)}/{len(regimes)} | "
+                  f"{rates['hit_rate']:.0%} of {rates['should_warn']} | "
+                  f"{rates['false_alarm']:.0%} of {rates['fine']} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--read", type=Path, help="print the table of a former --out")
+    args = parser.parse_args()
+    if args.read:
+        rows = json.loads(args.read.read_text())
+        for r in rows:  # JSON's keys are strings
+            for twin in ("regimes", "noise"):
+                if twin in r:
+                    r[twin] = {int(n): p for n, p in r[twin].items()}
+    else:
+        cases = [*SUITE.values(), *generated_suite()]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            rows = list(pool.map(percentiles, cases))
+        if args.out:
+            args.out.write_text(json.dumps(rows, indent=1))
+    report(rows)
+
+
+if __name__ == "__main__":
+    main()
