@@ -5,7 +5,12 @@ Serves ``dashboard/app.py`` (two workers, the defaults) on an empty temporary ru
 autostart on, opens ``--sessions`` headless Chromium pages at the same moment (each starts a
 first run by itself), then every session repeats, until ``--minutes`` have passed, one of:
 train a k-means run (a new seed each time), train DSC (preset "fast") and cancel it once it
-trains, load a past run, or reload the page (a new session). Reports:
+trains, load a past run, or reload the page (a new session); or, as a hostile user would,
+assign a file over the server's size limit (``DSC_MAX_VALUES``), storm the queue with
+Train–Cancel clicks, or start again an interrupted run whose journal entry was tampered with.
+Meanwhile a vandal with access to the run store drops, every 90 s, a run folder with fields of
+the wrong types, journal entries that are not a job's ([1, 2], ``config`` a string) and one
+that asks for a window of 99 999 days. Reports:
 
 - runs finished: runs a page reported done, and runs in the store at the end;
 - runs lost: runs a page reported done that the store does not hold (must be 0);
@@ -13,7 +18,9 @@ trains, load a past run, or reload the page (a new session). Reports:
 - the slowest page response: from a click to the page showing its effect (status line for
   Train and Cancel, the loaded run's name for Load), and the median;
 - whether the server stayed up, and the errors in its log (those that closed or reloaded
-  pages leave, messages to or from a session that is gone, are counted apart).
+  pages leave, messages to or from a session that is gone, are counted apart);
+- the hostile actions: refusals seen, pages that opened blank or with an empty run list
+  (must be 0), tampered runs started (must be 0).
 
     python benchmarks/soak.py [--minutes 10] [--sessions 3] [--seed 0]
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -39,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.ui import browser as ui  # noqa: E402
 
+MAX_VALUES = 800_000
+"""The soak server's DSC_MAX_VALUES: the first run's 181 days × 625 cells × 4 variables fit,
+a year of the sample (913 000 values) does not."""
 FIRST_RUN = {  # what the page pre-fills and autostarts: k-means on half a year of a small box
     "start": "2021-01-01",
     "end": "2021-06-30",
@@ -99,6 +110,10 @@ class Soak:
         self.responses: dict[str, list[float]] = {"train": [], "cancel": [], "load": []}
         self.actions: dict[str, int] = {}
         self.failures: list[str] = []
+        self.refusals: dict[str, int] = {}
+        self.blank_pages = 0
+        self.empty_run_lists = 0
+        self.vandalised = 0
 
     def timed(self, what: str, seconds: float) -> None:
         self.responses[what].append(seconds)
@@ -189,12 +204,89 @@ async def load(page, soak: Soak) -> None:
     soak.timed("load", time.monotonic() - t)
 
 
-async def open_page(context, url: str):
+async def refused(page, soak: Soak, what: str, pattern: str, timeout_s: float = 30) -> None:
+    """Wait for the page's message matching ``pattern`` (a refusal) and count it."""
+    await page.locator(".dsc-message", has_text=re.compile(pattern)).wait_for(
+        timeout=timeout_s * 1000
+    )
+    soak.refusals[what] = soak.refusals.get(what, 0) + 1
+
+
+async def assign_over_the_limit(page, soak: Soak) -> None:
+    """Assign a year of the sample (over DSC_MAX_VALUES) with the run on screen's model."""
+    await page.locator(".bk-tab", has_text="Regimes").click()
+    await choose(page, "big.nc", "big.nc")
+    await page.get_by_role("button", name="Assign").click()
+    await refused(page, soak, "assign over the limit", "DSC_MAX_VALUES")
+    await page.locator(".bk-tab", has_text="Explore").click()
+
+
+async def storm(page, soak: Soak) -> None:
+    """Train and Cancel five times as fast as the page takes clicks, then wait for the end."""
+    await choose(page, "kmeans", "dsc")
+    for _ in range(5):
+        await page.get_by_role("button", name="Train").click()
+        await page.get_by_role("button", name="Cancel").click()
+    with contextlib.suppress(Exception):  # a Train refused while a cancelled job still ends
+        await refused(page, soak, "train while cancelling", "limit|queue|running", 5)
+    await wait_done(page, soak)
+    await choose(page, "kmeans", "kmeans")
+
+
+async def start_again_tampered(page, soak: Soak) -> None:
+    """Start again the first interrupted run offered (all of them the vandal's)."""
+    if not await page.get_by_role("button", name="Start again").count():
+        return
+    await page.get_by_role("button", name="Start again").first.click()
+    await refused(page, soak, "start again tampered", "dismiss|offered|settings|window")
+
+
+def vandalise(store: Path, n: int) -> None:
+    """What someone with write access to the run store might drop into it."""
+    bad = store / f"20990101-0000{n:02d}-tampered"
+    bad.mkdir(parents=True, exist_ok=True)
+    (bad / "config.json").write_text(json.dumps({"scores": {"ari": "x"}, "summary": [1, 2],
+                                                 "created": 5}))  # fmt: skip
+    journal = store / ".jobs"
+    journal.mkdir(parents=True, exist_ok=True)
+    (journal / f"20990101-0000{n:02d}-aaaaaaaa.json").write_text("[1, 2]")
+    (journal / f"20990101-0000{n:02d}-bbbbbbbb.json").write_text(
+        json.dumps({"token": f"20990101-0000{n:02d}-bbbbbbbb", "started": "x", "config": "x"})
+    )
+    token = f"20990101-0000{n:02d}-cccccccc"
+    config = {**FIRST_RUN, "data": "sample", "window": 99999, "surrogates": 50,
+              "params": {"pretrain_epochs": 10**9, "latent_dim": 100000}}  # fmt: skip
+    (journal / f"{token}.json").write_text(
+        json.dumps({"token": token, "started": "2099-01-01T00:00:00", "config": config})
+    )
+
+
+async def vandal(store: Path, soak: Soak) -> None:
+    while time.monotonic() < soak.deadline:
+        await asyncio.sleep(90)
+        vandalise(store, soak.vandalised)
+        soak.vandalised += 1
+
+
+async def open_page(context, url: str, soak: Soak | None = None):
+    """A new page, once its Train button shows; a page that stays blank, or whose run list
+    stays empty while the store holds runs, is counted."""
     page = await context.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     await page.goto(url)
-    await page.get_by_role("button", name="Train").wait_for(timeout=60000)
+    try:
+        await page.get_by_role("button", name="Train").wait_for(timeout=60000)
+    except Exception:
+        if soak is not None:
+            soak.blank_pages += 1
+        raise
+    if soak is not None and soak.done - {""}:
+        options = page.locator(".dsc-runs select option")
+        t = time.monotonic()
+        while not await options.count() and time.monotonic() - t < 20:
+            await asyncio.sleep(0.2)
+        soak.empty_run_lists += not await options.count()
     return page
 
 
@@ -211,7 +303,8 @@ async def session(browser, url: str, soak: Soak, first: asyncio.Event, ready: li
     ready.append(page)
     await first.wait()
     while time.monotonic() < soak.deadline:
-        action = soak.rng.choice(["train", "train", "train", "cancel", "load", "load", "reload"])
+        action = soak.rng.choice(["train", "train", "train", "cancel", "load", "load", "reload",
+                                  "assign", "storm", "again"])  # fmt: skip
         soak.actions[action] = soak.actions.get(action, 0) + 1
         try:
             if action == "train":
@@ -220,13 +313,19 @@ async def session(browser, url: str, soak: Soak, first: asyncio.Event, ready: li
                 await train_and_cancel(page, soak)
             elif action == "load":
                 await load(page, soak)
+            elif action == "assign":
+                await assign_over_the_limit(page, soak)
+            elif action == "storm":
+                await storm(page, soak)
+            elif action == "again":
+                await start_again_tampered(page, soak)
             else:
                 await page.close()
-                page = await open_page(context, url)
+                page = await open_page(context, url, soak)
         except Exception as err:
             soak.failures.append(f"{action}: {type(err).__name__}: {str(err)[:200]}")
             await page.close()
-            page = await open_page(context, url)
+            page = await open_page(context, url, soak)
     soak.failures += page.errors
     await context.close()
 
@@ -234,8 +333,13 @@ async def session(browser, url: str, soak: Soak, first: asyncio.Event, ready: li
 async def main(minutes: float, sessions: int, seed: int) -> dict:
     from playwright.async_api import async_playwright
 
+    import dsc_core
+
     tmp = Path(tempfile.mkdtemp(prefix="dsc-soak-"))
+    (tmp / "data").mkdir()
+    dsc_core.sample().to_netcdf(tmp / "data" / "big.nc")  # a year: over the size limit
     env = {
+        "DSC_MAX_VALUES": str(MAX_VALUES),
         "DSC_RUN_STORE": str(tmp / "runs"),
         "DSC_DATA_DIRS": str(tmp / "data"),
         "DSC_DEFAULT_RUN": json.dumps(FIRST_RUN),
@@ -260,6 +364,7 @@ async def main(minutes: float, sessions: int, seed: int) -> dict:
             started = time.monotonic()
             soak.deadline = started + 60 * minutes
             first.set()
+            tasks.append(asyncio.create_task(vandal(tmp / "runs", soak)))
             await asyncio.gather(*tasks, return_exceptions=True)
             report["seconds"] = round(time.monotonic() - started)
             await browser.close()
@@ -267,6 +372,9 @@ async def main(minutes: float, sessions: int, seed: int) -> dict:
         errors, closed = log_errors((tmp / "server.log").read_text())
         report["server_rss_mb_end"] = round(rss_mb(proc.pid), 1) if alive else None
         stored = {d.name for d in (tmp / "runs").iterdir() if (d / "config.json").is_file()}
+        stored -= {n for n in stored if "tampered" in n}  # the vandal's own folders
+        windows = [json.loads((tmp / "runs" / n / "config.json").read_text())["config"]["window"]
+                   for n in stored]  # fmt: skip
         done = soak.done - {""}
         report.update(
             server_alive=alive,
@@ -280,6 +388,11 @@ async def main(minutes: float, sessions: int, seed: int) -> dict:
             median_response_s={
                 k: round(sorted(v)[len(v) // 2], 2) for k, v in soak.responses.items() if v
             },
+            refusals=soak.refusals,
+            vandalised=soak.vandalised,
+            blank_pages=soak.blank_pages,
+            empty_run_lists=soak.empty_run_lists,
+            tampered_runs_started=windows.count(99999),
             failures=soak.failures,
             server_log_errors=errors,
             server_log_closed_page_errors=closed,

@@ -162,6 +162,7 @@ def main() -> pn.viewable.Viewable:
     in_session = doc is not None and doc.session_context is not None
     try:
         server = ServerConfig.from_env()
+        manager = None if server.read_only else jobs.manager(server, _store)
     except DSCError as err:
         if not in_session or doc.session_context.server_context is None:
             # the start-up run (--warm: a session of no server): refuse to start, in one line
@@ -170,10 +171,9 @@ def main() -> pn.viewable.Viewable:
         return pn.pane.Alert(f"This server's settings are wrong: {err}", alert_type="danger")
     confine(() if server.read_only else server.data_dirs)
     jobs.warm_up()
-    if server.read_only:  # no job manager: nothing to run, no run store to tidy
+    if manager is None:  # a read-only gallery: nothing to run, no run store to tidy
         session = Session(server, None, _store(server.run_store))
     else:
-        manager = jobs.manager(server, _store)
         session = Session(server, manager, manager.store)
     page = build(session)
     if in_session:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -30,6 +31,7 @@ from pathlib import Path
 
 TASKS = ".tasks"
 POLL_S = 0.1
+log = logging.getLogger(__name__)
 GONE = ("error", "cancelled", "lost")
 """States of a dask future whose task will report nothing more."""
 
@@ -42,15 +44,59 @@ def _encode(message) -> str:
     return json.dumps([kind, *rest]) + "\n"
 
 
+SHAPES = {
+    "event": (dict,),
+    "stage": (str,),
+    "table": (dict,),
+    "done": (str,),
+    "failed": (str,),
+    "cancelled": (str,),
+    "crashed": (str, str),
+}
+"""Each report's kind and the types of what follows it (see :func:`dashboard.jobs._work`)."""
+
+
 def _decode(line: str) -> tuple:
+    """A report from one line of ``messages.jsonl``; ``ValueError`` for anything a task does
+    not write (the folder sits in the run store, whose files are read as untrusted)."""
     from dsc_core.training import Event
 
-    kind, *rest = json.loads(line)
+    message = json.loads(line)
+    if not isinstance(message, list) or not message or message[0] not in SHAPES:
+        raise ValueError("not a report")
+    kind, *rest = message
+    if len(rest) != len(SHAPES[kind]) or not all(
+        isinstance(r, t) for r, t in zip(rest, SHAPES[kind], strict=True)
+    ):
+        raise ValueError(f"a {kind!r} report of the wrong shape")
     if kind == "event":
-        rest = [Event(**rest[0])]
-    if kind == "table":
-        rest = [rest[0]]
+        rest = [_event(rest[0], Event)]
     return (kind, *rest)
+
+
+def _kind(line: str) -> str | None:
+    """The kind of the report on ``line``; None where it is not a report."""
+    try:
+        return _decode(line)[0]
+    except (ValueError, TypeError):
+        return None
+
+
+def _event(fields: dict, event_type):
+    """An ``Event`` from its fields, each of its declared type (numbers as numbers)."""
+    number = (int, float)
+    expected = {"phase": str, "epoch": int, "n_epochs": int, "losses": dict, "changed": number,
+                "elapsed": number, "eta": number, "message": str}  # fmt: skip
+    optional = {"changed", "eta"}
+    for name, value in fields.items():
+        if name not in expected or isinstance(value, bool):
+            raise ValueError(f"an event with a field {name!r}")
+        if not (isinstance(value, expected[name]) or (value is None and name in optional)):
+            raise ValueError(f"an event whose {name!r} is not of its type")
+    losses = fields.get("losses", {})
+    if not all(isinstance(k, str) and isinstance(v, number) for k, v in losses.items()):
+        raise ValueError("an event with losses that are not numbers")
+    return event_type(**fields)
 
 
 class _TaskPipe:
@@ -71,14 +117,19 @@ def run_task(folder: str, store_root: str, data_dirs) -> None:
     """A worker's side of a training: the request in ``folder`` run as a local job's process
     runs it (:func:`dashboard.jobs._work`), reports appended to the folder."""
     from dashboard.jobs import _work
+
+    request = json.loads((Path(folder) / "task.json").read_text())
+    _work(_TaskPipe(Path(folder)), task_config(request), store_root, data_dirs)
+
+
+def task_config(request: dict):
+    """The ``RunConfig`` or ``ChooseKRequest`` a task's ``task.json`` asks for."""
     from dsc_core.choose_k import ChooseKRequest
     from dsc_core.pipeline import RunConfig
 
-    request = json.loads((Path(folder) / "task.json").read_text())
-    config = RunConfig.from_dict(request["config"])
     if request.get("ks"):
-        config = ChooseKRequest(config, request["ks"], request["seeds"])
-    _work(_TaskPipe(Path(folder)), config, store_root, data_dirs)
+        return ChooseKRequest.from_dict(request)
+    return RunConfig.from_dict(request["config"])
 
 
 class _ServerPipe:
@@ -113,10 +164,15 @@ class _ServerPipe:
             time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0)))
 
     def recv(self) -> tuple:
+        """The next report; lines that are not a task's report are skipped with a logged note."""
         if not self.lines:
             self._read()
-        if self.lines:
-            return _decode(self.lines.pop(0))
+        while self.lines:
+            line = self.lines.pop(0)
+            try:
+                return _decode(line)
+            except (ValueError, TypeError) as err:
+                log.warning("task folder %s: a line skipped (%s)", self.folder.name, err)
         raise EOFError("the task ended without an outcome")
 
     def send(self, message: str) -> None:
@@ -149,14 +205,34 @@ class _TaskProcess:
         return f"the task is {status} on the cluster"
 
 
+def connect(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address``, with dask's own security
+    settings (a ``tls://`` scheduler: ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``,
+    ``..._CLIENT__CERT``, ``..._CLIENT__KEY``); ConfigError naming DSC_SCHEDULER when it cannot
+    be reached."""
+    from distributed import Client
+    from distributed.security import Security
+
+    from dsc_core.errors import ConfigError
+
+    if address.startswith("tls://") and not Security().tls_ca_file:
+        raise ConfigError(
+            f"DSC_SCHEDULER {address} asks for TLS but dask has no certificates: set "
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT and ..._CLIENT__KEY"
+        )
+    try:
+        return Client(address, set_as_default=False, timeout="10s")
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        message = f"DSC_SCHEDULER: cannot reach the scheduler at {address} ({err})"
+        raise ConfigError(message) from err
+
+
 class ClusterRunner:
     """Starts trainings as tasks on the scheduler at ``address`` and follows them."""
 
     def __init__(self, address: str, store_root: Path, data_dirs) -> None:
-        from distributed import Client
-
         self.address = address
-        self.client = Client(address, set_as_default=False, timeout="10s")
+        self.client = connect(address)
         self.root = Path(store_root) / TASKS
         self.data_dirs = data_dirs
 
@@ -168,10 +244,7 @@ class ClusterRunner:
         folder = self.root / key
         folder.mkdir(parents=True)
         request = {"journal": journal_token}
-        if hasattr(config, "ks"):
-            request.update(config=config.config.to_dict(), ks=list(config.ks), seeds=config.seeds)
-        else:
-            request["config"] = config.to_dict()
+        request.update(config.to_dict() if hasattr(config, "ks") else {"config": config.to_dict()})
         (folder / "task.json").write_text(json.dumps(request))
         future = self.client.submit(run_task, str(folder), str(folder.parent.parent),
                                     self.data_dirs, key=key, pure=False, retries=0)  # fmt: skip
@@ -194,7 +267,7 @@ class ClusterRunner:
             future = Future(folder.name, client=self.client)
             pipe = _ServerPipe(folder, future)
             pipe._read()
-            ended = any(json.loads(line)[0] not in ("event", "stage") for line in pipe.lines)
+            ended = any(_kind(line) not in ("event", "stage", None) for line in pipe.lines)
             if not ended and not self._known(folder.name):
                 shutil.rmtree(folder, ignore_errors=True)
                 continue

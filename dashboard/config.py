@@ -12,6 +12,8 @@ Environment variables (read once per process; the README's "Server settings" lis
   add ``paper`` to offer the paper's network, ~100 s per epoch on a laptop CPU).
 - ``DSC_MAX_VALUES``: the most days × grid cells × variables one run may read (default
   20 000 000, about 2 GB of memory at :data:`BYTES_PER_VALUE`).
+- ``DSC_MEASURE_K_MINUTES``: the longest one Measure K may run; it keeps the K's measured in
+  full by then (default 10).
 - ``DSC_EXPORT_MAX_MB``: the largest run folder the page offers as a zip (default 200).
 - ``DSC_AUTOSTART``: ``1`` (default) to start a first run on the sample when a session opens
   on an empty run store; ``0`` to wait for the Train button.
@@ -43,6 +45,9 @@ BYTES_PER_VALUE = 100
 """Memory a run needs per value read, roughly: the loaded fields, the preprocessed and padded
 array, the anomalies kept for the maps, float64 features and the network's copies (measured on
 the sample: ~80 bytes for k-means, ~95 for DSC "fast", beyond a fixed ~0.5 GB)."""
+WARD_BYTES_PER_DAY_PAIR = 9
+"""Peak memory of Ward's clustering per (day, day) pair: scikit-learn keeps the condensed
+distances of all pairs (measured: 8 bytes × days², 8000 days)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class ServerConfig:
     presets: tuple[str, ...] = ("fast", "default")
     max_values: int = 20_000_000
     export_max_mb: int = 200
+    measure_k_minutes: int = 10
     autostart: bool = True
     listing_limit: int = 200
     default_run: dict = field(default_factory=dict)
@@ -90,6 +96,7 @@ class ServerConfig:
             presets=tuple(p for p in presets if p),
             max_values=_count(env, "DSC_MAX_VALUES", 20_000_000),
             export_max_mb=_count(env, "DSC_EXPORT_MAX_MB", 200, minimum=0),
+            measure_k_minutes=_count(env, "DSC_MEASURE_K_MINUTES", 10),
             autostart=_flag(env, "DSC_AUTOSTART", True),
             scheduler=env.get("DSC_SCHEDULER", "").strip() or None,
             read_only=_flag(env, "DSC_READ_ONLY", False),
@@ -150,8 +157,10 @@ class ServerConfig:
             "source from the list (DSC_DATA_DIRS sets the folders)"
         )
 
-    def check_size(self, days: int, cells: int, variables: int) -> None:
-        """ConfigError when a run of that size exceeds ``max_values`` (DSC_MAX_VALUES)."""
+    def check_size(self, days: int, cells: int, variables: int, method: str = "dsc") -> None:
+        """ConfigError when a run of that size exceeds ``max_values`` (DSC_MAX_VALUES), or when
+        ``method`` is Ward's, whose memory grows with the square of the days, beyond the
+        memory that many values would take."""
         values = days * cells * variables
         if values > self.max_values:
             raise ConfigError(
@@ -160,6 +169,14 @@ class ServerConfig:
                 f"{values * BYTES_PER_VALUE / 1e9:.1f} GB of memory), over this server's limit "
                 f"of {self.max_values / 1e6:g} million (DSC_MAX_VALUES): pick fewer days, a "
                 "smaller box or fewer variables"
+            )
+        ward = WARD_BYTES_PER_DAY_PAIR * days**2
+        if method == "agglomerative" and ward > self.max_values * BYTES_PER_VALUE:
+            raise ConfigError(
+                f"Ward's clustering of {days} days needs about {ward / 1e9:.1f} GB of memory "
+                f"(it grows with the square of the days), over this server's limit of "
+                f"{self.max_values * BYTES_PER_VALUE / 1e9:.1f} GB (DSC_MAX_VALUES): pick fewer "
+                "days or another method"
             )
 
     def label(self, text: str) -> str:

@@ -146,7 +146,7 @@ def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> Non
     try:
         if isinstance(config, ChooseKRequest):
             table = choose_k(config.config, config.ks, config.seeds, progress=progress,
-                             callbacks=[callback])  # fmt: skip
+                             callbacks=[callback], max_minutes=config.max_minutes)  # fmt: skip
             conn.send(("table", table.reset_index().to_dict("list")))
             return
         result = run(config, callbacks=[callback])
@@ -219,13 +219,14 @@ class JobManager:
         """Follow again the cluster's tasks that a former server started (``adopted``): each
         becomes a running job of no session, journalled anew (its old entry forgotten, so that
         it is not offered as interrupted)."""
-        from dsc_core.choose_k import ChooseKRequest
-        from dsc_core.pipeline import RunConfig
+        from dashboard.cluster import task_config
 
         for request, proc, pipe in self._runner.adopt():
-            config = RunConfig.from_dict(request["config"])
-            if request.get("ks"):
-                config = ChooseKRequest(config, request["ks"], request["seeds"])
+            try:
+                config = task_config(request)
+            except (KeyError, TypeError, ValueError, DSCError) as err:  # a tampered task.json
+                log.warning("task folder %s not followed: %s", pipe.folder.name, err)
+                continue
             job = Job(config)
             job.state, job.stage = "running", "training on the cluster (started before a restart)"
             if request.get("journal"):
@@ -358,7 +359,10 @@ class JobManager:
         if kind == "table":
             import pandas as pd
 
-            job.run = pd.DataFrame(rest[0]).set_index("K")
+            try:
+                job.run = pd.DataFrame(rest[0]).set_index("K")
+            except (KeyError, ValueError, TypeError):  # a tampered task folder
+                return "failed", "failed", "the measured table could not be read"
             return "done", "done", ""
         if kind == "done":
             try:

@@ -328,7 +328,7 @@ class Settings(param.Parameterized):
         config = RunConfig(**{k: v for k, v in values.items() if k in fields})
         config.validate()
         if self._server:
-            self._server.check_size(*self.size())
+            self._server.check_size(*self.size(), method=self.method)
         return config
 
 
@@ -809,7 +809,7 @@ class Session(param.Parameterized):
             f"{config.method}, K {ks[0]}–{ks[-1]}, {self.k_seeds} seeds, "
             f"{self.server.label(str(config.data))}"
         )
-        self._submit(ChooseKRequest(config, ks, self.k_seeds))
+        self._submit(ChooseKRequest(config, ks, self.k_seeds, self.server.measure_k_minutes))
 
     def train(self) -> None:
         """Submit a training of the current settings (the server's limits apply)."""
@@ -931,6 +931,12 @@ class Session(param.Parameterized):
         self.job = None
         if job.state == "done" and isinstance(job.run, pd.DataFrame):
             self.status.param.update(progress=100, phase="done")
+            unmeasured = [k for k in job.config.ks if k not in job.run.index]
+            if unmeasured:
+                self.k_settings += (
+                    f"; K {unmeasured[0]}–{unmeasured[-1]} not measured: the server's time "
+                    f"budget of {self.server.measure_k_minutes} min (DSC_MEASURE_K_MINUTES) ran out"
+                )
             self.k_table = job.run
         elif job.state == "done":
             self.status.param.update(progress=100, phase="done")

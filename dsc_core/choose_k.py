@@ -35,12 +35,23 @@ SILHOUETTE_DAYS = 2000
 
 @dataclass
 class ChooseKRequest:
-    """What to measure: ``config``'s data and method, every K of ``ks``, ``seeds`` seeds each
-    (the dashboard queues it like a training)."""
+    """What to measure: ``config``'s data and method, every K of ``ks``, ``seeds`` seeds each,
+    within ``max_minutes`` (the dashboard queues it like a training)."""
 
     config: RunConfig
     ks: list[int] = field(default_factory=lambda: list(range(2, 9)))
     seeds: int = 3
+    max_minutes: float | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (``config`` as ``RunConfig.to_dict``)."""
+        return {"config": self.config.to_dict(), "ks": list(self.ks), "seeds": self.seeds,
+                "max_minutes": self.max_minutes}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChooseKRequest:
+        return cls(RunConfig.from_dict(d["config"]), [int(k) for k in d["ks"]], int(d["seeds"]),
+                   d.get("max_minutes"))  # fmt: skip
 
 
 def parse_ks(text: str) -> list[int]:
@@ -116,31 +127,65 @@ def choose_k(
     data: Any = None,
     progress: Callable[[str], None] | None = None,
     callbacks: Iterable[Callable] = (),
+    max_minutes: float | None = None,
 ) -> pd.DataFrame:
     """Fit ``config.method`` for every K in ``ks`` with seeds ``config.seed`` … +``seeds``−1
     on ``config``'s data (loaded and preprocessed once); one row per K (module doc), plus the
     seconds it took. ``progress(message)`` hears of each fit; ``callbacks`` go to the
-    estimators (training events; raising Cancelled stops)."""
+    estimators (training events; raising Cancelled stops).
+
+    ``max_minutes`` bounds the whole measurement: no fit starts that the mean fit so far says
+    would end past it, and a training still running at the limit is stopped. The table then
+    holds the K's measured in full (``attrs["unmeasured"]`` lists the others); ConfigError when
+    not even the first K was."""
     import time
 
     from dsc_core.baselines import make_estimator
 
     if seeds < 2:
         raise ConfigError(f"--seeds must be at least 2 to measure agreement, got {seeds}")
+    if max_minutes is not None and not max_minutes > 0:
+        raise ConfigError(f"the time budget must be a positive number of minutes: {max_minutes}")
+    ks = list(ks)
     progress = progress or (lambda message: None)
+    began = time.perf_counter()
+    deadline = began + max_minutes * 60 if max_minutes else float("inf")
+
+    def in_time(event) -> None:
+        if time.perf_counter() > deadline:
+            raise _OutOfTime
+
     prepared = prepare(replace(config, clusters=max(ks)), data)
     x = prepared.X[:, :, prepared.mask].reshape(len(prepared.X), -1).astype(np.float64)
-    rows = []
-    for k in ks:
-        start = time.perf_counter()
-        partitions = []
-        for seed in range(config.seed, config.seed + seeds):
-            progress(f"K={k}, seed {seed}")
-            params = estimator_params(config, callbacks)
-            est = make_estimator(config.method, k, random_state=seed, **params)
-            est.fit(prepared.X, mask=prepared.mask, time=prepared.days)
-            partitions.append(np.asarray(est.labels_, dtype=np.int64))
-        row = scores_for_k(x, partitions, k, seed=config.seed)
-        row["seconds"] = time.perf_counter() - start
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("K")
+    rows, fits = [], []
+    try:
+        for k in ks:
+            start = time.perf_counter()
+            partitions = []
+            for seed in range(config.seed, config.seed + seeds):
+                if fits and time.perf_counter() + np.mean(fits) > deadline:
+                    raise _OutOfTime
+                progress(f"K={k}, seed {seed}")
+                params = estimator_params(config, [*callbacks, in_time])
+                est = make_estimator(config.method, k, random_state=seed, **params)
+                fit_start = time.perf_counter()
+                est.fit(prepared.X, mask=prepared.mask, time=prepared.days)
+                fits.append(time.perf_counter() - fit_start)
+                partitions.append(np.asarray(est.labels_, dtype=np.int64))
+            row = scores_for_k(x, partitions, k, seed=config.seed)
+            row["seconds"] = time.perf_counter() - start
+            rows.append(row)
+    except _OutOfTime:
+        if not rows:
+            raise ConfigError(
+                f"Measure K's time budget of {max_minutes:g} min ran out before K={ks[0]} was "
+                f"measured with {seeds} seeds: fewer seeds, fewer days or a faster preset"
+            ) from None
+        progress(f"time budget of {max_minutes:g} min reached: K={rows[-1]['K']} was the last")
+    table = pd.DataFrame(rows).set_index("K")
+    table.attrs["unmeasured"] = ks[len(rows) :]
+    return table
+
+
+class _OutOfTime(Exception):
+    """Measure K's time budget ran out (caught in :func:`choose_k`)."""

@@ -30,7 +30,7 @@ def status_text(status: JobStatus) -> str:
         return "**Cancelled.**"
     if status.state == "done":
         return f"**Done** in {_fmt_seconds(status.elapsed)}."
-    parts = [f"**{status.phase or 'starting'}**"]
+    parts = [f"**{text(status.phase or 'starting')}**"]
     if status.n_epochs:
         unit = "epoch" if status.phase in TRAINING_PHASES else "block of days"
         parts.append(f"{unit} {status.epoch}/{status.n_epochs}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dsc_core.cli.train import add_selection_arguments, config_from_args, parse_int
+from dsc_core.cli.train import add_selection_arguments, config_from_args, parse_float, parse_int
 
 
 def add_parsers(subparsers) -> None:
@@ -22,6 +22,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--method", default="dsc", help="dsc (default), kmeans, pca-kmeans, ...")
     p.add_argument("--seeds", default="3", metavar="N", help="seeds per K (default 3, ≥ 2)")
     p.add_argument("--seed", default="0", help="first seed (default 0)")
+    p.add_argument("--total-minutes", metavar="M",
+                   help="end the whole measurement after M minutes, keeping the K's measured in "
+                   "full (default: no limit; --max-minutes bounds each training)")  # fmt: skip
     p.add_argument("--out", metavar="CSV", help="also write the table to this CSV file")
     p.set_defaults(func=choose_k_command)
 
@@ -32,13 +35,17 @@ def choose_k_command(args: argparse.Namespace) -> int:
     ks = parse_ks(args.clusters)
     args.clusters = str(max(ks))
     config = config_from_args(args, args.method).validate()
+    total = parse_float(args.total_minutes, "--total-minutes") if args.total_minutes else None
     table = choose_k(
         config,
         ks,
         seeds=parse_int(args.seeds, "--seeds"),
         progress=lambda message: print(f"[choose-k] {message}", file=sys.stderr),
+        max_minutes=total,
     )
     print(f"{config.method} on {table.index.size} values of K, {args.seeds} seeds each")
+    if table.attrs["unmeasured"]:
+        print(f"not measured (time budget): K = {', '.join(map(str, table.attrs['unmeasured']))}")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     print(
         "Higher seed agreement and classifiability: the K's clusters come back whatever the "

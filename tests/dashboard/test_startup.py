@@ -16,6 +16,7 @@ from tests.ui.browser import ROOT, free_port
     [
         ({"DSC_DEFAULT_RUN": '{"clusterz": 3}'}, "clusterz"),
         ({"DSC_MAX_JOBS": "two"}, "DSC_MAX_JOBS"),
+        ({"DSC_SCHEDULER": "tls://127.0.0.1:9"}, "DSC_SCHEDULER"),
     ],
 )
 def test_a_bad_environment_stops_the_start_with_one_line(env, named, tmp_path):

@@ -165,6 +165,14 @@ def test_settings_refuse_a_preset_or_a_size_the_server_does_not_allow(server_con
     assert s.to_config().end == "2021-02-28"  # 59 days fit
 
 
+def test_ward_is_limited_by_its_memory_which_grows_with_the_square_of_the_days():
+    server = ServerConfig(max_values=20_000_000)  # ~2 GB
+    server.check_size(24_000, 4, 1, method="kmeans")  # 96 000 values: nothing to say
+    with pytest.raises(ConfigError, match=r"Ward's clustering of 24000 days needs about 5.2 GB"):
+        server.check_size(24_000, 4, 1, method="agglomerative")  # measured: 4.93 GB
+    server.check_size(12_000, 4, 1, method="agglomerative")  # 1.3 GB (measured 1.54 GB)
+
+
 def test_selection_changes_the_composite(tiny_run):
     r = Results()
     r.set_run(tiny_run)
@@ -397,6 +405,7 @@ def test_measuring_k_runs_as_a_job_and_leaves_a_table_not_a_run(server_config, s
     before = {r["name"] for r in store.list()}
     s.param.update(k_range=(2, 3), k_seeds=2)
     s.measure_k()
+    assert s.job.config.max_minutes == server_config.measure_k_minutes == 10  # its time budget
     wait(lambda: s.k_table is not None or s.status.state == "failed", 120, s.poll)
     assert s.status.state == "done", s.status.error
     assert list(s.k_table.index) == [2, 3] and "classifiability" in s.k_table

@@ -1,5 +1,7 @@
 """dsc_core.choose_k: the measures per K on planted groups, end to end, and the CLI."""
 
+import time
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -52,12 +54,49 @@ def test_choose_k_end_to_end_on_the_sample():
         choose_k(cfg, [2], seeds=1, data=data)
 
 
+def test_a_time_budget_keeps_the_ks_measured_in_full_by_then():
+    """Each fit is made to take ~0.3 s (a slow progress report): a 1.2 s budget measures K=2
+    (two fits), not all five K's, and drops the K it was in the middle of."""
+    data = dsc_core.sample(start="2021-03-01", end="2021-05-31")
+    cfg = RunConfig(method="kmeans", bbox=(35.0, 38.0, -30.0, -27.0))
+    heard = []
+
+    def slow(message):
+        heard.append(message)
+        time.sleep(0.3)
+
+    table = choose_k(cfg, [2, 3, 4, 5, 6], seeds=2, data=data, progress=slow, max_minutes=0.02)
+    assert 1 <= len(table) < 5 and list(table.index) == [2, 3, 4, 5, 6][: len(table)]
+    assert table.attrs["unmeasured"] == [2, 3, 4, 5, 6][len(table) :]
+    assert heard[-1].startswith("time budget of 0.02 min reached")
+    with pytest.raises(ConfigError, match="ran out before K=2 was measured with 3 seeds"):
+        choose_k(cfg, [2, 3], seeds=3, data=data, progress=slow, max_minutes=0.005)
+
+
+def test_a_training_that_runs_past_the_time_budget_is_stopped():
+    data = dsc_core.sample(start="2021-03-01", end="2021-05-31")
+    cfg = RunConfig(method="dsc", bbox=(35.0, 38.0, -30.0, -27.0), preset="fast",
+                    params={"pretrain_epochs": 10_000})  # fmt: skip
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="time budget of 0.05 min ran out"):
+        choose_k(cfg, [2], seeds=2, data=data, max_minutes=0.05)
+    assert time.perf_counter() - start < 30
+
+
 @pytest.mark.parametrize("text, ks", [("2-4", [2, 3, 4]), ("5,3", [3, 5])])
 def test_parse_ks(text, ks):
     assert parse_ks(text) == ks
 
 
-def test_cli_refuses_bad_ks(capsys):
-    assert main(["choose-k", "--clusters", "1-3", "--method", "kmeans"]) == 2
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--clusters", "1-3"], "error: --clusters '1-3' must be a range"),
+        (["--total-minutes", "0"], "error: the time budget must be a positive number of minutes:"),
+        (["--total-minutes", "ten"], "error: --total-minutes"),
+    ],
+)
+def test_cli_refuses_bad_ks_and_budgets(args, named, capsys):
+    assert main(["choose-k", "--method", "kmeans", *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --clusters '1-3' must be a range") and err.count("\n") == 1
+    assert err.startswith(named) and err.count("\n") == 1
