@@ -13,6 +13,7 @@ _PUBLIC = {
     "describe": "dsc_core.data",
     "sample": "dsc_core.data",
     "Preprocessor": "dsc_core.preprocess",
+    "Regimes": "dsc_core.regime_model",
     "DSC": "dsc_core.estimator",
     "make_estimator": "dsc_core.baselines",
     "METHODS": "dsc_core.baselines",

@@ -129,7 +129,10 @@ def assigned_timeline(days: pd.DataFrame, n_clusters: int):
 def assign_view(session: Session) -> pn.viewable.Viewable:
     """Label another period (or another file of the same grid) with the run on screen's model:
     its timeline and how often each cluster occurs, beside the run's own frequencies."""
-    source = pn.widgets.Select(name="Data", options=list(session.settings.sources), width=240)
+    source = pn.widgets.Select(
+        name="Data", options=list(session.settings.sources), width=240,
+        css_classes=["dsc-assign-source"],
+    )  # fmt: skip
     start = pn.widgets.DatePicker.from_param(session.param.assign_start, name="From", width=130)
     end = pn.widgets.DatePicker.from_param(session.param.assign_end, name="To", width=130)
     button = pn.widgets.Button(name="Assign", css_classes=["dsc-assign"])
