@@ -14,7 +14,7 @@ marks its future as erred and the job fails, and the run store never holds a par
 (saves are atomic). A server that starts follows again the tasks the scheduler still runs
 (:meth:`ClusterRunner.adopt`): the page offers to follow them.
 
-The task's side is :func:`dashboard.jobs._work`, the same function a local job's process runs,
+The task's side is :func:`dashboard.job_work.work`, the same function a local job's process runs,
 given a :class:`_TaskPipe` in place of a pipe's end.
 """
 
@@ -53,7 +53,7 @@ SHAPES = {
     "cancelled": (str,),
     "crashed": (str, str),
 }
-"""Each report's kind and the types of what follows it (see :func:`dashboard.jobs._work`)."""
+"""Each report's kind and the types of what follows it (see :func:`dashboard.job_work.work`)."""
 
 
 def _decode(line: str) -> tuple:
@@ -115,21 +115,11 @@ class _TaskPipe:
 
 def run_task(folder: str, store_root: str, data_dirs) -> None:
     """A worker's side of a training: the request in ``folder`` run as a local job's process
-    runs it (:func:`dashboard.jobs._work`), reports appended to the folder."""
-    from dashboard.jobs import _work
+    runs it (:func:`dashboard.job_work.work`), reports appended to the folder."""
+    from dashboard.job_work import task_config, work
 
     request = json.loads((Path(folder) / "task.json").read_text())
-    _work(_TaskPipe(Path(folder)), task_config(request), store_root, data_dirs)
-
-
-def task_config(request: dict):
-    """The ``RunConfig`` or ``ChooseKRequest`` a task's ``task.json`` asks for."""
-    from dsc_core.choose_k import ChooseKRequest
-    from dsc_core.pipeline import RunConfig
-
-    if request.get("ks"):
-        return ChooseKRequest.from_dict(request)
-    return RunConfig.from_dict(request["config"])
+    work(_TaskPipe(Path(folder)), task_config(request), store_root, data_dirs)
 
 
 class _ServerPipe:

@@ -49,6 +49,11 @@ WARD_BYTES_PER_DAY_PAIR = 9
 """Peak memory of Ward's clustering per (day, day) pair: scikit-learn keeps the condensed
 distances of all pairs (measured: 8 bytes × days², 8000 days)."""
 
+PAGE_RANGES = {"clusters": (2, 20), "seed": (0, None), "min_spell": (1, 30), "surrogates": (0, 50)}
+PAGE_WINDOWS = (0, 1, 3, 5, 7, 9, 11)
+"""What the page lets a user set (its widgets' ranges; window 0: the preset's own). The server
+holds settings it did not make itself (DSC_DEFAULT_RUN, a journal entry) to the same."""
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -128,10 +133,8 @@ class ServerConfig:
         if not isinstance(settings, dict):
             raise ConfigError(f"{what} are not a table of settings: dismiss it")
         check_run_settings(settings, what)
-        from dashboard.state import Settings
-
         window = settings.get("window") or 0
-        if window not in Settings.param.window.objects:
+        if window not in PAGE_WINDOWS:
             raise ConfigError(f"{what}: window {window} is not one the page offers: dismiss it")
         if settings.get("preset", "default") not in self.presets:
             raise ConfigError(f"{what}: preset {settings.get('preset')!r} is not offered here")
@@ -191,17 +194,16 @@ def check_run_settings(settings: dict, what: str) -> None:
     """ConfigError starting with ``what`` when ``settings`` are not a valid run's: unknown
     keys, values a run refuses (K, seed, dates, months ...) or values outside the page's own
     ranges."""
-    from dashboard.state import Settings
-    from dsc_core.pipeline import RunConfig
+    from dsc_core.run_config import RunConfig
 
     try:
         RunConfig.from_dict(settings).validate()
     except (ConfigError, DataError, TypeError, ValueError) as err:
         raise ConfigError(f"{what}: {err}") from err
     for name, value in settings.items():  # the page's own limits
-        if name not in Settings.param or not isinstance(value, int | float):
+        if name not in PAGE_RANGES or not isinstance(value, int | float):
             continue
-        low, high = getattr(Settings.param[name], "bounds", None) or (None, None)
+        low, high = PAGE_RANGES[name]
         if (low is not None and value < low) or (high is not None and value > high):
             raise ConfigError(
                 f"{what}: {name}={value} is outside the page's range "

@@ -23,20 +23,20 @@ import queue
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from dashboard.job_work import task_config, work
 from dsc_core.choose_k import ChooseKRequest
-from dsc_core.errors import Cancelled, DSCError
+from dsc_core.errors import DSCError
 
 log = logging.getLogger(__name__)
 
 UMAP_FILE = "umap.nc"
-PRELOAD = ["dashboard.jobs", "dsc_core.pipeline", "dsc_core.runs", "dsc_core.baselines"]
+PRELOAD = ["dashboard.job_work", "dsc_core.pipeline", "dsc_core.runs", "dsc_core.baselines"]
 """Imported once by the forkserver, so that each job's process starts with the engine loaded."""
 BACKGROUND_NICENESS = 10
 """How much lower than the server's the OS priority of training processes and of the UMAP
@@ -112,57 +112,15 @@ def _background() -> None:
 
 
 def _local_work(threads: int, *args) -> None:
-    """A local job's process: :func:`_work` at background priority, its numerical libraries
-    (OpenMP, BLAS) on ``threads`` threads: jobs that together start more threads than the
-    machine has cores slow each other down many times over (their threads spin-wait)."""
+    """A local job's process: :func:`dashboard.job_work.work` at background priority, its
+    numerical libraries (OpenMP, BLAS) on ``threads`` threads: jobs that together start more
+    threads than the machine has cores slow each other down many times over (their threads
+    spin-wait)."""
     from threadpoolctl import threadpool_limits
 
     _background()
     with threadpool_limits(threads):
-        _work(*args)
-
-
-def _work(conn, config, store_root: str, data_dirs: Sequence[str] | None) -> None:
-    """A job's process: train ``config``, save the run into the store at ``store_root``,
-    report through ``conn`` (a ``ChooseKRequest``: measure it, report its table). Anything
-    arriving from the server (a cancel), or the server's end closing (the server died), stops
-    the work at its next progress event."""
-    from dsc_core.choose_k import choose_k
-    from dsc_core.data.io import confine
-    from dsc_core.pipeline import run
-    from dsc_core.runs import RunStore
-    from dsc_core.training import Event
-
-    confine(data_dirs)
-
-    def callback(event) -> None:
-        if conn.poll():
-            raise Cancelled("training cancelled from the page")
-        conn.send(("event", event))
-
-    def progress(message: str) -> None:
-        callback(Event(phase="choose-k", epoch=0, n_epochs=0, message=message))
-
-    try:
-        if isinstance(config, ChooseKRequest):
-            table = choose_k(config.config, config.ks, config.seeds, progress=progress,
-                             callbacks=[callback], max_minutes=config.max_minutes)  # fmt: skip
-            conn.send(("table", table.reset_index().to_dict("list")))
-            return
-        result = run(config, callbacks=[callback])
-        if conn.poll():
-            raise Cancelled("training cancelled from the page")
-        conn.send(("stage", "saving"))
-        RunStore(store_root).save(result)
-        outcome: tuple = ("done", result.name)
-    except Cancelled:
-        outcome = ("cancelled", "")
-    except DSCError as err:
-        outcome = ("failed", str(err))
-    except Exception as err:  # a bug, not a user error: the server logs the traceback
-        outcome = ("crashed", type(err).__name__, traceback.format_exc())
-    with contextlib.suppress(OSError):
-        conn.send(outcome)
+        work(*args)
 
 
 class JobManager:
@@ -219,8 +177,6 @@ class JobManager:
         """Follow again the cluster's tasks that a former server started (``adopted``): each
         becomes a running job of no session, journalled anew (its old entry forgotten, so that
         it is not offered as interrupted)."""
-        from dashboard.cluster import task_config
-
         for request, proc, pipe in self._runner.adopt():
             try:
                 config = task_config(request)

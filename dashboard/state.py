@@ -32,7 +32,7 @@ import pandas as pd
 import param
 
 from dashboard import jobs
-from dashboard.config import SAMPLE, ServerConfig
+from dashboard.config import PAGE_RANGES, PAGE_WINDOWS, SAMPLE, ServerConfig
 from dsc_core.data.calendar import SEASONS, months_text, parse_months
 from dsc_core.errors import ConfigError, DataError, DSCError
 
@@ -139,22 +139,26 @@ class Settings(param.Parameterized):
     months = param.Selector(
         default="all year", objects=["all year", *SEASONS], doc="Season (months) to cluster"
     )
-    clusters = param.Integer(default=4, bounds=(2, 20), doc="Number of clusters")
+    clusters = param.Integer(default=4, bounds=PAGE_RANGES["clusters"], doc="Number of clusters")
     method = param.Selector(default="dsc", objects=["dsc"], doc="Method")
     window = param.Selector(
-        default=0, objects=[0, 1, 3, 5, 7, 9, 11], doc="Window length (days; 0: the preset's)"
+        default=0, objects=list(PAGE_WINDOWS), doc="Window length (days; 0: the preset's)"
     )
     bbox = param.List(default=None, allow_None=True, doc="(lat_min, lat_max, lon_min, lon_max)")
     deseasonalize = param.Boolean(default=True, doc="Remove the seasonal cycle")
     area_weighting = param.Boolean(default=True, doc="Weight grid cells by area (cos latitude)")
     preset = param.Selector(default="default", objects=["default"], doc="Model preset")
-    seed = param.Integer(default=0, bounds=(0, None), doc="Random seed")
+    seed = param.Integer(default=0, bounds=PAGE_RANGES["seed"], doc="Random seed")
     min_spell = param.Integer(
-        default=1, bounds=(1, 30), doc="Shortest spell (days); shorter ones join a neighbour"
+        default=1,
+        bounds=PAGE_RANGES["min_spell"],
+        doc="Shortest spell (days); shorter ones join a neighbour",
     )
     check_stability = param.Boolean(default=True, doc="Train a second seed to check agreement")
     surrogates = param.Integer(
-        default=0, bounds=(0, 50), doc="Red-noise surrogates the method also clusters (0: none)"
+        default=0,
+        bounds=PAGE_RANGES["surrogates"],
+        doc="Red-noise surrogates the method also clusters (0: none)",
     )
     info = param.Dict(default={}, doc="describe() of the source")
     error = param.String(default="", doc="Why the source cannot be used")

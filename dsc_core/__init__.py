@@ -17,7 +17,7 @@ _PUBLIC = {
     "DSC": "dsc_core.estimator",
     "make_estimator": "dsc_core.baselines",
     "METHODS": "dsc_core.baselines",
-    "RunConfig": "dsc_core.pipeline",
+    "RunConfig": "dsc_core.run_config",
     "run": "dsc_core.pipeline",
     "Run": "dsc_core.runs",
     "RunStore": "dsc_core.runs",

@@ -44,7 +44,7 @@ from dsc_core import __version__
 from dsc_core.composites import prepare
 from dsc_core.data.io import NETCDF_LOCK
 from dsc_core.errors import DataError
-from dsc_core.pipeline import RunConfig
+from dsc_core.run_config import RunConfig
 
 log = logging.getLogger(__name__)
 
