@@ -44,11 +44,3 @@ def coastline_segments(
         edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]])))
         pieces.extend(part[start:stop] for start, stop in zip(edges[::2], edges[1::2], strict=True))
     return [piece for piece in pieces if len(piece) > 1]
-
-
-def coastline_path(bbox: tuple[float, float, float, float], **opts):
-    """A ``geoviews.Path`` of the coastlines in ``bbox`` (lat_min, lat_max, lon_min, lon_max)."""
-    import geoviews as gv
-
-    style = {"color": "black", "line_width": 0.8} | opts
-    return gv.Path(coastline_segments(bbox), kdims=["Longitude", "Latitude"]).opts(**style)

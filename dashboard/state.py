@@ -354,11 +354,6 @@ class JobStatus(param.Parameterized):
     losses = param.List(default=[], doc="one dict per event: step, phase, epoch, losses")
     error = param.String(default="")
 
-    @property
-    def active(self) -> bool:
-        """Whether a job is queued or running."""
-        return self.state in ("queued", "running")
-
     def reset(self, state: str = "idle") -> None:
         """Clear the progress for a new job."""
         self.param.update(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.mixture import GaussianMixture
@@ -65,10 +66,13 @@ def flatten_valid(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return X[:, :, mask].reshape(len(X), -1).astype(np.float64)
 
 
-class FeatureClusterer:
+KINDS = ("kmeans", "agglomerative", "gmm")
+
+
+class FeatureClusterer(ClusterMixin, BaseEstimator):
     """A scikit-learn clusterer on flattened valid cells, optionally after PCA.
 
-    ``kind`` is "kmeans", "agglomerative" or "gmm"; ``n_components`` > 0 inserts a PCA.
+    ``kind`` is one of :data:`KINDS`; ``n_components`` > 0 inserts a PCA.
     New days are assigned to the nearest cluster mean (GMM: highest posterior).
     """
 
@@ -130,6 +134,8 @@ class FeatureClusterer:
         check_no_mask_as_y(y)
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
             raise ConfigError(f"n_clusters must be an integer ≥ 2, got {self.n_clusters!r}")
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown kind {self.kind!r}: choose one of {', '.join(KINDS)}")
         if not on_disk(X):
             X, mask = check_input(X, mask)
         else:
@@ -194,7 +200,6 @@ class FeatureClusterer:
         """Fit, then return ``labels_`` ``(day,)``."""
         return self.fit(X, mask=mask).labels_
 
-    _PARAMS = ("kind", "n_clusters", "n_components", "random_state", "n_init")
     _PCA_ARRAYS = ("components_", "mean_", "explained_variance_")
     _GMM_ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 
@@ -240,10 +245,6 @@ class FeatureClusterer:
         else:
             est.temperature_ = float(arrays["temperature_"])
         return est
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor's arguments."""
-        return {name: getattr(self, name) for name in self._PARAMS}
 
 
 class _OwnNetwork(DSC):

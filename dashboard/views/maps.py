@@ -35,12 +35,6 @@ def _crs():
     return ccrs
 
 
-def bbox_of(fields) -> tuple[float, float, float, float]:
-    """(lat_min, lat_max, lon_min, lon_max) of the fields' grid."""
-    lat, lon = fields["latitude"].values, fields["longitude"].values
-    return float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max())
-
-
 @lru_cache(maxsize=16)
 def _coastline_xy(bbox: tuple[float, float, float, float]) -> np.ndarray:
     """Coastline pieces in ``bbox`` joined into one (n, 2) lon/lat array, NaN rows between

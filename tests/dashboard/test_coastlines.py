@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dashboard.coastlines import coastline_path, coastline_segments
+from dashboard.coastlines import coastline_segments
 
 AZORES_BOX = (33.0, 43.0, -33.0, -23.0)
 
@@ -24,12 +24,3 @@ def test_parts_leaving_the_box_are_cut():
     box = (36.0, 44.0, -10.0, -5.0)
     points = np.concatenate(coastline_segments(box, margin=0.0))
     assert points[:, 0].min() >= -10.0 and points[:, 0].max() <= -5.0
-
-
-def test_coastline_path_is_a_geoviews_path():
-    import holoviews as hv
-
-    hv.extension("bokeh")
-    path = coastline_path(AZORES_BOX)
-    assert type(path).__name__ == "Path"
-    assert len(path.split()) == len(coastline_segments(AZORES_BOX))

@@ -80,3 +80,17 @@ def test_a_parameter_no_method_takes_is_an_error_not_ignored():
     with pytest.raises(ConfigError, match="'pretrain_epoch'"):
         make_estimator("dsc", 3, pretrain_epoch=2)  # a typo of pretrain_epochs
     assert make_estimator("kmeans", 3, pretrain_epochs=2).n_clusters == 3  # DSC's: ignored
+
+
+def test_classical_baselines_are_scikit_learn_estimators_and_refuse_an_unknown_kind():
+    from sklearn.base import clone
+
+    from dsc_core.baselines import FeatureClusterer
+
+    X, mask, _ = tiny_days()
+    est = make_estimator("pca-kmeans", 2, random_state=0)
+    twin = clone(est).set_params(random_state=0)
+    assert twin.get_params()["n_components"] == est.get_params()["n_components"] == 15
+    np.testing.assert_array_equal(twin.fit_predict(X, mask=mask), est.fit(X, mask=mask).labels_)
+    with pytest.raises(ConfigError, match="unknown kind 'ward'"):
+        FeatureClusterer("ward", 2).fit(X, mask=mask)
