@@ -8,16 +8,6 @@ import json
 from dsc_core.errors import ConfigError
 
 
-def _floats(text: str, n: int, what: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != n:
-        raise ConfigError(f"--{what} '{text}' is not {n} comma-separated numbers")
-    return values
-
-
 def _ints(text: str, what: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -67,15 +57,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_fetch_era5(args: argparse.Namespace) -> int:
     """Download hourly ERA5 from the CDS and write daily NetCDF to ``args.out``."""
+    from dsc_core.cli.train import parse_bbox
     from dsc_core.data.era5 import fetch_era5
 
-    north, west, south, east = _floats(args.bbox, 4, "bbox")
+    bbox = parse_bbox(args.bbox)
     years = _ints(args.years, "years")
     hours = _ints(args.hours, "hours") if args.hours else None
     levels = _ints(args.levels, "levels") if args.levels else None
     default = "z" if levels is not None else "sst,t2m,sp,sshf,slhf,u10,v10"
     variables = [v.strip() for v in (args.variables or default).split(",") if v.strip()]
-    bbox = (south, north, west, east)
     path = fetch_era5(args.out, years, variables, bbox, hours=hours, progress=print, levels=levels)
     print(f"wrote {path}")
     return 0
@@ -134,7 +124,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="ERA5 short names (default sst,t2m,sp,sshf,slhf,u10,v10; with --levels: z)",
     )
-    p.add_argument("--bbox", default="43,-33,33,-23", help="area N,W,S,E in degrees (CDS order)")
+    p.add_argument("--bbox", default="33,43,-33,-23",
+                   help="lat_min,lat_max,lon_min,lon_max in degrees, as for train (default: the "
+                   "sample's box, 33,43,-33,-23)")  # fmt: skip
     p.add_argument(
         "--hours", default=None, help="only these UTC hours, e.g. 0,6,12,18 (default all 24)"
     )
