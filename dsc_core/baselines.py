@@ -269,7 +269,7 @@ class DEC(_OwnNetwork):
 
     def __init__(
         self,
-        n_clusters: int = 7,
+        n_clusters: int = 4,
         latent_dim: int = 10,
         pretrain_epochs: int = 30,
         max_epochs: int = 30,
@@ -318,7 +318,7 @@ class DTC(_OwnNetwork):
 
     def __init__(
         self,
-        n_clusters: int = 7,
+        n_clusters: int = 4,
         window: int = 7,
         pretrain_epochs: int = 20,
         max_epochs: int = 15,

@@ -199,7 +199,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
 
     def __init__(
         self,
-        n_clusters: int = 7,
+        n_clusters: int = 4,
         window: int | None = None,
         preset: str = "default",
         latent_dim: int | None = None,

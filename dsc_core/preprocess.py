@@ -193,7 +193,8 @@ class Preprocessor:
     harmonic coefficients (coefficient, latitude, longitude) per variable, when deseasonalize),
     ``harmonics_`` (list[int] used), ``padded_mask_`` (bool (y, x) matching transform's output).
 
-    ``area_weighting``: transform multiplies each cell's z-score by √cos(latitude) (scaled so
+    The defaults are a run's (:class:`dsc_core.run_config.RunConfig`): the seasonal cycle
+    removed and cells weighted by area. ``area_weighting``: transform multiplies each cell's z-score by √cos(latitude) (scaled so
     that the valid cells' mean square weight is 1), so that squared distances and losses count
     each cell by its area: a high-latitude cell of a regular grid covers less of the Earth.
     ``clip``: z-scores beyond ±clip are set to ±clip (None: kept), so that rare extremes of
@@ -203,10 +204,10 @@ class Preprocessor:
 
     def __init__(
         self,
-        deseasonalize: bool = False,
+        deseasonalize: bool = True,
         n_harmonics: int | str = "auto",
         pad_multiple: int = 16,
-        area_weighting: bool = False,
+        area_weighting: bool = True,
         clip: float | None = None,
     ) -> None:
         self.deseasonalize = deseasonalize
