@@ -112,4 +112,4 @@ def test_the_papers_variance_and_inter_cluster_distance():
     score, sampled = paper_inter_cluster_distance(x, lab)
     assert score == pytest.approx((2 + 4 + 10 + 10) / 4) and not sampled
     scores = internal_scores(x, lab)
-    assert scores["variance_paper"] == pytest.approx(paper_variance(x, lab))
+    assert scores["variance_paper"] == pytest.approx((2 * 0.75 + 2 * 18.0) / 4)
