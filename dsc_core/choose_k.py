@@ -96,24 +96,21 @@ def classifiability(means: Sequence[np.ndarray]) -> float:
 
 def scores_for_k(x: np.ndarray, partitions: Sequence[np.ndarray], k: int, seed: int = 0) -> dict:
     """The four measures (module doc) of the seeds' ``partitions`` of the rows of ``x``."""
-    from sklearn.metrics import adjusted_rand_score, silhouette_score
+    from sklearn.metrics import silhouette_score
+
+    from dsc_core.metrics import stability
+    from dsc_core.significance import explained_share
 
     rng = np.random.default_rng(seed)
     sub = rng.choice(len(x), min(len(x), SILHOUETTE_DAYS), replace=False)
-    total = ((x - x.mean(0)) ** 2).sum()
     explained, silhouettes = [], []
     for labels in partitions:
-        means = cluster_means(x, labels, k)
-        within = ((x - means[labels]) ** 2).sum()
-        explained.append(1 - within / total)
+        explained.append(explained_share(x, labels))
         ok = len(np.unique(labels[sub])) >= 2
         silhouettes.append(silhouette_score(x[sub], labels[sub]) if ok else np.nan)
-    pairs = list(combinations(partitions, 2))
     return {
         "K": k,
-        "seed_agreement": float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
-        if pairs
-        else float("nan"),
+        "seed_agreement": stability(partitions) if len(partitions) >= 2 else float("nan"),
         "classifiability": classifiability([cluster_means(x, p, k) for p in partitions]),
         "silhouette": float(np.nanmean(silhouettes)),
         "variance_explained": float(np.mean(explained)),

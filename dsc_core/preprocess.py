@@ -194,9 +194,10 @@ class Preprocessor:
     ``harmonics_`` (list[int] used), ``padded_mask_`` (bool (y, x) matching transform's output).
 
     The defaults are a run's (:class:`dsc_core.run_config.RunConfig`): the seasonal cycle
-    removed and cells weighted by area. ``area_weighting``: transform multiplies each cell's z-score by √cos(latitude) (scaled so
-    that the valid cells' mean square weight is 1), so that squared distances and losses count
-    each cell by its area: a high-latitude cell of a regular grid covers less of the Earth.
+    removed and cells weighted by area. ``area_weighting``: transform multiplies each cell's
+    z-score by √cos(latitude) (scaled so that the valid cells' mean square weight is 1), so
+    that squared distances and losses count each cell by its area: a high-latitude cell of a
+    regular grid covers less of the Earth.
     ``clip``: z-scores beyond ±clip are set to ±clip (None: kept), so that rare extremes of
     heavy-tailed fields (surface fluxes) do not dominate distances and losses;
     ``inverse_transform`` cannot undo it.

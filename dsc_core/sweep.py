@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from itertools import combinations, product
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -118,18 +118,17 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (method, K): seed agreement (mean pairwise ARI of the seeds' labels), mean ARI
     against a truth (when there is one), silhouette and Davies–Bouldin, and the regime
     frequencies (each seed's sorted from the largest, averaged)."""
-    from sklearn.metrics import adjusted_rand_score
+    from dsc_core.metrics import stability
 
     rows = []
     for (method, k), group in runs.groupby(["method", "K"], sort=True):
         labels = [np.asarray(v) for v in group["labels"]]
-        pairs = [adjusted_rand_score(a, b) for a, b in combinations(labels, 2)]
         freqs = np.mean([sorted(f, reverse=True) for f in group["frequency"]], axis=0)
         row: dict[str, Any] = {
             "method": method,
             "K": k,
             "seeds": len(group),
-            "seed_agreement": float(np.mean(pairs)) if pairs else None,
+            "seed_agreement": stability(labels) if len(labels) >= 2 else None,
             "silhouette_cosine": group["silhouette_cosine"].mean(),
             "davies_bouldin": group["davies_bouldin"].mean(),
             "frequencies": " ".join(f"{f:.0%}" for f in freqs),
