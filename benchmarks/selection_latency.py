@@ -49,7 +49,7 @@ def server_side(run_dir: Path, repeats: int) -> dict[str, list[float]]:
     import panel as pn
     from bokeh.document import Document
 
-    from dashboard.state import Results
+    from dashboard.results import Results
     from dashboard.views.latent import latent_view
     from dashboard.views.maps import cluster_maps_view, selection_map_view
     from dashboard.views.timeline import timeline_view

@@ -1,10 +1,11 @@
 """DSC Explorer: ``panel serve dashboard/app.py``.
 
-Builds one page per browser session from the state objects (dashboard.state) and the views
-(dashboard.views). Trainings run in the process-wide job manager (dashboard.jobs); a periodic
-callback on the session's event loop copies their progress into the page. The first session
-starts the background warm-up (engine import, UMAP compilation) once per process, and confines
-the process's data reads to the allowed folders (``dsc_core.data.io.confine``).
+Builds one page per browser session from its state (dashboard.session and the param classes
+it owns: settings, job_status, results) and the views (dashboard.views). Trainings run in the
+process-wide job manager (dashboard.jobs); a periodic callback on the session's event loop
+copies their progress into the page. The first session starts the background warm-up (engine
+import, UMAP compilation) once per process, and confines the process's data reads to the
+allowed folders (``dsc_core.data.io.confine``).
 """
 
 # ruff: noqa: E402  (the path set-up below must run before the package imports)
@@ -22,7 +23,7 @@ import panel as pn
 
 from dashboard import jobs
 from dashboard.config import ServerConfig
-from dashboard.state import Session
+from dashboard.session import Session
 from dashboard.views.controls import controls_view
 from dashboard.views.latent import latent_view
 from dashboard.views.maps import (

@@ -236,7 +236,7 @@ def report_html(
     from bokeh.layouts import column
 
     from dashboard import jobs
-    from dashboard.state import Results
+    from dashboard.results import Results
 
     results = Results()
     results.label = label

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from dashboard.state import Session
+from dashboard.session import Session
 from dashboard.views.safe import text
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import panel as pn
 
 from dashboard.figures import stipples
-from dashboard.state import Results
+from dashboard.results import Results
 from dashboard.views.live import Live, live_view
 from dashboard.views.safe import text
 from dashboard.views.style import cluster_color, cmap_for, color_range, field_label, fmt_day

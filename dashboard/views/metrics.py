@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from dashboard.state import Results
+from dashboard.results import Results
 from dashboard.views.safe import text
 from dashboard.views.style import cluster_color
 from dsc_core.data.calendar import months_text

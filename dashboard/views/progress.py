@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from dashboard.state import JobStatus
+from dashboard.job_status import JobStatus
 from dashboard.views.safe import text
 
 

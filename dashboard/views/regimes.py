@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from dashboard.state import SWEEP_ROWS, Session
+from dashboard.session import SWEEP_ROWS, Session
 from dashboard.views.safe import text
 from dashboard.views.style import cluster_color
 

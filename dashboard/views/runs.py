@@ -20,7 +20,8 @@ import panel as pn
 
 from dashboard.figures import composite_figure
 from dashboard.report import report_html
-from dashboard.state import Results, Session
+from dashboard.results import Results
+from dashboard.session import Session
 from dashboard.views.safe import text
 from dsc_core.errors import DataError
 

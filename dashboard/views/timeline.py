@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from dashboard.state import Results
+from dashboard.results import Results
 from dashboard.views.live import Live, live_view
 from dashboard.views.style import cluster_colors
 

@@ -105,7 +105,7 @@ def test_a_tampered_task_folder_is_read_as_untrusted(tmp_path):
     from types import SimpleNamespace
 
     from dashboard.cluster import _ServerPipe
-    from dashboard.state import JobStatus
+    from dashboard.job_status import JobStatus
     from dashboard.views.progress import status_text
 
     script = "<img src=x onerror=alert(document.domain)>"

@@ -18,8 +18,11 @@ import pytest
 import xarray as xr
 
 from dashboard import jobs
+from dashboard.caches import describe_cached
 from dashboard.config import SAMPLE, ServerConfig
-from dashboard.state import Results, Session, Settings, describe_cached, read_size
+from dashboard.results import Results
+from dashboard.session import Session
+from dashboard.settings import Settings, read_size
 from dsc_core.errors import ConfigError, DataError
 from dsc_core.runs import RunStore
 from tests.dashboard.conftest import tiny_config
@@ -391,7 +394,7 @@ def test_umap_is_read_back_from_the_run_folder_not_recomputed(tiny_run, tmp_path
 
 
 def test_maps_open_on_a_pressure_field_where_there_is_one():
-    from dashboard.state import first_variable
+    from dashboard.results import first_variable
 
     assert first_variable(["sst", "t2m", "sp", "u10"]) == "sp"
     assert first_variable(["t2m", "msl"]) == "msl"

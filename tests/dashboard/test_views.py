@@ -17,7 +17,8 @@ import xarray as xr
 
 from dashboard import jobs
 from dashboard.app import build
-from dashboard.state import Results, Session
+from dashboard.results import Results
+from dashboard.session import Session
 from dashboard.views import latent, maps, metrics, runs, timeline
 from dashboard.views.live import Live
 
@@ -241,7 +242,7 @@ def test_run_zip_leaves_symlinks_out_and_has_a_size_cap(tiny_run, tmp_path):
 
 
 def test_untrusted_names_and_messages_are_text_not_markup(server_config, store):
-    from dashboard.state import JobStatus
+    from dashboard.job_status import JobStatus
     from dashboard.views import controls, progress
     from dashboard.views.safe import text
 
@@ -329,7 +330,7 @@ def test_online_basemap_is_an_option_that_builds_without_network(results):
 
 
 def test_progress_shows_phase_epoch_losses_and_queue():
-    from dashboard.state import JobStatus
+    from dashboard.job_status import JobStatus
     from dashboard.views import progress
     from dsc_core.training import Event
 
