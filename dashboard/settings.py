@@ -63,6 +63,32 @@ def read_size(
     return days, int(ny * nx), n_variables
 
 
+def choosable_levels(info: dict) -> list:
+    """The vertical levels a run of a source described by ``info`` must choose from (its one
+    vertical dimension with several values); [] when there is nothing to choose."""
+    several = [values for values in (info.get("levels") or {}).values() if len(values) > 1]
+    return list(several[0]) if len(several) == 1 else []
+
+
+def pick_level(levels: list, wanted=None):
+    """``wanted`` when it is one of ``levels``, else 500 (hPa) where there is one, else the
+    first; None when there are no levels to choose from."""
+    if not levels:
+        return None
+    for choice in (wanted, 500):
+        for value in levels:
+            if choice is not None and (str(value) == str(choice) or _same_number(value, choice)):
+                return value
+    return levels[0]
+
+
+def _same_number(a, b) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
 class Settings(param.Parameterized):
     """What the next training uses; ``info`` is ``dsc_core.data.describe`` of the source, read
     in the background (``ready`` until then False; :meth:`poll` applies it)."""
@@ -74,6 +100,10 @@ class Settings(param.Parameterized):
     months = param.Selector(
         default="all year", objects=["all year", *SEASONS], doc="Season (months) to cluster"
     )
+    level = param.Selector(
+        default=None, objects=[None], allow_None=True,
+        doc="Vertical level, for data on several (e.g. pressure levels); None: a single level",
+    )  # fmt: skip
     clusters = param.Integer(default=4, bounds=PAGE_RANGES["clusters"], doc="Number of clusters")
     method = param.Selector(default="dsc", objects=["dsc"], doc="Method")
     window = param.Selector(
@@ -132,7 +162,7 @@ class Settings(param.Parameterized):
             if name == "bbox" and value is not None:
                 value = [float(v) for v in value]
             setattr(self, name, value)
-        self._wanted = {k: defaults.get(k) for k in ("variables", "start", "end")}
+        self._wanted = {k: defaults.get(k) for k in ("variables", "start", "end", "level")}
         source = defaults.get("data", SAMPLE)
         if source in self.param.source.objects and source != self.source:
             self.source = source  # describes it
@@ -204,9 +234,12 @@ class Settings(param.Parameterized):
         wanted, self._wanted = self._wanted, {}
         chosen = [v for v in wanted.get("variables") or [] if v in names]
         start, end = (day(wanted.get(k)) for k in ("start", "end"))
+        levels = choosable_levels(info)
+        self.param.level.objects = levels or [None]
         self.param.update(
             error="",
             info=info,
+            level=pick_level(levels, wanted.get("level")),
             variables=chosen or names,
             start=start if start and first <= start <= last else first,
             end=end if end and first <= end <= last else last,
@@ -251,6 +284,7 @@ class Settings(param.Parameterized):
             start=self.start.isoformat() if self.start else None,
             end=self.end.isoformat() if self.end else None,
             months=parse_months(self.months),
+            level=self.level,
             clusters=self.clusters,
             method=self.method,
             window=self.window or None,

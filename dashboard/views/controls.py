@@ -5,13 +5,15 @@ from __future__ import annotations
 import panel as pn
 
 from dashboard.session import Session
+from dashboard.settings import choosable_levels
 from dashboard.views.safe import text
 
 
 def controls_view(session: Session) -> pn.viewable.Viewable:
-    """Data source, variables, dates, season, clusters, method, window, seasonal cycle, area
-    weighting, preset, seed, shortest spell, stability check, red-noise test, Train / Cancel;
-    loader and configuration errors appear in the page as one line."""
+    """Data source, variables, dates, vertical level (for data on several), season, clusters,
+    method, window, seasonal cycle, area weighting, preset, seed, shortest spell, stability
+    check, red-noise test, Train / Cancel; loader and configuration errors appear in the page
+    as one line."""
     s = session.settings
     # The widget holds labels only: Panel sends a Select's option values to the browser.
     labels = {path: label for label, path in s.sources.items()}
@@ -24,6 +26,10 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     months = pn.widgets.Select.from_param(
         s.param.months, name="Season", width=145, css_classes=["dsc-season"]
     )
+    level = pn.widgets.Select.from_param(
+        s.param.level, name="Level", width=145, css_classes=["dsc-level"],
+        visible=pn.bind(lambda info: bool(choosable_levels(info)), s.param.info),
+    )  # fmt: skip
     clusters = pn.widgets.IntInput.from_param(
         s.param.clusters, name="Number of clusters", width=145
     )
@@ -82,6 +88,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         pn.bind(_data_note, s.param.info, s.param.error),
         variables,
         pn.Row(start, end, sizing_mode="stretch_width"),
+        level,
         pn.Row(months, clusters, sizing_mode="stretch_width"),
         pn.Row(seed, min_spell, sizing_mode="stretch_width"),
         method,

@@ -552,3 +552,25 @@ def test_a_training_stopped_with_its_server_is_offered_again(tmp_path):
     assert done.returncode == 0, done.stderr
     (entry,) = store.interrupted()
     assert entry["config"]["seed"] == 7
+
+
+def test_a_source_on_several_levels_offers_them_and_the_run_takes_the_chosen_one(tmp_path):
+    import dsc_core
+
+    ds = dsc_core.sample(start="2021-01-01", end="2021-01-31")[["t2m", "sp"]]
+    levels = xr.concat([ds.expand_dims(level=[lv]) for lv in (850.0, 500.0, 250.0)], "level")
+    levels["level"].attrs.update(units="hPa", long_name="pressure_level")
+    path = tmp_path / "pl.nc"
+    levels.to_netcdf(path)
+    s = Settings(sources={"sample": SAMPLE, "pl": str(path)})
+    s.source = str(path)
+    s.poll(None)
+    assert s.param.level.objects == [850.0, 500.0, 250.0] and s.level == 500.0  # 500 hPa first
+    s.level = 250.0
+    assert s.to_config().level == 250.0
+    s.apply({"data": str(path), "level": 850})  # DSC_DEFAULT_RUN or an interrupted run
+    s.poll(None)
+    assert s.level == 850.0
+    s.source = SAMPLE  # one level: nothing to choose
+    s.poll(None)
+    assert s.level is None and s.to_config().level is None
