@@ -34,13 +34,13 @@ VARIANTS = {"10 PCs": (10, 95.0), "20 PCs": (20, 95.0), "10 or 20 PCs, 97.5 % ea
 
 def percentiles(case) -> dict:
     """{"regimes": {n: percentile}, "noise": {...}} of ``case`` and its regime-free twin."""
-    from threadpoolctl import threadpool_limits
+    from dsc_core.threads import limited_threads
 
     out = {}
     twins = {"regimes": case}
     if case.n_regimes:
         twins["noise"] = replace(case, n_regimes=0, frequencies=None)
-    with threadpool_limits(1):
+    with limited_threads(1):
         for name, c in twins.items():
             data = prepare(c)
             flat = data.X[:, :, data.mask].reshape(len(data.X), -1).astype(np.float64)

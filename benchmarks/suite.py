@@ -50,9 +50,9 @@ def _run(
 ):
     """One case in a worker process, its numerical libraries on ``threads`` threads (workers
     that together start more threads than there are cores slow each other down many times)."""
-    from threadpoolctl import threadpool_limits
+    from dsc_core.threads import limited_threads
 
-    with threadpool_limits(threads):
+    with limited_threads(threads):
         return run_case(prepare(case, weighting, clip), methods, seeds, params, [_progress])
 
 

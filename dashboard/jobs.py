@@ -116,10 +116,10 @@ def _local_work(threads: int, *args) -> None:
     numerical libraries (OpenMP, BLAS) on ``threads`` threads: jobs that together start more
     threads than the machine has cores slow each other down many times over (their threads
     spin-wait)."""
-    from threadpoolctl import threadpool_limits
+    from dsc_core.threads import limited_threads
 
     _background()
-    with threadpool_limits(threads):
+    with limited_threads(threads):
         work(*args)
 
 

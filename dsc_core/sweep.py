@@ -9,9 +9,9 @@ show it.
 
 The cluster is ``dask.distributed``: an existing one (``scheduler`` = its address, e.g. one
 started by ``dask-jobqueue`` on SLURM or PBS) or a ``LocalCluster`` of worker processes sized
-to the machine. Each training uses one torch thread (``dsc_core.training.TORCH_THREADS``), so
-tasks × threads never exceeds the cores, and a task starts no processes of its own (dask's
-worker processes are daemonic).
+to the machine. Each training uses one thread (dask starts its workers with
+``OMP_NUM_THREADS=1``, which torch follows), so tasks × threads never exceeds the cores, and a
+task starts no processes of its own (dask's worker processes are daemonic).
 """
 
 from __future__ import annotations

@@ -47,10 +47,6 @@ precision."""
 METRICS = ("latent", "field", "standardized", "mixture", "field-mixture", "consensus")
 """How the clustering measures distances between latent vectors (:func:`initial_clusters`)."""
 EVENT_EVERY_S = 1.0
-# Torch intra-op threads while training. The networks are small: on 2 cores one thread was
-# measured faster than two, and far faster when anything else (a dashboard, tests) shares the
-# cores, where OpenMP threads wait on each other.
-TORCH_THREADS = 1
 CHUNK_DAYS = 4  # consecutive days per run inside a batch when window > 1
 SHUFFLE_CHUNKS = 8  # stored chunks whose days are shuffled together when reading from disk
 
@@ -133,20 +129,19 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def seeded(seed: int, threads: int | None = None) -> Iterator[None]:
-    """Seed torch inside, with deterministic algorithms and ``threads`` intra-op threads
-    (None: ``TORCH_THREADS``); restore the global state after."""
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch inside, with deterministic algorithms; restore the global state after. Torch
+    trains on as many threads as the process allows: every core unless ``OMP_NUM_THREADS`` or
+    :func:`dsc_core.threads.limited_threads` says fewer (the CLI's ``--threads``, a server
+    job's share of the cores, a dask worker's one). Results repeat for a given thread count."""
     previous = torch.are_deterministic_algorithms_enabled()
-    previous_threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.set_num_threads(threads or TORCH_THREADS)
         try:
             yield
         finally:
             torch.use_deterministic_algorithms(previous)
-            torch.set_num_threads(previous_threads)
 
 
 def batches(

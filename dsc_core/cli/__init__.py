@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from dsc_core.errors import DSCError
+from dsc_core.errors import ConfigError, DSCError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads(value: str | None):
+    """``--threads N``: torch and the numerical libraries on N threads while the command runs
+    (:func:`dsc_core.threads.limited_threads`); every core without it."""
+    from dsc_core.cli.train import parse_int
+    from dsc_core.threads import limited_threads
+
+    n = None if value is None else parse_int(value, "--threads")
+    if n is not None and n < 1:
+        raise ConfigError(f"--threads must be at least 1, got {n}")
+    return limited_threads(n)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _threads(getattr(args, "threads", None)):
+            return int(args.func(args) or 0)
     except DSCError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -62,6 +62,12 @@ def add_selection_arguments(
     """Options shared by `dsc train`, `dsc benchmark` and `dsc choose-k`: data, selection, K
     (``clusters``: its default and help), model settings, seasonal-cycle removal."""
     p.add_argument("--data", default="sample", help='"sample" or a file/folder/glob')
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        help="threads of the training and the numerical libraries (default: every core; "
+        "results repeat for a given N)",
+    )
     p.add_argument("--variables", help="comma-separated names, e.g. sst,t2m (default: all)")
     p.add_argument("--start", help="first day, YYYY-MM-DD (default: the data's first)")
     p.add_argument("--end", help="last day, YYYY-MM-DD, inclusive (default: the data's last)")

@@ -67,6 +67,8 @@ def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
         (["--clusters", "3", "--months", "13"], "use e.g. DJF"),
         (["--clusters", "3", "--min-spell", "0"], "min_spell"),
         (["--clusters", "3", "--months", "JJA", "--quiet"], "no day of JJA"),
+        (["--clusters", "3", "--threads", "0"], "--threads must be at least 1"),
+        (["--clusters", "3", "--threads", "two"], "--threads must be an integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, match):
@@ -140,3 +142,26 @@ def test_benchmark_paper_table_beside_the_papers_figures(tmp_path, capsys):
     assert result["config"]["score_space"] == "paper"
     assert main([*argv[:-1], str(tmp_path / "x"), "--score-space", "raw"]) == 2
     assert "unknown score space 'raw'" in capsys.readouterr().err
+
+
+def test_training_uses_the_threads_it_is_given(monkeypatch, tmp_path, capsys):
+    """Torch trains on every core by default and on N with --threads N (the numerical
+    libraries' limit, which torch follows)."""
+    import torch
+
+    import dsc_core.training
+
+    seen = []
+    train = dsc_core.training.train
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(dsc_core.training, "train", recording)
+    monkeypatch.setattr("dsc_core.estimator.train", recording)
+    args = ["train", *SELECT, "--clusters", "3", "--preset", "fast", "--max-minutes", "0.02",
+            "--quiet"]  # fmt: skip
+    assert main([*args, "--threads", "1", "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert seen[0] == 1 and seen[-1] == torch.get_num_threads()
