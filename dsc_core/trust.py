@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from dsc_core.data.calendar import day_blocks
 from dsc_core.significance import explained_share, red_noise
 
 STRUCTURE_SURROGATES = 39
@@ -60,15 +61,20 @@ def structure_test(
     seed: int = 0,
     n_surrogates: int = STRUCTURE_SURROGATES,
     n_components: int = STRUCTURE_COMPONENTS,
+    smooth: int = 1,
 ) -> dict:
     """Rank k-means on ``pcs`` (day, component; the leading ``n_components`` are used) among
-    ``n_surrogates`` AR(1) surrogates of them (gaps in ``time`` restart the series). Returns
-    ``statistic`` (share of the variance explained by the cluster means), ``null`` (the
-    surrogates'), ``percentile`` (share of surrogates below, %), and the sizes.
+    ``n_surrogates`` AR(1) surrogates of them (gaps in ``time`` restart the series). ``smooth``
+    > 1: k-means of the running means over that many days (within each run of consecutive
+    days), of the data and of every surrogate alike. Returns ``statistic`` (share of the
+    variance explained by the cluster means), ``null`` (the surrogates'), ``percentile`` (share
+    of surrogates below, %), and the sizes.
     """
     x = np.asarray(pcs, np.float64)[:, :n_components]
+    blocks = day_blocks(time) if time is not None else np.zeros(len(x), np.int64)
 
     def share(data: np.ndarray, state: int) -> float:
+        data = running_mean(data, smooth, blocks)
         labels = KMeans(n_clusters, n_init=4, random_state=state).fit_predict(data)
         return explained_share(data, labels)
 
@@ -82,6 +88,23 @@ def structure_test(
         "n_surrogates": int(n_surrogates),
         "n_components": int(x.shape[1]),
     }
+
+
+def running_mean(x: np.ndarray, days: int, blocks: np.ndarray) -> np.ndarray:
+    """(day, component): the mean over the ``days`` days centred on each day, within its run
+    of consecutive days (``blocks``, :func:`dsc_core.data.calendar.day_blocks`; shorter at the
+    ends of a run). ``days`` ≤ 1: ``x`` itself."""
+    if days <= 1:
+        return x
+    half = days // 2
+    out = np.empty_like(x)
+    for block in np.unique(blocks):
+        rows = np.flatnonzero(blocks == block)
+        sums = np.vstack([np.zeros(x.shape[1]), np.cumsum(x[rows], axis=0)])
+        lo = np.clip(np.arange(len(rows)) - half, 0, len(rows))
+        hi = np.clip(np.arange(len(rows)) + half + 1, 0, len(rows))
+        out[rows] = (sums[hi] - sums[lo]) / (hi - lo)[:, None]
+    return out
 
 
 def _ari(a: Any, b: Any) -> float:
