@@ -21,11 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-from sklearn.decomposition import PCA
-
 from dsc_core.data.synthetic import SUITE
 from dsc_core.data.synthetic.generator import generated_suite
+from dsc_core.features import valid_cells_pca
 from dsc_core.trust import THRESHOLDS, structure_test
 from dsc_core.validation import DEFAULT_K_WITHOUT_REGIMES, prepare, rewarn, warning_rates
 
@@ -54,8 +52,8 @@ def percentiles(case) -> dict:
     with limited_threads(1):
         for name, c in twins.items():
             data = prepare(c)
-            flat = data.X[:, :, data.mask].reshape(len(data.X), -1).astype(np.float64)
-            pcs = PCA(min(20, len(flat) - 1, flat.shape[1]), random_state=0).fit_transform(flat)
+            pca, flat = valid_cells_pca(data.X, data.mask, 20, seed=0)
+            pcs = pca.fit_transform(flat)
             k = case.n_regimes or DEFAULT_K_WITHOUT_REGIMES
             out[name] = {key: structure_test(pcs, k, data.time, **options)["percentile"]
                          for key, options in TESTS.items()}  # fmt: skip

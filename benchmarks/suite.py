@@ -11,7 +11,8 @@ half (named cases by their ``half``, generated ones by the parity of their gener
 Prints one Markdown table: per case ARI mean ± std · seed agreement · fit seconds per method,
 the supervised ceiling, DSC's margin over the best classical method and its warnings; then the
 targets' verdict with the worst cases and the warnings' hit and false-alarm rates. ``--out``
-also writes the JSON; ``--calibrate FILE`` prints the warnings' rates for a grid of thresholds
+also writes the JSON (and every method's labels of the first seed beside it,
+``*.labels.json``); ``--calibrate FILE`` prints the warnings' rates for a grid of thresholds
 on such a file. Progress goes to stderr.
 """
 
@@ -122,14 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     threads = max(1, (os.cpu_count() or 1) // max(args.jobs, 1))
     task = (methods, args.seeds, params, args.area_weighting, args.clip, threads)
 
-    results = []
+    results, labels = [], {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(args.jobs, 1), mp_context=context) as pool:
         for result in pool.map(_run, cases, *([t] * len(cases) for t in task)):
+            labels[result["case"]] = result.pop("labels")
             results.append(result)
             if args.out:
                 out = {"params": params, "cases": results}
                 Path(args.out).write_text(json.dumps(out, indent=1))
+                Path(args.out).with_suffix(".labels.json").write_text(json.dumps(labels))
     print_tables(results)
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import html
 import logging
@@ -22,6 +21,13 @@ log = logging.getLogger(__name__)
 
 
 FALLBACK_METHODS = {"dsc": "Deep Spatiotemporal Clustering"}
+SHOWN_AS_IS = (
+    "clusters", "method", "deseasonalize", "area_weighting", "preset", "seed", "min_spell",
+    "check_stability", "surrogates", "params", "bbox",
+)  # fmt: skip
+"""``RunConfig`` fields a :class:`Settings` parameter of the same name holds as the run takes
+them; the others are translated in :meth:`Settings.to_config` (source, variables, dates,
+level, season, window) or passed through from :meth:`Settings.apply`."""
 
 
 def day(value) -> dt.date | None:
@@ -135,6 +141,7 @@ class Settings(param.Parameterized):
         self._server = server
         self._pending: futures.Future | None = None
         self._wanted: dict = {}
+        self._unshown: dict = {}
         self.sources = sources or {"Built-in sample (SYNTHETIC)": SAMPLE}
         self.param.source.objects = list(self.sources.values())
         self.apply(server.default_run if server else {})
@@ -144,26 +151,29 @@ class Settings(param.Parameterized):
 
     def apply(self, overrides: dict) -> None:
         """Start from RunConfig's defaults (the engine decides what a good run is), then
-        ``overrides`` (the server's ``DSC_DEFAULT_RUN``, or an interrupted run's settings); the
-        variables and dates apply once the source is described."""
-        from dsc_core.pipeline import RunConfig
+        ``overrides`` (the server's ``DSC_DEFAULT_RUN``, or an interrupted run's settings).
+        Every ``RunConfig`` field is kept: those the page shows set its controls (the data,
+        variables, dates and level once the source is described), the others (e.g.
+        ``memory_budget``, ``device``) go to the run as given. The page checks a second
+        seed unless told otherwise."""
+        from dsc_core.run_config import RunConfig
 
-        defaults = {**RunConfig().to_dict(), **overrides}
-        names = ["method", "window", "deseasonalize", "preset", "seed", "clusters", "params"]
-        names += ["min_spell", "area_weighting", "surrogates"]
-        names += ["bbox", *(["check_stability"] if "check_stability" in overrides else [])]
-        self.months = self._month_choice(defaults.get("months"))
-        for name in names:
-            value = defaults.get(name)
+        defaults = {**RunConfig().to_dict(), "check_stability": True, **overrides}
+        self._unshown = {n: v for n, v in defaults.items() if n not in self.param and n != "data"}
+        self.months = self._month_choice(defaults["months"])
+        for name in SHOWN_AS_IS:
+            value = defaults[name]
             if value is None and name != "bbox":
                 continue
-            if name in ("method", "preset", "window") and value not in self.param[name].objects:
+            if name in ("method", "preset") and value not in self.param[name].objects:
                 self.param[name].objects = [*self.param[name].objects, value]
-            if name == "bbox" and value is not None:
-                value = [float(v) for v in value]
             setattr(self, name, value)
-        self._wanted = {k: defaults.get(k) for k in ("variables", "start", "end", "level")}
-        source = defaults.get("data", SAMPLE)
+        window = defaults["window"] or 0
+        if window not in self.param.window.objects:
+            self.param.window.objects = [*self.param.window.objects, window]
+        self.window = window
+        self._wanted = {k: defaults[k] for k in ("variables", "start", "end", "level")}
+        source = defaults["data"]
         if source in self.param.source.objects and source != self.source:
             self.source = source  # describes it
         else:
@@ -264,7 +274,7 @@ class Settings(param.Parameterized):
     def to_config(self):
         """The ``RunConfig`` of these settings, validated: DSCError on bad input, a preset
         this server does not offer, or a run over its size limit."""
-        from dsc_core.pipeline import RunConfig
+        from dsc_core.run_config import RunConfig
 
         if not self.ready:
             raise DataError("the data source is still being read: train again in a moment")
@@ -277,28 +287,21 @@ class Settings(param.Parameterized):
                 f"{','.join(presets)}): choose one of those"
             )
         source = self._server.check_source(self.source) if self._server else self.source
-        fields = {f.name for f in dataclasses.fields(RunConfig)}
-        values = dict(
-            data=source,
-            variables=list(self.variables) or None,
-            start=self.start.isoformat() if self.start else None,
-            end=self.end.isoformat() if self.end else None,
-            months=parse_months(self.months),
-            level=self.level,
-            clusters=self.clusters,
-            method=self.method,
-            window=self.window or None,
-            bbox=tuple(self.bbox) if self.bbox else None,
-            deseasonalize=self.deseasonalize,
-            area_weighting=self.area_weighting,
-            preset=self.preset,
-            seed=self.seed,
-            params=dict(self.params),
-            min_spell=self.min_spell,
-            surrogates=self.surrogates,
-            check_stability=self.check_stability,
+        config = RunConfig.from_dict(
+            {
+                **self._unshown,
+                **{name: getattr(self, name) for name in SHOWN_AS_IS},
+                "data": source,
+                "variables": list(self.variables) or None,
+                "start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None,
+                "level": self.level,
+                "months": parse_months(self.months),
+                "window": self.window or None,
+                "bbox": tuple(self.bbox) if self.bbox else None,
+                "params": dict(self.params),
+            }
         )
-        config = RunConfig(**{k: v for k, v in values.items() if k in fields})
         config.validate()
         if self._server:
             self._server.check_size(*self.size(), method=self.method)

@@ -16,7 +16,7 @@ training days to their own cluster mean (a scale-free temperature).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,18 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.mixture import GaussianMixture
 
+from dsc_core.blocks import array_blocks
 from dsc_core.days import on_disk
 from dsc_core.errors import ConfigError, DataError
-from dsc_core.estimator import DSC, check_input, check_no_mask_as_y, check_on_disk
-from dsc_core.model import DenseAutoencoder, Preset, TemporalAutoencoder
+from dsc_core.estimator import DSC, VARIANTS, check_input, check_no_mask_as_y, check_on_disk
+from dsc_core.features import component_count, flatten_valid, valid_cells_pca
+from dsc_core.model import (
+    DenseAutoencoder,
+    Preset,
+    TemporalAutoencoder,
+    get_preset,
+    training_settings,
+)
 
 METHODS: dict[str, str] = {
     "dsc": "Deep Spatiotemporal Clustering: CNN-RNN autoencoder + Student's-t layer, joint",
@@ -44,26 +52,6 @@ METHODS: dict[str, str] = {
     "dec": "DEC: dense autoencoder 500-500-2000-10 (150 with the paper preset), then KL(P||Q)",
     "dtc": "DTC: temporal conv + BiLSTM autoencoder over 7-day windows, joint KL clustering",
 }
-
-
-def _day_blocks(X: Any, at_least: int = 1) -> Iterator[np.ndarray]:
-    """Days ``X`` on disk read in blocks of about :data:`~dsc_core.preprocess.BLOCK_BYTES`
-    (float64), each at least ``at_least`` days (the last block absorbs a short tail)."""
-    from dsc_core.preprocess import time_blocks
-
-    n = X.shape[0]
-    blocks = time_blocks(n, 8 * int(np.prod(X.shape[1:])))
-    step = max(blocks[0].stop, at_least)
-    starts = list(range(0, n, step))
-    if len(starts) > 1 and n - starts[-1] < at_least:
-        starts.pop()
-    for i, a in enumerate(starts):
-        yield np.asarray(X[a : starts[i + 1] if i + 1 < len(starts) else n])
-
-
-def flatten_valid(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(day, variable, y, x)`` → ``(day, variable·valid cells)`` float64."""
-    return X[:, :, mask].reshape(len(X), -1).astype(np.float64)
 
 
 KINDS = ("kmeans", "agglomerative", "gmm")
@@ -95,7 +83,7 @@ class FeatureClusterer(ClusterMixin, BaseEstimator):
         days: ``time`` is not used). Days on disk (:mod:`dsc_core.days`) are read in blocks."""
         if on_disk(X):
             check_on_disk(X, self.mask_)
-            parts = [self._features(flatten_valid(b, self.mask_)) for b in _day_blocks(X)]
+            parts = [self._features(flatten_valid(b, self.mask_)) for b in array_blocks(X)]
             return np.concatenate(parts)
         X, _ = check_input(X, self.mask_)
         return self._features(flatten_valid(X, self.mask_))
@@ -110,21 +98,19 @@ class FeatureClusterer(ClusterMixin, BaseEstimator):
         PCA of them); on disk, an incremental PCA fitted block by block (without PCA, the
         flattened cells in float32, which must fit in memory)."""
         if not on_disk(X):
-            flat = flatten_valid(X, mask)
-            if self.n_components:
-                n = min(self.n_components, len(X) - 1, flat.shape[1])
-                self.pca_ = PCA(n, random_state=self.random_state).fit(flat)
-                flat = self.pca_.transform(flat)
-            return flat
+            if not self.n_components:
+                return flatten_valid(X, mask)
+            self.pca_, flat = valid_cells_pca(X, mask, self.n_components, self.random_state)
+            return self.pca_.fit(flat).transform(flat)
         if not self.n_components:
             return np.concatenate(
-                [flatten_valid(b, mask).astype(np.float32) for b in _day_blocks(X)]
+                [flatten_valid(b, mask).astype(np.float32) for b in array_blocks(X)]
             )
-        n = min(self.n_components, X.shape[0] - 1, int(mask.sum()) * X.shape[1])
+        n = component_count(self.n_components, X.shape[0], int(mask.sum()) * X.shape[1])
         self.pca_ = IncrementalPCA(n)
-        for block in _day_blocks(X, at_least=n):
+        for block in array_blocks(X, at_least=n):
             self.pca_.partial_fit(flatten_valid(block, mask))
-        return np.concatenate([self._features(flatten_valid(b, mask)) for b in _day_blocks(X)])
+        return np.concatenate([self._features(flatten_valid(b, mask)) for b in array_blocks(X)])
 
     def fit(
         self, X: np.ndarray, y: Any = None, mask: np.ndarray | None = None, time: Any = None
@@ -249,23 +235,64 @@ class FeatureClusterer(ClusterMixin, BaseEstimator):
 
 class _OwnNetwork(DSC):
     """A baseline with a network of its own that reuses DSC's training loop, save and load:
-    the DSC settings it has no use for, fixed as class attributes (DSC's machinery reads
-    them; they are not parameters of the baseline)."""
+    pretrained on reconstruction, centroids by k-means on the raw latent vectors (metric
+    "latent"), then the joint phase. Parameters, with DSC's meanings: those stored here,
+    shared by the baselines, and the network's own (DEC's ``latent_dim``, DTC's
+    ``window``); DSC's other settings are its default preset's (γ = 1)."""
 
-    variant = "dsc"
-    preset = "default"
-    rnn = None
-    gamma = 1.0
-    metric = "latent"
-    input_pool = None
-    day_shape = None
-    precision = "32"
+    def __init__(
+        self,
+        n_clusters: int,
+        pretrain_epochs: int,
+        max_epochs: int,
+        alpha: float,
+        tol: float,
+        update_interval: int,
+        batch_size: int,
+        learning_rate: float,
+        device: str,
+        random_state: int | None,
+        callbacks: list | None,
+        max_minutes: float | None,
+        precision: str,
+        day_shape: tuple[int, int, int] | None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.alpha = alpha
+        self.tol = tol
+        self.update_interval = update_interval
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.max_minutes = max_minutes
+        self.precision = precision
+        self.day_shape = day_shape
+
+    def _variant(self) -> tuple[bool, bool, bool]:
+        return VARIANTS["dsc"]  # trained as DSC: pretrained, then jointly
+
+    def _network_preset(self, window: int, reconstruct: str, latent_dim: int | None) -> Preset:
+        """DSC's default preset with this baseline's settings and its network's ``window``,
+        ``reconstruct`` and ``latent_dim`` (None: unused)."""
+        return get_preset(
+            "default",
+            window=window,
+            reconstruct=reconstruct,
+            latent_dim=latent_dim,
+            metric="latent",
+            gamma=1.0,
+            **training_settings(self),
+        )
 
 
 class DEC(_OwnNetwork):
     """DEC (Xie et al. 2016) on the flattened day: dense autoencoder d-500-500-2000-latent
     (ReLU), pretrained on reconstruction; centroids by k-means; then the clustering loss
-    KL(P‖Q) alone, the decoder dropped. Reuses DSC's training loop, save and load."""
+    KL(P‖Q) alone, the decoder dropped. Single days (no window)."""
 
     def __init__(
         self,
@@ -281,23 +308,18 @@ class DEC(_OwnNetwork):
         device: str = "auto",
         random_state: int | None = None,
         callbacks: list | None = None,
+        max_minutes: float | None = None,
+        precision: str = "32",
+        day_shape: tuple[int, int, int] | None = None,
     ) -> None:
-        self.n_clusters = n_clusters
+        super().__init__(
+            n_clusters, pretrain_epochs, max_epochs, alpha, tol, update_interval, batch_size,
+            learning_rate, device, random_state, callbacks, max_minutes, precision, day_shape,
+        )  # fmt: skip
         self.latent_dim = latent_dim
-        self.pretrain_epochs = pretrain_epochs
-        self.max_epochs = max_epochs
-        self.alpha = alpha
-        self.tol = tol
-        self.update_interval = update_interval
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.device = device
-        self.random_state = random_state
-        self.callbacks = callbacks
 
-    window = 1  # single days
-    reconstruct = "centre"
-    max_minutes = None
+    def _preset(self) -> Preset:
+        return self._network_preset(window=1, reconstruct="centre", latent_dim=self.latent_dim)
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return DenseAutoencoder(
@@ -305,16 +327,15 @@ class DEC(_OwnNetwork):
         )
 
     def _train_config(self, preset: Preset, seed: int):
-        config = super()._train_config(preset, seed)
-        config.joint_recon = False
-        return config
+        return replace(super()._train_config(preset, seed), joint_recon=False)
 
 
 class DTC(_OwnNetwork):
     """DTC (Madiraju et al. 2018), adapted to days of maps (:class:`dsc_core.model.
     TemporalAutoencoder`): each day's window of ``window`` days is a series; the temporal
     autoencoder is pretrained on reconstruction, its latent sequences initialised by k-means,
-    then trained jointly on reconstruction + KL(P‖Q). Reuses DSC's training loop, save, load."""
+    then trained jointly on reconstruction + KL(P‖Q). The latent size follows from the window
+    (:class:`~dsc_core.model.TemporalAutoencoder`)."""
 
     def __init__(
         self,
@@ -331,23 +352,17 @@ class DTC(_OwnNetwork):
         random_state: int | None = None,
         callbacks: list | None = None,
         max_minutes: float | None = None,
+        precision: str = "32",
+        day_shape: tuple[int, int, int] | None = None,
     ) -> None:
-        self.n_clusters = n_clusters
+        super().__init__(
+            n_clusters, pretrain_epochs, max_epochs, alpha, tol, update_interval, batch_size,
+            learning_rate, device, random_state, callbacks, max_minutes, precision, day_shape,
+        )  # fmt: skip
         self.window = window
-        self.pretrain_epochs = pretrain_epochs
-        self.max_epochs = max_epochs
-        self.alpha = alpha
-        self.tol = tol
-        self.update_interval = update_interval
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.device = device
-        self.random_state = random_state
-        self.callbacks = callbacks
-        self.max_minutes = max_minutes
 
-    latent_dim = None  # set by the window and the LSTM's units
-    reconstruct = "window"
+    def _preset(self) -> Preset:
+        return self._network_preset(window=self.window, reconstruct="window", latent_dim=None)
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset):
         return TemporalAutoencoder(

@@ -138,6 +138,7 @@ def choose_k(
     import time
 
     from dsc_core.baselines import make_estimator
+    from dsc_core.features import flatten_valid
 
     if seeds < 2:
         raise ConfigError(f"--seeds must be at least 2 to measure agreement, got {seeds}")
@@ -153,7 +154,7 @@ def choose_k(
             raise _OutOfTime
 
     prepared = prepare(replace(config, clusters=max(ks)), data)
-    x = prepared.X[:, :, prepared.mask].reshape(len(prepared.X), -1).astype(np.float64)
+    x = flatten_valid(prepared.X, prepared.mask)
     rows, fits = [], []
     try:
         for k in ks:

@@ -120,7 +120,7 @@ class _StreamedSums:
     memory (dask-backed) cost a block at a time. ``weights`` float32 (group, time)."""
 
     def __init__(self, fields: xr.Dataset, weights: np.ndarray) -> None:
-        from dsc_core.preprocess import read_blocks
+        from dsc_core.blocks import read_blocks
 
         self.variables, self.units, self.coords, valid = _describe(fields)
         n_time, n_lat, n_lon = fields[self.variables[0]].shape
@@ -235,7 +235,7 @@ _CACHE: list[tuple[weakref.ref, _Stack]] = []
 _CACHE_SIZE = 4
 
 
-def prepare(fields: xr.Dataset) -> None:
+def cache_sums(fields: xr.Dataset) -> None:
     """Build and cache the per-cell sums of ``fields`` (once per Dataset object, ~0.15 s on
     the sample) so that the next :func:`composite_of_days` on them costs milliseconds."""
     _stack(fields)

@@ -1,4 +1,5 @@
-"""The days a model reads: in one tensor on the device, or in an array on disk read by chunks.
+"""The days a model reads: in one tensor on the device, or in an array on disk read by chunks;
+and the window of days around each day.
 
 Days are float32 ``(day, variable, y, x)`` as :meth:`dsc_core.preprocess.Preprocessor.transform`
 writes them. When they fit in memory they sit in one tensor on the training device; otherwise
@@ -14,6 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from dsc_core.data.calendar import day_blocks
+from dsc_core.errors import ConfigError, DataError
 
 
 def on_disk(X: Any) -> bool:
@@ -68,3 +72,33 @@ class Days:
         if len(self._cache) > self.CACHED_CHUNKS:
             self._cache.popitem(last=False)
         return days
+
+
+def check_window(window: Any) -> None:
+    """ConfigError unless ``window`` is an odd integer ≥ 1: the days a window holds, centred
+    on its day."""
+    if not isinstance(window, int | np.integer) or window < 1 or window % 2 == 0:
+        raise ConfigError(f"window must be an odd number of days >= 1, got {window!r}")
+
+
+def window_indices(n_days: int, window: int, time: Any = None) -> np.ndarray:
+    """int64 (day, window): indices of the ``window`` days centred on each day.
+
+    A window never crosses an edge of the record or a gap in ``time`` (datetime64 (day,) in
+    order; None: consecutive days): it is clamped there, repeating the last day on that side,
+    so that on a DJF-only record 28 February never reads the next winter's 1 December.
+    """
+    check_window(window)
+    if n_days < 1:
+        raise DataError(f"no days to window (n_days={n_days}): select at least one day")
+    first, last = np.zeros(n_days, np.int64), np.full(n_days, n_days - 1, np.int64)
+    if time is not None:
+        block = day_blocks(time)
+        if len(block) != n_days:
+            raise DataError(f"time has {len(block)} dates for {n_days} days: pass one per day")
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+        ends = np.r_[starts[1:], n_days] - 1
+        first, last = starts[block], ends[block]
+    half = window // 2
+    idx = np.arange(n_days)[:, None] + np.arange(-half, half + 1)[None, :]
+    return np.clip(idx, first[:, None], last[:, None]).astype(np.int64)

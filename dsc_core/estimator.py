@@ -37,10 +37,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
-from dsc_core.days import Days, on_disk
+from dsc_core.days import Days, check_window, on_disk, window_indices
 from dsc_core.errors import ConfigError, DataError
-from dsc_core.model import PRESETS, DSCNet, Preset, get_preset
-from dsc_core.preprocess import window_indices
+from dsc_core.model import PRESETS, DSCNet, Preset, get_preset, training_settings
 from dsc_core.training import (
     METRICS,
     PRECISIONS,
@@ -131,12 +130,10 @@ def input_mixture(X: np.ndarray, mask: np.ndarray, n_clusters: int, seed: int) -
     principal components of the days ``X`` ``(day, variable, y, x)`` (valid cells of
     ``mask``): the consensus's candidate from outside the network, which finds regimes that
     sit below larger noise modes of the input as PCA + GMM does."""
-    from sklearn.decomposition import PCA
+    from dsc_core.features import valid_cells_pca
 
-    flat = X[:, :, mask].reshape(len(X), -1).astype(np.float64)
-    n = min(INPUT_COMPONENTS, len(flat) - 1, flat.shape[1])
-    pcs = PCA(n, random_state=seed).fit_transform(flat)
-    return tied_mixture(pcs, n_clusters, seed, n_init=10)[2]
+    pca, flat = valid_cells_pca(X, mask, INPUT_COMPONENTS, seed)
+    return tied_mixture(pca.fit_transform(flat), n_clusters, seed, n_init=10)[2]
 
 
 def _dates(X: Any, time: Any) -> Any:
@@ -253,15 +250,19 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         return tags
 
     # --- configuration ----------------------------------------------------------------------
-    def _resolved(self) -> Preset:
-        """The preset with this estimator's explicit settings applied; validates them."""
+    def _variant(self) -> tuple[bool, bool, bool]:
+        """``(use_rnn, use_decoder, joint phase)`` of the variant (:data:`VARIANTS`)."""
         if self.variant not in VARIANTS:
             raise ConfigError(
                 f"unknown variant {self.variant!r}: choose one of {', '.join(VARIANTS)}"
             )
+        return VARIANTS[self.variant]
+
+    def _preset(self) -> Preset:
+        """The preset with this estimator's explicit settings applied, unchecked."""
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
-        p = get_preset(
+        return get_preset(
             self.preset,
             rnn=self.rnn,
             window=self.window,
@@ -269,18 +270,16 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
             input_pool=self.input_pool,
             reconstruct=self.reconstruct,
             metric=self.metric,
-            pretrain_epochs=self.pretrain_epochs,
-            max_epochs=self.max_epochs,
-            gamma=self.gamma,
-            tol=self.tol,
-            update_interval=self.update_interval,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
+            **training_settings(self),
         )
+
+    def _resolved(self) -> Preset:
+        """The preset with this estimator's explicit settings applied; validates them."""
+        use_rnn = self._variant()[0]
+        p = self._preset()
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
             raise ConfigError(f"n_clusters must be an integer ≥ 1, got {self.n_clusters!r}")
-        if not isinstance(p.window, (int, np.integer)) or p.window < 1 or p.window % 2 == 0:
-            raise ConfigError(f"window must be an odd number of days ≥ 1, got {p.window!r}")
+        check_window(p.window)
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
@@ -311,9 +310,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                     getattr(self, name) if name in ("alpha", "max_minutes") else getattr(p, name)
                 )
                 raise ConfigError(f"invalid {name}={value!r}: see DSC's docstring for the range")
-        if not VARIANTS[self.variant][0]:
-            p = replace(p, window=1)
-        return p
+        return p if use_rnn else replace(p, window=1)
 
     def _seed(self) -> int:
         if isinstance(self.random_state, (int, np.integer)):
@@ -321,7 +318,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _build(self, n_variables: int, grid: tuple[int, int], preset: Preset) -> nn.Module:
-        use_rnn, use_decoder, _ = VARIANTS[self.variant]
+        use_rnn, use_decoder, _ = self._variant()
         return DSCNet(
             n_variables,
             grid,
@@ -334,16 +331,10 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
 
     def _train_config(self, preset: Preset, seed: int) -> TrainConfig:
         return TrainConfig(
+            **training_settings(preset),
             n_clusters=self.n_clusters,
-            pretrain_epochs=preset.pretrain_epochs,
-            max_epochs=preset.max_epochs,
-            gamma=preset.gamma,
-            tol=preset.tol,
-            update_interval=preset.update_interval,
-            batch_size=preset.batch_size,
-            learning_rate=preset.learning_rate,
             seed=seed,
-            joint=VARIANTS[self.variant][2],
+            joint=self._variant()[2],
             metric=preset.metric,
             epoch_days=preset.epoch_days,
             max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes,

@@ -15,7 +15,8 @@ decoder's reconstruction against the targets of each day's window ``(day, W, var
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,30 @@ from dsc_core.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Preset:
-    """Architecture and training defaults of a named model size.
+class TrainingSettings:
+    """The training hyperparameters: a preset's defaults, an estimator's parameters and a
+    training run's settings (see :class:`dsc_core.estimator.DSC` for their meanings)."""
+
+    pretrain_epochs: int
+    max_epochs: int
+    gamma: float
+    tol: float
+    update_interval: int
+    batch_size: int
+    learning_rate: float
+
+
+TRAINING_SETTINGS = tuple(f.name for f in fields(TrainingSettings))
+
+
+def training_settings(source: Any) -> dict[str, Any]:
+    """The :class:`TrainingSettings` that ``source`` (a preset, an estimator) has, by name."""
+    return {name: getattr(source, name) for name in TRAINING_SETTINGS if hasattr(source, name)}
+
+
+@dataclass(frozen=True)
+class Preset(TrainingSettings):
+    """Architecture and training defaults (:class:`TrainingSettings`) of a named model size.
 
     ``conv`` lists ``(channels, pool)`` per 3×3 conv layer of the encoder (pool = 2×2 max-pool
     after it); the decoder mirrors the pooled layers: one (upsample 2 → conv 3×3 tanh) per pool,
@@ -55,13 +78,6 @@ class Preset:
     latent_dim: int
     latent_activation: str  # "sigmoid" (paper) or "linear"
     window: int
-    pretrain_epochs: int
-    max_epochs: int
-    gamma: float
-    tol: float
-    update_interval: int
-    batch_size: int
-    learning_rate: float
     reconstruct: str = "centre"
     metric: str = "latent"
     epoch_days: int | None = None

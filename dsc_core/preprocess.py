@@ -1,4 +1,4 @@
-"""Preprocessing: masks, smoothed seasonal cycle, per-variable normalisation, padding, windows.
+"""Preprocessing: masks, smoothed seasonal cycle, per-variable normalisation, padding.
 
 Input: an ``xr.Dataset`` as :func:`dsc_core.data.load` returns it, dims (time, latitude,
 longitude) per variable plus an optional boolean ``mask`` (latitude, longitude). Output of
@@ -28,15 +28,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dsc_core.blocks import read_blocks
 from dsc_core.data import MIN_VALID_SHARE
-from dsc_core.data.calendar import day_blocks
 from dsc_core.errors import ConfigError, DataError
 
 DIMS = ("time", "latitude", "longitude")
 _MIN_SPAN_DAYS = 292  # ~0.8 year: shorter spans get no annual harmonics (mean only)
 _MAX_AUTO_HARMONICS = 3
-BLOCK_BYTES = 64 * 2**20
-"""Days are read, fitted and transformed in blocks of about this many bytes (float64)."""
 
 
 def auto_harmonics(span_days: int) -> int:
@@ -82,48 +80,6 @@ def _design(time: Any, harmonics: list[int]) -> np.ndarray:
 
 def _coefficient_names(harmonics: list[int]) -> list[str]:
     return ["mean"] + [f"{f}{h}" for h in harmonics for f in ("cos", "sin")]
-
-
-def time_blocks(n_days: int, day_bytes: int) -> list[slice]:
-    """Consecutive slices of ``n_days`` days, each about :data:`BLOCK_BYTES` when a day
-    costs ``day_bytes``: what is read and held at a time."""
-    step = max(1, BLOCK_BYTES // max(day_bytes, 1))
-    return [slice(a, min(a + step, n_days)) for a in range(0, n_days, step)]
-
-
-def read_blocks(ds: xr.Dataset, day_bytes: int) -> list[tuple[slice, Callable[[], xr.Dataset]]]:
-    """``(days, read)`` pairs over ``ds`` in blocks of days of about :data:`BLOCK_BYTES`
-    (``day_bytes`` a day); ``read()`` returns the block's part of ``ds``, in memory.
-
-    A dask-backed ``ds`` is read one dask chunk of days at a time: every variable's chunk is
-    loaded once and cut into blocks (reading each block on its own would decompress the whole
-    chunk again for each). Call the ``read`` functions in order.
-    """
-    n = ds.sizes["time"]
-    lengths = next(
-        (dict(zip(da.dims, da.chunks, strict=True))["time"] for da in ds.data_vars.values()
-         if da.chunks is not None and "time" in da.dims),
-        (n,),
-    )  # fmt: skip
-    loaded: dict[int, xr.Dataset] = {}
-
-    def reader(group: slice, block: slice) -> Callable[[], xr.Dataset]:
-        def read() -> xr.Dataset:
-            if group.start not in loaded:
-                loaded.clear()
-                loaded[group.start] = ds.isel(time=group).compute()
-            return loaded[group.start].isel(time=block)
-
-        return read
-
-    out, start = [], 0
-    for length in lengths:
-        group = slice(start, start + length)
-        for block in time_blocks(length, day_bytes):
-            days = slice(start + block.start, start + block.stop)
-            out.append((days, reader(group, block)))
-        start += length
-    return out
 
 
 class _HarmonicSums:
@@ -561,30 +517,6 @@ class Preprocessor:
                 f"saved preprocessing statistics are incomplete ({err}): refit"
             ) from None
         return pre
-
-
-def window_indices(n_days: int, window: int, time: Any = None) -> np.ndarray:
-    """int64 (day, window): indices of the ``window`` days centred on each day.
-
-    A window never crosses an edge of the record or a gap in ``time`` (datetime64 (day,) in
-    order; None: consecutive days): it is clamped there, repeating the last day on that side,
-    so that on a DJF-only record 28 February never reads the next winter's 1 December.
-    """
-    if not isinstance(window, int | np.integer) or window < 1 or window % 2 == 0:
-        raise ConfigError(f"window must be an odd integer >= 1, got {window!r}")
-    if n_days < 1:
-        raise DataError(f"no days to window (n_days={n_days}): select at least one day")
-    first, last = np.zeros(n_days, np.int64), np.full(n_days, n_days - 1, np.int64)
-    if time is not None:
-        block = day_blocks(time)
-        if len(block) != n_days:
-            raise DataError(f"time has {len(block)} dates for {n_days} days: pass one per day")
-        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
-        ends = np.r_[starts[1:], n_days] - 1
-        first, last = starts[block], ends[block]
-    half = window // 2
-    idx = np.arange(n_days)[:, None] + np.arange(-half, half + 1)[None, :]
-    return np.clip(idx, first[:, None], last[:, None]).astype(np.int64)
 
 
 def paper_features(ds: xr.Dataset, mask: Any = None) -> np.ndarray:

@@ -107,6 +107,7 @@ class RunConfig:
         """Raise ConfigError (DataError for K > n_days or bad months) on a bad setting;
         return self (months normalised to a list of ints)."""
         from dsc_core.data.calendar import parse_months
+        from dsc_core.days import check_window
 
         self.months = parse_months(self.months)
         if not isinstance(self.clusters, int | np.integer) or self.clusters < 2:
@@ -124,8 +125,8 @@ class RunConfig:
             raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(presets)}")
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
-        if self.window is not None and (self.window < 1 or self.window % 2 == 0):
-            raise ConfigError(f"window must be an odd number of days >= 1, got {self.window}")
+        if self.window is not None:
+            check_window(self.window)
         # seed + 1 and one seed per surrogate are used too: keep them within NumPy's range
         if not isinstance(self.seed, int | np.integer) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")

@@ -41,9 +41,10 @@ import pandas as pd
 import xarray as xr
 
 from dsc_core import __version__
-from dsc_core.composites import prepare
+from dsc_core.composites import cache_sums
 from dsc_core.data.io import NETCDF_LOCK
 from dsc_core.errors import DataError
+from dsc_core.processes import alive
 from dsc_core.run_config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -370,7 +371,7 @@ def load_run(directory: str | Path) -> Run:
     history_path = directory / "history.csv"
     history = pd.read_csv(history_path) if history_path.stat().st_size > 1 else pd.DataFrame()
     pre_path = directory / "preprocessor.json"
-    prepare(fields)  # the dashboard's first selection composite is then fast
+    cache_sums(fields)  # the dashboard's first selection composite is then fast
     return Run(
         config=RunConfig.from_dict(meta["config"]),
         labels=labels,
@@ -498,7 +499,9 @@ class RunStore:
         for path in sorted(self.root.iterdir()):
             found = _LEFTOVER.fullmatch(path.name)
             if path.name.startswith("."):
-                if found is None or not path.is_dir() or _alive(found["pid"]):
+                if found is None or not path.is_dir():
+                    continue
+                if found["pid"] is not None and alive(int(found["pid"])):  # no pid: gone
                     continue
                 target = self.root / found["name"]
                 if found["kind"] == "old" and not (target / CONFIG_FILE).exists():
@@ -608,16 +611,3 @@ def _take(path: Path, remove: bool) -> dict | None:
         and isinstance(entry.get("config"), dict)
     )
     return entry if written else None
-
-
-def _alive(pid: str | None) -> bool:
-    """Whether the process ``pid`` runs (None: unknown, taken as gone)."""
-    if pid is None:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

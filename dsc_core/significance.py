@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from dsc_core.errors import ConfigError
+from dsc_core.features import valid_cells_pca
 
 N_COMPONENTS = 10
 
@@ -86,10 +86,8 @@ def regime_significance(
     (share of surrogates below the run, in %), ``n_surrogates``, ``n_components``."""
     if not isinstance(n_surrogates, int | np.integer) or n_surrogates < 1:
         raise ConfigError(f"surrogates must be an integer >= 1, got {n_surrogates!r}")
-    flat = X[:, :, mask].reshape(len(X), -1).astype(np.float64)
-    n_comp = min(N_COMPONENTS, len(X) - 1, flat.shape[1])
-    pca = PCA(n_comp, random_state=seed).fit(flat)
-    pcs = pca.transform(flat)
+    pca, flat = valid_cells_pca(X, mask, N_COMPONENTS, seed)
+    pcs = pca.fit(flat).transform(flat)
     statistic = explained_share(pcs, np.asarray(labels))
     rng = np.random.default_rng(seed)
     null = []
@@ -109,5 +107,5 @@ def regime_significance(
         "null": null_arr.tolist(),
         "percentile": float(100 * (null_arr < statistic).mean()),
         "n_surrogates": int(n_surrogates),
-        "n_components": int(n_comp),
+        "n_components": int(pca.n_components),
     }

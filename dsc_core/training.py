@@ -1,4 +1,5 @@
-"""The training loop: autoencoder pretraining → initial centroids → joint phase.
+"""The training loop (:class:`Trainer`): autoencoder pretraining → initial centroids → joint
+phase.
 
 The centroids start from k-means in the chosen metric, or from a Gaussian mixture with one
 shared covariance whose whitening then fixes the metric, or from the head most agreed on by
@@ -38,7 +39,7 @@ from torch import nn
 
 from dsc_core.days import Days
 from dsc_core.errors import ConfigError
-from dsc_core.model import target_distribution
+from dsc_core.model import TrainingSettings, target_distribution
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 """Mixed precision of the training steps: autocast to this dtype ("32": full precision; "16"
@@ -74,18 +75,11 @@ class Event:
 Callback = Callable[[Event], None]
 
 
-@dataclass
-class TrainConfig:
+@dataclass(frozen=True)
+class TrainConfig(TrainingSettings):
     """Settings of one training run (see :class:`dsc_core.estimator.DSC` for meanings)."""
 
     n_clusters: int
-    pretrain_epochs: int
-    max_epochs: int
-    gamma: float
-    tol: float
-    update_interval: int
-    batch_size: int
-    learning_rate: float
     seed: int
     joint: bool = True
     joint_recon: bool = True  # False: KL only in the joint phase (DEC)
@@ -466,9 +460,250 @@ def _parallel(net: nn.Module) -> tuple[nn.Module, int, int]:
     return module, dist.get_rank(), dist.get_world_size()
 
 
+class Trainer:
+    """One training run of ``net`` on days ``x`` (:func:`train`'s arguments): :meth:`run`
+    pretrains, initialises the clusters, trains jointly and returns the result."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        x: Days,
+        mask: torch.Tensor,
+        windows: np.ndarray,
+        config: TrainConfig,
+        callbacks: Iterable[Callback] = (),
+        reference: np.ndarray | None = None,
+    ) -> None:
+        self.net, self.x, self.mask, self.windows = net, x, mask, windows
+        self.config, self.reference = config, reference
+        self.rng = np.random.default_rng(config.seed)
+        n = len(x)
+        self.has_decoder = net.decoder is not None
+        pretrain_epochs = scaled_epochs(config.pretrain_epochs, n, config.epoch_days)
+        self.pretrain_epochs = pretrain_epochs if self.has_decoder else 0
+        self.joint_epochs = (
+            scaled_epochs(config.max_epochs, n, config.epoch_days) if config.joint else 0
+        )
+        # P is refreshed at most once an epoch: each refresh encodes every day
+        self.update_interval = max(config.update_interval, -(-n // config.batch_size))
+        self.report = _Reporter(callbacks, self.pretrain_epochs + self.joint_epochs)
+        self.history: list[dict] = []
+        self.budget = config.max_seconds or float("inf")
+        self.window = windows.shape[1]
+        self.target_mask: torch.Tensor | None = None
+        if self.has_decoder:
+            with torch.no_grad():
+                self.target_mask = net.recon_target(x.rows(np.zeros(1, np.int64)), mask)[1]
+        self.full_window = getattr(net, "window", 1) > 1
+        self.parallel, self.rank, self.world = _parallel(net)
+        self.dtype = PRECISIONS[config.precision]
+        self.scaler = torch.amp.GradScaler(x.device.type, enabled=self.dtype == torch.float16)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.labels: np.ndarray | None = None  # at the last target refresh
+        self.head: dict = {}
+        self.p: torch.Tensor | None = None  # the target distribution of every day
+        self.steps = 0  # joint-phase steps taken
+        self.changed: float | None = None  # share of days that changed at the last refresh
+
+    def run(self) -> TrainResult:
+        """Pretraining, the initial clusters, the joint phase; the final labels."""
+        self.pretrain()
+        z = self.init_clusters()
+        if self.config.joint and self.joint_epochs:
+            self.joint(z)
+        return self.finish()
+
+    # --- the phases ---------------------------------------------------------------------------
+    def pretrain(self) -> None:
+        """Reconstruction only, ending after the epoch that passes the pretraining's share of
+        the time budget (its share of the epochs)."""
+        n_epochs, report = self.pretrain_epochs, self.report
+        budget = self.budget * n_epochs / max(n_epochs + self.joint_epochs, 1)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
+        self.net.train()
+        for epoch in range(1, n_epochs + 1):
+            losses = self._epoch("pretrain", epoch, n_epochs, self._recon_step)
+            report.done = epoch
+            self.history.append(
+                {"phase": "pretrain", "epoch": epoch, **losses, "elapsed": report.elapsed()}
+            )
+            report.send(Event("pretrain", epoch, n_epochs, losses))
+            if self._out_of_time(budget) and epoch < n_epochs:
+                self.history[-1]["budget"] = 1
+                report.send(Event("pretrain", epoch, n_epochs, losses, message="time budget"))
+                break
+
+    def init_clusters(self) -> torch.Tensor:
+        """Set the clustering layer's metric and centroids (:func:`initial_clusters`) and the
+        labels; returns every day's latent vector."""
+        net, config = self.net, self.config
+        z = self._encode_every_day()
+        with torch.no_grad():
+            decode, cells = (net.decode, self.target_mask) if self.has_decoder else (None, None)
+            start = initial_clusters(
+                z, config.metric, config.n_clusters, config.seed, config.kmeans_n_init,
+                decode, cells, self.reference,
+            )  # fmt: skip
+            net.clustering.set_metric(start.shift, start.scale)
+            net.clustering.centroids.copy_(start.centres)
+            self.labels = start.labels
+        self.head = {"metric": start.metric, "agreement": start.agreement}
+        self.report.send(Event("init", 0, 0, message=f"{start.metric} init"))
+        return z
+
+    def joint(self, z: torch.Tensor) -> None:
+        """Reconstruction + γ·KL(P‖Q) from the latent vectors ``z`` of every day, until the
+        stop rule fires, the epochs run out or the time budget is spent."""
+        n_epochs, report = self.joint_epochs, self.report
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
+        self.net.train()
+        self.steps, self.changed = 0, None
+        with torch.no_grad():
+            self.p = target_distribution(self.net.clustering(z))
+        for epoch in range(1, n_epochs + 1):
+            losses = self._epoch("joint", epoch, n_epochs, self._joint_step)
+            stopped = losses.pop("stopped", 0.0)
+            report.done = self.pretrain_epochs + epoch
+            self.history.append(
+                {
+                    "phase": "joint",
+                    "epoch": epoch,
+                    **losses,
+                    "changed": self.changed,
+                    "elapsed": report.elapsed(),
+                }
+            )
+            msg = f"converged: {self.changed:.4f} of days changed < tol" if stopped else ""
+            if not stopped and self._out_of_time(self.budget) and epoch < n_epochs:
+                self.history[-1]["budget"] = 1
+                stopped, msg = 1.0, "time budget"
+            report.send(Event("joint", epoch, n_epochs, losses, self.changed, message=msg))
+            if stopped:
+                break
+
+    def finish(self) -> TrainResult:
+        """The final labels (argmax of q), centroids, history and clustering head."""
+        net = self.net
+        net.eval()
+        with torch.no_grad():
+            q_all = net.clustering(self._encode_every_day())
+        final = q_all.argmax(1).cpu().numpy().astype(np.int64)
+        self.report.done = self.report.total
+        self.report.send(Event("done", 0, 0, message="training finished"))
+        return TrainResult(
+            labels=final,
+            centroids=net.clustering.centroids.detach().cpu().numpy().copy(),
+            history=self.history,
+            head=self.head,
+        )
+
+    def _out_of_time(self, budget: float) -> bool:
+        """Whether ``budget`` seconds are spent: by the slowest process's clock when several
+        train together, so that all of them stop after the same epoch."""
+        late = self.report.elapsed() > budget
+        if self.world > 1 and budget != float("inf"):
+            flag = torch.tensor([float(late)], device=self.x.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            late = bool(flag.item())
+        return late
+
+    # --- the steps ----------------------------------------------------------------------------
+    def _epoch(self, phase: str, epoch: int, n_epochs: int, step: Callable) -> dict[str, float]:
+        """One epoch of ``step(days)`` over this process's share of the batches: the means of
+        the loss terms (with ``"stopped"`` when a step returned None)."""
+        sums: dict[str, float] = {}
+        x = self.x
+        stored = x.chunk if x.array is not None else None
+        # the same batches in every process: each takes its share
+        every = batches(len(x), self.config.batch_size, self.window, self.rng, stored)
+        # as many batches in every process, at least one (fewer batches than processes:
+        # some take a batch twice), or a process waits for the others' gradients forever
+        share = max(1, len(every) // self.world)
+        steps = [every[(self.rank + i * self.world) % len(every)] for i in range(share)]
+        for i, days in enumerate(steps):
+            terms = step(days)
+            if terms is None:  # the joint phase's stop rule fired
+                return {**_means(sums, i), "stopped": 1.0}
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            self.report.done += 1.0 / len(steps)
+            if self.report.due():
+                self.report.send(Event(phase, epoch, n_epochs, _means(sums, i + 1)))
+        return _means(sums, len(steps))
+
+    def _recon_step(self, days: np.ndarray) -> dict[str, float]:
+        with self._autocast():
+            loss = self.parallel(self._recon_loss, days)
+        self._descend(loss)
+        return {"recon": loss.item()}
+
+    def _recon_loss(self, model: nn.Module, days: np.ndarray) -> torch.Tensor:
+        z, rows, idx = encode(model, self.x, self.mask, self.windows, days)
+        return model.recon_loss(z, self._targets(rows, idx), self.target_mask)
+
+    def _joint_step(self, days: np.ndarray) -> dict[str, float] | None:
+        """One step on ``days``, after refreshing P every ``update_interval`` steps; None
+        when the share of days that changed cluster at the refresh is below ``tol``."""
+        if self.steps and self.steps % self.update_interval == 0:
+            with torch.no_grad():
+                q_all = self.net.clustering(self._encode_every_day())
+                self.p = target_distribution(q_all)
+                new = q_all.argmax(1).cpu().numpy()
+            self.changed = float(np.mean(new != self.labels))
+            self.labels = new
+            if self.changed < self.config.tol:
+                return None
+        self.steps += 1
+        with self._autocast():
+            kl, recon = self.parallel(self._joint_loss, days)
+        terms = {"kl": kl.item()}
+        loss = kl
+        if recon is not None:
+            loss = recon + self.config.gamma * kl
+            terms["recon"] = recon.item()
+        self._descend(loss)
+        return terms
+
+    def _joint_loss(
+        self, model: nn.Module, days: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """KL(P‖Q) of the batch, and its reconstruction loss (None when not trained)."""
+        z, rows, idx = encode(model, self.x, self.mask, self.windows, days)
+        q = model.clustering(z)
+        kl = F.kl_div(q.float().log(), self.p[torch.as_tensor(days, device=self.x.device)],
+                      reduction="batchmean")  # fmt: skip
+        if self.has_decoder and self.config.joint_recon:
+            return kl, model.recon_loss(z, self._targets(rows, idx), self.target_mask)
+        return kl, None
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _encode_every_day(self) -> torch.Tensor:
+        return encode_all(
+            self.net, self.x, self.mask, self.windows, rank=self.rank, world=self.world
+        )
+
+    def _autocast(self) -> torch.autocast:
+        dtype = self.dtype
+        return torch.autocast(self.x.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def _descend(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss`` (scaled in float16)."""
+        self.optimizer.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    def _targets(self, rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Reconstruction targets ``(day, W', variable, y', x')`` of the windows ``idx``
+        ``(day, W)`` into ``rows`` (W' = 1: the centre day only)."""
+        with torch.no_grad():
+            target = self.net.recon_target(rows, self.mask)[0]
+        return target[idx if self.full_window else idx[:, self.window // 2, None]]
+
+
 def train(
     net: nn.Module,
-    x: torch.Tensor,
+    x: Days,
     mask: torch.Tensor,
     windows: np.ndarray,
     config: TrainConfig,
@@ -487,171 +722,4 @@ def train(
     budget (its share of the epochs) and the joint phase after the epoch that passes the whole
     budget; the history's last row of a phase cut short says ``"budget": 1``.
     """
-    rng = np.random.default_rng(config.seed)
-    n = len(x)
-    has_decoder = net.decoder is not None
-    pretrain_epochs = scaled_epochs(config.pretrain_epochs, n, config.epoch_days)
-    pretrain_epochs = pretrain_epochs if has_decoder else 0
-    joint_epochs = scaled_epochs(config.max_epochs, n, config.epoch_days) if config.joint else 0
-    # P is refreshed at most once an epoch: each refresh encodes every day
-    update_interval = max(config.update_interval, -(-n // config.batch_size))
-    report = _Reporter(callbacks, pretrain_epochs + joint_epochs)
-    history: list[dict] = []
-    budget = config.max_seconds or float("inf")
-    pretrain_budget = budget * pretrain_epochs / max(pretrain_epochs + joint_epochs, 1)
-    window = windows.shape[1]
-    if has_decoder:
-        with torch.no_grad():
-            target_mask = net.recon_target(x.rows(np.zeros(1, np.int64)), mask)[1]
-    full_window = getattr(net, "window", 1) > 1
-    parallel, rank, world = _parallel(net)
-    dtype = PRECISIONS[config.precision]
-    scaler = torch.amp.GradScaler(x.device.type, enabled=dtype == torch.float16)
-
-    def encode_every_day() -> torch.Tensor:
-        return encode_all(net, x, mask, windows, rank=rank, world=world)
-
-    def autocast():
-        return torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
-
-    def descend(optimizer, loss: torch.Tensor) -> None:
-        """One optimiser step on ``loss`` (scaled in float16)."""
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
-    def targets(rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Reconstruction targets ``(day, W', variable, y', x')`` of the windows ``idx``
-        ``(day, W)`` into ``rows`` (W' = 1: the centre day only)."""
-        with torch.no_grad():
-            target = net.recon_target(rows, mask)[0]
-        return target[idx if full_window else idx[:, window // 2, None]]
-
-    def step_batches(phase: str, epoch: int, n_epochs: int, loss_fn) -> dict[str, float]:
-        sums: dict[str, float] = {}
-        stored = x.chunk if x.array is not None else None
-        every = batches(n, config.batch_size, window, rng, stored)  # the same in every process
-        steps = every[rank::world][: len(every) // world or 1]
-        for i, days in enumerate(steps):
-            terms = loss_fn(days)
-            if terms is None:  # the joint phase's stop rule fired
-                return {**_means(sums, i), "stopped": 1.0}
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-            report.done += 1.0 / len(steps)
-            if report.due():
-                report.send(Event(phase, epoch, n_epochs, _means(sums, i + 1)))
-        return _means(sums, len(steps))
-
-    # --- pretraining: reconstruction only ---------------------------------------------------
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
-    net.train()
-
-    def recon_loss(model: nn.Module, days: np.ndarray) -> torch.Tensor:
-        z, rows, idx = encode(model, x, mask, windows, days)
-        return model.recon_loss(z, targets(rows, idx), target_mask)
-
-    def recon_step(days: np.ndarray) -> dict[str, float]:
-        with autocast():
-            loss = parallel(recon_loss, days)
-        descend(optimizer, loss)
-        return {"recon": loss.item()}
-
-    for epoch in range(1, pretrain_epochs + 1):
-        losses = step_batches("pretrain", epoch, pretrain_epochs, recon_step)
-        report.done = epoch
-        history.append({"phase": "pretrain", "epoch": epoch, **losses, "elapsed": report.elapsed()})
-        report.send(Event("pretrain", epoch, pretrain_epochs, losses))
-        if report.elapsed() > pretrain_budget and epoch < pretrain_epochs:
-            history[-1]["budget"] = 1
-            report.send(Event("pretrain", epoch, pretrain_epochs, losses, message="time budget"))
-            break
-
-    # --- initialisation of the centroids and of the metric ---------------------------------
-    z_all = encode_every_day()
-    with torch.no_grad():
-        decode, cells = (net.decode, target_mask) if has_decoder else (None, None)
-        start = initial_clusters(
-            z_all, config.metric, config.n_clusters, config.seed, config.kmeans_n_init,
-            decode, cells, reference,
-        )  # fmt: skip
-        net.clustering.set_metric(start.shift, start.scale)
-        net.clustering.centroids.copy_(start.centres)
-        labels = start.labels
-    head = {"metric": start.metric, "agreement": start.agreement}
-    report.send(Event("init", 0, 0, message=f"{start.metric} init"))
-
-    # --- joint phase: reconstruction + γ·KL(P‖Q) --------------------------------------------
-    if config.joint and joint_epochs:
-        optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
-        net.train()
-        state = {"step": 0, "changed": None}
-        with torch.no_grad():
-            p_all = target_distribution(net.clustering(z_all))
-
-        def joint_loss(model: nn.Module, days: np.ndarray):
-            """KL(P‖Q) of the batch, and its reconstruction loss (None when not trained)."""
-            z, rows, idx = encode(model, x, mask, windows, days)
-            q = model.clustering(z)
-            kl = F.kl_div(q.float().log(), p_all[torch.as_tensor(days, device=x.device)],
-                          reduction="batchmean")  # fmt: skip
-            if has_decoder and config.joint_recon:
-                return kl, model.recon_loss(z, targets(rows, idx), target_mask)
-            return kl, None
-
-        def joint_step(days: np.ndarray) -> dict[str, float] | None:
-            nonlocal p_all, labels
-            if state["step"] and state["step"] % update_interval == 0:
-                with torch.no_grad():
-                    q_all = net.clustering(encode_every_day())
-                    p_all = target_distribution(q_all)
-                    new = q_all.argmax(1).cpu().numpy()
-                state["changed"] = float(np.mean(new != labels))
-                labels = new
-                if state["changed"] < config.tol:
-                    return None
-            state["step"] += 1
-            with autocast():
-                kl, recon = parallel(joint_loss, days)
-            terms = {"kl": kl.item()}
-            loss = kl
-            if recon is not None:
-                loss = recon + config.gamma * kl
-                terms["recon"] = recon.item()
-            descend(optimizer, loss)
-            return terms
-
-        for epoch in range(1, joint_epochs + 1):
-            losses = step_batches("joint", epoch, joint_epochs, joint_step)
-            stopped = losses.pop("stopped", 0.0)
-            report.done = pretrain_epochs + epoch
-            history.append(
-                {
-                    "phase": "joint",
-                    "epoch": epoch,
-                    **losses,
-                    "changed": state["changed"],
-                    "elapsed": report.elapsed(),
-                }
-            )
-            msg = f"converged: {state['changed']:.4f} of days changed < tol" if stopped else ""
-            if not stopped and report.elapsed() > budget and epoch < joint_epochs:
-                history[-1]["budget"] = 1
-                stopped, msg = 1.0, "time budget"
-            report.send(Event("joint", epoch, joint_epochs, losses, state["changed"], message=msg))
-            if stopped:
-                break
-
-    net.eval()
-    with torch.no_grad():
-        q_all = net.clustering(encode_every_day())
-    final = q_all.argmax(1).cpu().numpy().astype(np.int64)
-    report.done = report.total
-    report.send(Event("done", 0, 0, message="training finished"))
-    return TrainResult(
-        labels=final,
-        centroids=net.clustering.centroids.detach().cpu().numpy().copy(),
-        history=history,
-        head=head,
-    )
+    return Trainer(net, x, mask, windows, config, callbacks, reference).run()

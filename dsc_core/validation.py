@@ -105,10 +105,11 @@ def run_case(
     On a case without regimes only ``deep`` is fitted: what matters there is its warnings.
     Returns {"case", "description", "half", "shape", "regimes" (planted count, 0: none),
     "ceiling" (None without regimes), "methods": {method: {"runs": [{"seed", "ari",
-    "seconds"}], "ari", "ari_std", "agreement", "seconds"}} (ARIs None without regimes),
+    "seconds", "head" (DSC: the clustering head's votes)}], "ari", "ari_std", "agreement",
+    "seconds"}} (ARIs None without regimes),
     "trust": the run's checks as :func:`dsc_core.trust.trust_checks` makes them for ``deep``'s
     first seed (k-means and PCA + GMM as references, their second seeds when there are
-    two)}.
+    two), "labels": {method: the first seed's labels}}.
     """
     from dsc_core.baselines import make_estimator
 
@@ -130,6 +131,8 @@ def run_case(
             labelings.append(labels)
             ari = None if truth is None else float(adjusted_rand_score(truth, labels))
             run = {"seed": seed, "ari": ari, "seconds": seconds}
+            if getattr(est, "head_", None):
+                run["head"] = est.head_
             runs.append(run)
             for cb in callbacks:
                 cb(data.case.name, method, seed, run)
@@ -159,6 +162,7 @@ def run_case(
         "ceiling": None if truth is None else supervised_ceiling(data.X, data.mask, truth),
         "methods": methods_out,
         "trust": trust,
+        "labels": {m: labelings[0].tolist() for m, labelings in first.items()},
     }
 
 

@@ -9,8 +9,9 @@ import xarray as xr
 
 from dsc_core.data.calendar import blocks_text
 from dsc_core.data.synthetic import sample
+from dsc_core.days import window_indices
 from dsc_core.errors import ConfigError, DataError
-from dsc_core.preprocess import Preprocessor, paper_features, window_indices
+from dsc_core.preprocess import Preprocessor, paper_features
 
 
 def _tiny(n_days=400, ny=5, nx=7, seed=0, start="2020-01-01") -> xr.Dataset:

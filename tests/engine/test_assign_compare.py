@@ -69,3 +69,24 @@ def test_cli_assign_and_compare(saved, tmp_path, capsys):
     assert "181 shared days, adjusted Rand index" in text and "A 0 ↔ B" in text
     table = [line.split()[1:] for line in text.splitlines() if line.startswith("    ")]
     assert sum(int(n) for row in table[:3] for n in row) == 181
+
+
+def test_assign_on_a_winter_run_labels_new_winter_days(tmp_path):
+    """A DJF run (its days in two blocks, a gap between February and December) labels the
+    winter days of another year with its model, and gives its own days back their labels."""
+    data = dsc_core.sample(start="2021-01-01", end="2022-02-28")
+    cfg = RunConfig(clusters=3, method="dsc", preset="fast", bbox=BBOX, device="cpu",
+                    variables=["t2m"], end="2021-12-31", months="DJF",
+                    params={"pretrain_epochs": 1, "max_epochs": 1})  # fmt: skip
+    r = load_run(save_run(run(cfg, data=data), tmp_path / "winter"))
+    assert r.n_days == 31 + 28 + 31  # January, February and December 2021
+    again = r.assign(data, end="2021-12-31")
+    np.testing.assert_array_equal(again["time"].values, r.labels["time"].values)
+    np.testing.assert_array_equal(again.values, r.labels.values)
+    # the model's windows stop at the gap: December is labelled as if it were alone
+    december = r.assign(data, start="2021-12-01", end="2021-12-31")
+    np.testing.assert_array_equal(december.values, r.labels.sel(time="2021-12").values)
+    new = r.assign(data, start="2022-01-01")
+    days = np.arange("2022-01-01", "2022-03-01", dtype="datetime64[D]")
+    np.testing.assert_array_equal(new["time"].values, days.astype("datetime64[ns]"))
+    assert set(np.unique(new.values)) <= {0, 1, 2}

@@ -1,16 +1,19 @@
 """dsc_core.choose_k: the measures per K on planted groups, end to end, and the CLI."""
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
 
 import dsc_core
+from dsc_core.baselines import make_estimator
 from dsc_core.choose_k import choose_k, classifiability, parse_ks, scores_for_k
 from dsc_core.cli import main
 from dsc_core.errors import ConfigError
-from dsc_core.pipeline import RunConfig
+from dsc_core.pipeline import RunConfig, prepare
 
 
 def blobs(k=3, n=300, dim=20, seed=0):
@@ -49,7 +52,18 @@ def test_choose_k_end_to_end_on_the_sample():
     assert list(table.index) == [2, 3]
     assert set(table.columns) >= {"seed_agreement", "classifiability", "silhouette",
                                   "variance_explained"}  # fmt: skip
-    assert ((table["variance_explained"] > 0) & (table["variance_explained"] < 1)).all()
+    # the same fits on the same preprocessed days give the numbers of the table
+    days = prepare(replace(cfg, clusters=3), data)
+    x = days.X[:, :, days.mask].reshape(len(days.X), -1).astype(np.float64)
+    total = ((x - x.mean(0)) ** 2).sum()
+    for k in (2, 3):
+        fits = [make_estimator("kmeans", k, random_state=seed).fit(days.X, mask=days.mask)
+                for seed in (0, 1)]  # fmt: skip
+        first, second = (np.asarray(f.labels_) for f in fits)
+        assert table.loc[k, "seed_agreement"] == pytest.approx(adjusted_rand_score(first, second))
+        explained = [1 - sum(((x[p == c] - x[p == c].mean(0)) ** 2).sum() for c in range(k)) / total
+                     for p in (first, second)]  # fmt: skip
+        assert table.loc[k, "variance_explained"] == pytest.approx(np.mean(explained))
     with pytest.raises(ConfigError, match="at least 2"):
         choose_k(cfg, [2], seeds=1, data=data)
 

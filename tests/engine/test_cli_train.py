@@ -4,12 +4,22 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
+from dsc_core.baselines import make_estimator
 from dsc_core.cli import main
+from dsc_core.pipeline import RunConfig, prepare
+from dsc_core.trust import trust_checks
 
 SELECT = ["--data", "sample", "--start", "2021-01-01", "--end", "2021-03-31"]
 SELECT += ["--bbox", "35,38,-30,-27"]
+
+
+def stored_labels(run_dir):
+    return pd.read_csv(run_dir / "labels.csv")["cluster"].to_numpy()
 
 
 def test_train_writes_every_file(tmp_path, capsys):
@@ -46,13 +56,62 @@ def test_train_reports_trust_beside_kmeans(tmp_path, capsys):
     assert "data vs red noise: k-means clusters above" in stdout
     trust = json.loads((out / "metrics.json").read_text())["trust"]
     assert set(trust["agreement"]) == {"kmeans"}  # the run is PCA + GMM itself
-    assert trust["structure"]["n_surrogates"] == 39
-    assert isinstance(trust["seed_agreement"], float)
-    assert isinstance(trust["kmeans_seed_agreement"], float)
-    for w in trust["warnings"]:
-        assert "red noise" in w or "agrees with itself" in w or "agree with each other" in w
-    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    structure = trust["structure"]
+    null = np.asarray(structure["null"])
+    assert structure["n_surrogates"] == len(null) == 39
+    assert structure["percentile"] == pytest.approx(100 * (null < structure["statistic"]).mean())
+    assert main([*argv, "--seed", "1", "--out", str(tmp_path / "seed1")]) == 0
     assert "add --check-stability" in capsys.readouterr().out
+    # the numbers reported are those of the labels: this run's and seed 1's stored ones, and
+    # k-means' with seeds 0 and 1 on the same preprocessed days
+    labels, again = stored_labels(out), stored_labels(tmp_path / "seed1")
+    assert trust["seed_agreement"] == pytest.approx(adjusted_rand_score(labels, again))
+    config = RunConfig.from_dict(json.loads((out / "config.json").read_text())["config"])
+    days = prepare(config)
+    kmeans = [make_estimator("kmeans", 3, random_state=seed).fit(days.X, mask=days.mask).labels_
+              for seed in (0, 1)]  # fmt: skip
+    assert trust["agreement"]["kmeans"] == pytest.approx(adjusted_rand_score(kmeans[0], labels))
+    assert trust["kmeans_seed_agreement"] == pytest.approx(adjusted_rand_score(*kmeans))
+    expected = trust_checks("pca-gmm", labels, {"kmeans": kmeans[0]}, structure, again,
+                            {"kmeans": kmeans[1]})  # fmt: skip
+    assert trust["warnings"] == expected["warnings"]
+    assert stdout.count("WARNING: ") == len(trust["warnings"])
+    for warning in trust["warnings"]:
+        assert f"WARNING: {warning}" in stdout
+
+
+def test_train_warns_that_red_noise_has_no_regimes(tmp_path, capsys):
+    """A file of pure red noise (AR(1) in every cell, no regimes): the run is written, and the
+    structure test's warning is printed and stored, with the numbers of its stored null."""
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    noise = np.zeros((90, 6, 6))
+    for t in range(1, 90):
+        noise[t] = 0.7 * noise[t - 1] + rng.normal(size=(6, 6))
+    coords = {
+        "time": pd.date_range("2021-01-01", periods=90),
+        "latitude": np.arange(40.0, 34.0, -1),
+        "longitude": np.arange(-30.0, -24.0),
+    }
+    t2m = (("time", "latitude", "longitude"), 280 + noise.astype(np.float32), {"units": "K"})
+    xr.Dataset({"t2m": t2m}, coords=coords).to_netcdf(tmp_path / "noise.nc")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "noise.nc"), "--method", "kmeans", "--clusters", "3"]
+    assert main([*argv, "--quiet", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    trust = json.loads((out / "metrics.json").read_text())["trust"]
+    structure = trust["structure"]
+    percentile = 100 * (np.asarray(structure["null"]) < structure["statistic"]).mean()
+    assert structure["percentile"] == pytest.approx(percentile) and percentile < 95
+    (warning,) = trust["warnings"]
+    assert warning == (
+        "the data's clusters are no more distinct than red noise's (k-means on the leading 10 "
+        f"principal components beats {percentile:.0f} % of 39 red-noise surrogates; 95 % "
+        "needed): there may be no regimes in this selection, and the clusters may be noise. "
+        "Try other variables, a season, or fewer clusters."
+    )
+    assert stdout.rstrip().endswith(f"WARNING: {warning}") and stdout.count("WARNING") == 1
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from dsc_core.days import Days
+from dsc_core.days import Days, window_indices
 from dsc_core.model import (
     ClusteringLayer,
     DenseAutoencoder,
@@ -16,7 +16,6 @@ from dsc_core.model import (
     pool_valid,
     target_distribution,
 )
-from dsc_core.preprocess import window_indices
 from dsc_core.training import encode_all, latent_metric, latent_of, tied_mixture
 
 

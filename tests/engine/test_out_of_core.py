@@ -8,6 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 from tiny_data import tiny_days
 
 import dsc_core
+import dsc_core.blocks
 import dsc_core.data.io
 import dsc_core.preprocess as preprocess
 from dsc_core.baselines import make_estimator
@@ -37,8 +38,8 @@ def _on_disk(x: np.ndarray, path, chunk: int = 8) -> zarr.Array:
 def test_preprocessing_in_small_blocks_matches_one_block(year, monkeypatch):
     whole = preprocess.Preprocessor(deseasonalize=True, area_weighting=True)
     x = whole.fit_transform(year)
-    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 2**19)  # five days a block
-    assert len(preprocess.time_blocks(365, 8 * 7 * 41 * 41)) > 50
+    monkeypatch.setattr(dsc_core.blocks, "BLOCK_BYTES", 2**19)  # five days a block
+    assert len(dsc_core.blocks.time_blocks(365, 8 * 7 * 41 * 41)) > 50
     blocks = preprocess.Preprocessor(deseasonalize=True, area_weighting=True)
     np.testing.assert_allclose(blocks.fit_transform(year), x, atol=1e-5)
     np.testing.assert_allclose(blocks.std_.values, whole.std_.values, rtol=1e-9)
@@ -46,8 +47,8 @@ def test_preprocessing_in_small_blocks_matches_one_block(year, monkeypatch):
 
 
 def test_dask_backed_days_are_read_a_chunk_of_days_at_a_time(year, monkeypatch):
-    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 8 * 7 * 41 * 41 * 10)  # 10 days a block
-    blocks = preprocess.read_blocks(year.chunk({"time": 25}), 8 * 7 * 41 * 41)
+    monkeypatch.setattr(dsc_core.blocks, "BLOCK_BYTES", 8 * 7 * 41 * 41 * 10)  # 10 days a block
+    blocks = dsc_core.blocks.read_blocks(year.chunk({"time": 25}), 8 * 7 * 41 * 41)
     days = [b for b, _ in blocks]
     assert [d.start for d in days] == sorted(d.start for d in days)
     assert sum(d.stop - d.start for d in days) == 365
@@ -89,7 +90,7 @@ def test_an_epoch_from_disk_visits_every_day_once_a_group_of_chunks_at_a_time():
 
 def test_pca_kmeans_streams_days_on_disk(tmp_path, monkeypatch):
     x, mask, truth = tiny_days(n=80)
-    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 8 * 3 * 256 * 9)  # blocks of 9 days
+    monkeypatch.setattr(dsc_core.blocks, "BLOCK_BYTES", 8 * 3 * 256 * 9)  # blocks of 9 days
     est = make_estimator("kmeans", 2, random_state=0, n_components=5)
     labels = est.fit(_on_disk(x, tmp_path / "x"), mask=mask).labels_
     assert type(est.pca_).__name__ == "IncrementalPCA"
@@ -100,7 +101,7 @@ def test_pca_kmeans_streams_days_on_disk(tmp_path, monkeypatch):
 def test_cluster_composites_of_lazy_fields_match_the_in_memory_ones(year, monkeypatch):
     fields = year[["t2m", "sp", "u10"]].assign(mask=year["mask"])
     labels = year["regime"].values
-    monkeypatch.setattr(preprocess, "BLOCK_BYTES", 2**17)
+    monkeypatch.setattr(dsc_core.blocks, "BLOCK_BYTES", 2**17)
     lazy = cluster_composites(fields.chunk({"time": 30}), labels)
     for k in range(int(labels.max()) + 1):
         one = composite_of_days(fields, labels == k)

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 import dsc_core
 from dsc_core.errors import Cancelled, ConfigError, DataError
@@ -70,7 +71,9 @@ def test_kmeans_run_end_to_end(tiny, tmp_path):
     m = r.metrics
     assert set(m) >= {"internal", "truth", "regimes", "reference", "fit_seconds", "total_seconds"}
     assert m["reference"]["method"] == "kmeans"
-    assert -1 <= m["truth"]["ari"] <= 1 and m["internal"]["silhouette_cosine"] is not None
+    truth = tiny["regime"].sel(time=r.labels["time"]).values  # the sample's planted regimes
+    assert m["truth"]["ari"] == pytest.approx(adjusted_rand_score(truth, r.labels.values))
+    assert m["internal"]["silhouette_cosine"] is not None
     assert sum(m["regimes"]["counts"]) == n
     # a kmeans run is its own reference when seeds agree
     assert m["reference"]["truth"]["ari"] == pytest.approx(m["truth"]["ari"])
@@ -98,9 +101,38 @@ def test_a_season_is_clustered_after_the_whole_period_s_cycle_is_removed():
         )
 
 
-def test_min_spell_and_clusters_numbered_by_frequency(tiny):
-    cfg = RunConfig(clusters=4, method="kmeans", bbox=BBOX, min_spell=3)
-    r = run(cfg, data=tiny)
+def spell_lengths(labels):
+    """Lengths of the runs of equal labels of consecutive days."""
+    return np.diff(np.flatnonzero(np.diff(np.r_[-1, labels, -1]) != 0))
+
+
+def test_min_spell_surrogates_and_clusters_numbered_by_frequency(tiny, tmp_path):
+    from sklearn.decomposition import PCA
+
+    from dsc_core.pipeline import prepare
+
+    events = []
+    cfg = RunConfig(clusters=4, method="kmeans", bbox=BBOX, min_spell=3, surrogates=2)
+    r = run(cfg, callbacks=[events.append], data=tiny)
+    stored = load_run(save_run(r, tmp_path / "run"))
+    # the stored labels have no spell shorter than min_spell (90 consecutive days)
+    assert spell_lengths(stored.labels.values).min() >= 3
+    assert spell_lengths(stored.labels.values).sum() == stored.n_days == 90
+    # the asked surrogates were clustered, and the run is ranked among them
+    sig = stored.metrics["significance"]
+    null = np.asarray(sig["null"])
+    assert sig["n_surrogates"] == len(null) == 2
+    assert [e.message for e in events if e.phase == "significance"] == [
+        "red-noise surrogate 1 of 2", "red-noise surrogate 2 of 2"]  # fmt: skip
+    assert sig["percentile"] == pytest.approx(100 * (null < sig["statistic"]).mean())
+    # the statistic: variance explained by the means of the filtered clusters, in the space
+    # of the leading 10 principal components of the clustered days
+    prepared = prepare(cfg, tiny)
+    flat = prepared.X[:, :, prepared.mask].reshape(90, -1).astype(np.float64)
+    pcs = PCA(10, random_state=0).fit_transform(flat)
+    labels = stored.labels.values
+    within = sum(((pcs[labels == c] - pcs[labels == c].mean(0)) ** 2).sum() for c in range(4))
+    assert sig["statistic"] == pytest.approx(1 - within / ((pcs - pcs.mean(0)) ** 2).sum())
     counts = r.metrics["regimes"]["counts"]
     assert counts == sorted(counts, reverse=True)  # cluster 0 is the most frequent
     spells = r.metrics["regimes"]["spells"]
@@ -156,12 +188,29 @@ def test_cancel_stops_the_run(tiny):
         run(cfg, callbacks=[cancel], data=tiny)
 
 
+def rmse(features, labels):
+    """sqrt(Σ_days ‖x − own cluster mean‖² / n_days), by hand."""
+    means = {c: features[labels == c].mean(0) for c in np.unique(labels)}
+    own = np.stack([means[c] for c in labels])
+    return np.sqrt(((features - own) ** 2).sum() / len(features))
+
+
 def test_score_space_paper_scores_the_raw_fields():
+    from dsc_core.data import load
+    from dsc_core.preprocess import paper_features
+
     year = dsc_core.sample(start="2021-01-01", end="2021-12-31")  # a seasonal cycle to remove
     cfg = RunConfig(clusters=3, method="kmeans", bbox=BBOX)
-    anomalies = run(cfg, data=year).metrics["internal"]
-    raw = run(replace(cfg, score_space="paper"), data=year).metrics["internal"]
-    assert raw["rmse"] != pytest.approx(anomalies["rmse"])
+    on_anomalies = run(cfg, data=year)
+    on_raw = run(replace(cfg, score_space="paper"), data=year)
+    labels = on_anomalies.labels.values
+    np.testing.assert_array_equal(on_raw.labels.values, labels)  # the same fit, scored twice
+    # the anomalies the run clustered (its stored fields), and the raw fields of its box
+    anomalies = paper_features(on_anomalies.fields)
+    raw = paper_features(load(year, bbox=BBOX))
+    assert on_anomalies.metrics["internal"]["rmse"] == pytest.approx(rmse(anomalies, labels))
+    assert on_raw.metrics["internal"]["rmse"] == pytest.approx(rmse(raw, labels))
+    assert rmse(raw, labels) != pytest.approx(rmse(anomalies, labels))
     with pytest.raises(ConfigError, match="score space"):
         replace(cfg, score_space="latent").validate()
 
@@ -178,4 +227,8 @@ def test_a_file_without_regimes_is_flagged_without_asking():
     assert any("no more distinct than red noise" in w for w in warnings)
     year = dsc_core.sample(start="2021-01-01", end="2021-12-31")
     trust = run(cfg, data=year).metrics["trust"]
-    assert trust["structure"]["percentile"] >= 95 and trust["warnings"] == []
+    structure = trust["structure"]
+    null = np.asarray(structure["null"])
+    assert len(null) == structure["n_surrogates"] == 39
+    assert structure["percentile"] == pytest.approx(100 * (null < structure["statistic"]).mean())
+    assert structure["percentile"] >= 95 and trust["warnings"] == []

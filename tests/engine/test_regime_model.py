@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 import dsc_core
 from dsc_core.errors import ConfigError, DSCError
 from dsc_core.pipeline import RunConfig, run
+from dsc_core.trust import warnings_for
 
 BOX = (36.0, 40.0, -30.0, -26.0)
 
@@ -55,12 +56,15 @@ def test_a_dataarray_with_its_own_names_fits_predicts_and_saves(two_winters, tmp
     )
     assert model.latent_.dims[0] == "valid_time"
     assert set(model.composites_["variable"].values) == {"t2m", "sp", "u10"}
-    assert isinstance(model.warnings_, list) and "silhouette_euclidean" in model.scores_
+    assert "silhouette_euclidean" in model.scores_
     new = model.predict(two_winters.isel(valid_time=slice(0, 50)))
     assert new.dims == ("valid_time",) and new.sizes["valid_time"] == 50
     np.testing.assert_array_equal(new["valid_time"].values, two_winters["valid_time"].values[:50])
     saved = dsc_core.runs.load_run(model.save(tmp_path / "winters"))
     np.testing.assert_array_equal(saved.labels.values, labels.values)
+    # the warnings are the sentences the stored trust numbers call for, and are stored
+    trust = saved.metrics["trust"]
+    assert model.warnings_ == trust["warnings"] == warnings_for("dsc", trust)
 
 
 def test_bad_input_is_refused_in_one_line(two_winters):

@@ -51,7 +51,9 @@ def test_run_reports_the_percentile_and_refuses_bad_counts():
     cfg = RunConfig(method="kmeans", clusters=4, bbox=(35.0, 38.0, -30.0, -27.0), surrogates=3)
     metrics = run(cfg, data=data).metrics
     sig = metrics["significance"]
-    assert sig["n_surrogates"] == 3 and 0 <= sig["percentile"] <= 100
+    null = np.asarray(sig["null"])
+    assert sig["n_surrogates"] == len(null) == 3
+    assert sig["percentile"] == pytest.approx(100 * (null < sig["statistic"]).mean())
     warned = any("red noise" in w for w in metrics["trust"]["warnings"])
     assert warned == (sig["percentile"] < 95)
     with pytest.raises(ConfigError, match="surrogates"):
