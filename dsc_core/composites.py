@@ -25,62 +25,144 @@ import weakref
 import numpy as np
 import xarray as xr
 
+from dsc_core.blocks import read_blocks
 from dsc_core.errors import DataError
 
 SPATIAL_DIMS = ("latitude", "longitude")
+SELECTION_BLOCK_BYTES = 16 * 2**20
+"""A composite of some days reads them in blocks of about this many bytes (float64)."""
 
 
-class _Stack:
-    """The fields flattened to (time, cell) float32, centred on each cell's whole-period mean.
+class FieldSums:
+    """Per-cell sums of ``fields`` over the whole period: what the test of every composite
+    of them needs. A cell is one (variable, latitude, longitude).
 
-    A cell is one (variable, latitude, longitude). Centring (in float64) keeps the sums of
-    squares accurate for fields with a large offset (surface pressure in Pa). Masked and NaN
-    values are 0 in ``xx`` and counted out through ``finite`` (None when no value is missing
-    apart from masked cells).
+    ``mean`` (cell,) is the whole-period mean (NaN where never valid); ``n``, ``s``, ``ss``
+    the count, sum and sum of squares of the values centred on it (centring in float64 keeps
+    the sums of squares accurate for fields with a large offset, surface pressure in Pa);
+    ``inflation`` the variance inflation of day-to-day persistence; ``variables``, ``units``,
+    ``coords``, ``valid`` (lat, lon), ``shape`` (variable, lat, lon) and ``n_time`` describe
+    the fields. :meth:`of` reads the fields in blocks of days, twice; a stored run keeps them
+    in ``field_sums.nc`` (:meth:`to_dataset` / :meth:`from_dataset`), so that a composite of
+    a few days reads those days only.
     """
 
-    def __init__(self, fields: xr.Dataset):
-        variables, self.units, self.coords, valid = _describe(fields)
-        self.variables = variables
-        n_time, n_lat, n_lon = fields[variables[0]].shape
-        self.n_time = n_time
-        self.shape = (len(variables), n_lat, n_lon)
-        n_var = len(variables)
-        x = np.empty((n_time, n_var, n_lat, n_lon), dtype=np.float32)
-        finite = np.empty(x.shape, dtype=bool)
-        mean = np.empty((n_var, n_lat, n_lon))
-        for i, v in enumerate(variables):
-            xi = np.where(valid, np.asarray(fields[v].values, dtype=np.float64), np.nan)
-            fi = np.isfinite(xi)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean[i] = np.where(fi, xi, 0.0).sum(axis=0) / fi.sum(axis=0)
-            x[:, i] = np.where(fi, xi - mean[i], 0.0)
-            finite[:, i] = fi
-        self.mean = mean.reshape(-1)  # (cell,) whole-period mean, NaN where never valid
-        x = x.reshape(n_time, -1)
-        self.inflation = _inflation(*_lag_sums(x, fields["time"].values))
-        # centred values and their squares side by side: one matrix product per selection
-        self.xx = np.concatenate([x, x * x], axis=1)
-        self.n_cells = x.shape[1]
-        finite = finite.reshape(n_time, -1)
-        self.n = finite.sum(axis=0)  # (cell,)
-        # where every valid cell is finite on every day, the count of a selection is its size
-        self.finite = None if np.all(finite == finite[:1]) else finite.astype(np.float32)
-        sums = self.xx.sum(axis=0, dtype=np.float64)
-        self.s, self.ss = sums[: self.n_cells], sums[self.n_cells :]
+    def __init__(self, fields: xr.Dataset) -> None:
+        self.variables, self.units, self.coords, self.valid = _describe(fields)
+        self.n_time = int(fields.sizes["time"])
+        self.shape = (len(self.variables), *self.valid.shape)
+        self.day_bytes = 8 * int(np.prod(self.shape))
+        self.mean = self.n = self.s = self.ss = self.inflation = np.zeros(0)
 
-    def composite(self, weights: np.ndarray, alpha: float, test: str) -> tuple[np.ndarray, ...]:
-        """Composites of groups of days; weights: float32 (group, time), 1 where selected.
+    @classmethod
+    def of(cls, fields: xr.Dataset, weights: np.ndarray | None = None) -> tuple[FieldSums, tuple]:
+        """The sums of ``fields``, and in the same pass those of the groups of days
+        ``weights`` (float32 (group, time), 1 where a day belongs): ``(size, n1, s1, ss1)``
+        for :func:`_welch`."""
+        self = cls(fields)
+        total, count = np.zeros(self.shape), np.zeros(self.shape)
+        for _, read in read_blocks(fields, self.day_bytes):
+            part = read()
+            for i, v in enumerate(self.variables):
+                xi = np.where(self.valid, np.asarray(part[v].values, np.float64), np.nan)
+                total[i] += np.where(np.isfinite(xi), xi, 0.0).sum(axis=0)
+                count[i] += np.isfinite(xi).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.mean = (total / count).reshape(-1)
+        cells = self.mean.size
+        self.n, self.s, self.ss = np.zeros(cells), np.zeros(cells), np.zeros(cells)
+        groups = _GroupSums(np.zeros((0, self.n_time)) if weights is None else weights, cells)
+        lag, previous = np.zeros((4, cells)), None
+        time = np.asarray(fields["time"].values, dtype="datetime64[ns]")
+        for block, read in read_blocks(fields, self.day_bytes):
+            x, finite = self.centred(read())
+            self.n += finite.sum(axis=0)
+            self.s += x.sum(axis=0, dtype=np.float64)
+            self.ss += (x * x).sum(axis=0, dtype=np.float64)
+            groups.add(weights[:, block] if weights is not None else None, x, finite)
+            days = time[block]
+            if previous is not None:
+                x, days = np.concatenate([previous[0], x]), np.concatenate([previous[1], days])
+            lag += _lag_sums(x, days)
+            previous = (x[-1:], days[-1:])
+        self.inflation = _inflation(*lag)
+        return self, groups.parts()
 
-        Returns mean, anomaly, significant (group, variable, lat, lon) and count (group,).
-        """
-        size = weights.sum(axis=1, dtype=np.float64)[:, None]
-        if self.finite is None:
-            n1 = np.where(self.n > 0, size, 0.0)
-        else:
-            n1 = (weights @ self.finite).astype(np.float64)
-        sums = (weights @ self.xx).astype(np.float64)
-        return _welch(self, size, n1, sums[:, : self.n_cells], sums[:, self.n_cells :], alpha, test)
+    def centred(self, part: xr.Dataset, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """float32 (day, cell) of the days of ``part`` (only ``rows`` of them, if given)
+        minus the whole-period mean, 0 where missing, and float32 (day, cell) 1 where a value
+        is present; one variable at a time in float64, so that a block costs little more
+        than these two."""
+        per = int(np.prod(self.shape[1:]))
+        n_days = part.sizes["time"] if rows is None else len(rows)
+        x = np.empty((n_days, len(self.variables) * per), np.float32)
+        finite = np.empty(x.shape, np.float32)
+        for i, v in enumerate(self.variables):
+            cells = slice(i * per, (i + 1) * per)
+            xi = np.asarray(part[v].values)
+            xi = (xi if rows is None else xi[rows]).astype(np.float64).reshape(n_days, per)
+            fi = np.isfinite(xi) & self.valid.reshape(-1)
+            x[:, cells] = np.where(fi, xi - self.mean[cells], 0.0)
+            finite[:, cells] = fi
+        return x, finite
+
+    def to_dataset(self) -> xr.Dataset:
+        """The sums on (variable, latitude, longitude), to store beside the fields."""
+        dims = ("variable", *SPATIAL_DIMS)
+        names = ("mean", "n", "s", "ss", "inflation")
+        return xr.Dataset(
+            {k: (dims, getattr(self, k).reshape(self.shape)) for k in names},
+            coords={"variable": self.variables, "units": ("variable", self.units),
+                    **self.coords, "mask": (SPATIAL_DIMS, self.valid)},
+            attrs={"n_time": self.n_time},
+        )  # fmt: skip
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> FieldSums:
+        """Inverse of :meth:`to_dataset`."""
+        self = cls.__new__(cls)
+        self.variables = [str(v) for v in ds["variable"].values]
+        self.units = [str(u) for u in ds["units"].values]
+        self.coords = {d: ds[d] for d in SPATIAL_DIMS}
+        self.valid = np.asarray(ds["mask"].values, dtype=bool)
+        self.n_time = int(ds.attrs["n_time"])
+        self.shape = (len(self.variables), *self.valid.shape)
+        self.day_bytes = 8 * int(np.prod(self.shape))
+        for k in ("mean", "n", "s", "ss", "inflation"):
+            setattr(self, k, np.asarray(ds[k].values, dtype=np.float64).reshape(-1))
+        return self
+
+    def matches(self, fields: xr.Dataset) -> bool:
+        """Whether these are the sums of ``fields`` (same variables, days and grid)."""
+        variables = [v for v in fields.data_vars if v != "mask"]
+        grid = tuple(fields.sizes.get(d, 0) for d in SPATIAL_DIMS)
+        return (variables, fields.sizes.get("time"), grid) == (
+            self.variables, self.n_time, self.shape[1:]
+        )  # fmt: skip
+
+
+class _GroupSums:
+    """Count, sum and sum of squares per cell of groups of days (``weights`` float32 (group,
+    time)), accumulated block by block from centred values."""
+
+    def __init__(self, weights: np.ndarray, cells: int) -> None:
+        k = len(weights)
+        self.size = weights.sum(axis=1, dtype=np.float64)[:, None]
+        self.n1, self.s1, self.ss1 = (
+            np.zeros((k, cells)),
+            np.zeros((k, cells)),
+            np.zeros((k, cells)),
+        )
+
+    def add(self, w: np.ndarray | None, x: np.ndarray, finite: np.ndarray) -> None:
+        if w is None or not len(w):
+            return
+        self.n1 += (w @ finite).astype(np.float64)
+        self.s1 += (w @ x).astype(np.float64)
+        self.ss1 += (w @ (x * x)).astype(np.float64)
+
+    def parts(self) -> tuple:
+        return self.size, self.n1, self.s1, self.ss1
 
 
 def _welch(st, size, n1, s1, ss1, alpha: float, test: str) -> tuple[np.ndarray, ...]:
@@ -112,67 +194,6 @@ def _welch(st, size, n1, s1, ss1, alpha: float, test: str) -> tuple[np.ndarray, 
         significant,
         size[:, 0].round().astype(np.int64),
     )
-
-
-class _StreamedSums:
-    """What :func:`_welch` needs for fixed groups of days, read from ``fields`` in blocks of
-    days (two passes: the per-cell mean, then the centred sums), so that fields larger than
-    memory (dask-backed) cost a block at a time. ``weights`` float32 (group, time)."""
-
-    def __init__(self, fields: xr.Dataset, weights: np.ndarray) -> None:
-        from dsc_core.blocks import read_blocks
-
-        self.variables, self.units, self.coords, valid = _describe(fields)
-        n_time, n_lat, n_lon = fields[self.variables[0]].shape
-        self.n_time, self.shape = n_time, (len(self.variables), n_lat, n_lon)
-        day_bytes = 8 * int(np.prod(self.shape))
-        total, count = np.zeros(self.shape), np.zeros(self.shape)
-        for _, read in read_blocks(fields, day_bytes):
-            x, finite = self._values(read(), valid)
-            total += np.where(finite, x, 0.0).sum(axis=0)
-            count += finite.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.mean = (total / count).reshape(-1)
-        cells = self.mean.size
-        self.n, self.s, self.ss = np.zeros(cells), np.zeros(cells), np.zeros(cells)
-        k = len(weights)
-        self.n1, self.s1, self.ss1 = (
-            np.zeros((k, cells)),
-            np.zeros((k, cells)),
-            np.zeros((k, cells)),
-        )
-        lag = np.zeros((4, cells))
-        time = np.asarray(fields["time"].values, dtype="datetime64[ns]")
-        previous = None
-        for block, read in read_blocks(fields, day_bytes):
-            x, finite = self._values(read(), valid)
-            x = np.where(finite, x - self.mean.reshape(self.shape), 0.0)
-            x = x.astype(np.float32).reshape(len(x), -1)
-            finite = finite.reshape(len(x), -1).astype(np.float32)
-            w = weights[:, block]
-            self.n += finite.sum(axis=0)
-            self.s += x.sum(axis=0, dtype=np.float64)
-            self.ss += (x * x).sum(axis=0, dtype=np.float64)
-            self.n1 += w @ finite
-            self.s1 += (w @ x).astype(np.float64)
-            self.ss1 += (w @ (x * x)).astype(np.float64)
-            days = time[block]
-            if previous is not None:
-                x, days = np.concatenate([previous[0], x]), np.concatenate([previous[1], days])
-            lag += _lag_sums(x, days)
-            previous = (x[-1:], days[-1:])
-        self.inflation = _inflation(*lag)
-        self.size = weights.sum(axis=1, dtype=np.float64)[:, None]
-
-    def _values(self, part: xr.Dataset, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float64 (time, variable, lat, lon) of a block, NaN outside ``valid``, and where
-        finite."""
-        x = np.stack([np.asarray(part[v].values, dtype=np.float64) for v in self.variables], 1)
-        x = np.where(valid, x, np.nan)
-        return x, np.isfinite(x)
-
-    def composite(self, alpha: float, test: str) -> tuple[np.ndarray, ...]:
-        return _welch(self, self.size, self.n1, self.s1, self.ss1, alpha, test)
 
 
 def _describe(fields: xr.Dataset) -> tuple[list, list, dict, np.ndarray]:
@@ -231,29 +252,26 @@ def fdr(p: np.ndarray, tested: np.ndarray, alpha: float) -> np.ndarray:
     return out.reshape(p.shape)
 
 
-_CACHE: list[tuple[weakref.ref, _Stack]] = []
-_CACHE_SIZE = 4
+_SUMS: list[tuple[weakref.ref, FieldSums]] = []
+_SUMS_KEPT = 8
 
 
-def cache_sums(fields: xr.Dataset) -> None:
-    """Build and cache the per-cell sums of ``fields`` (once per Dataset object, ~0.15 s on
-    the sample) so that the next :func:`composite_of_days` on them costs milliseconds."""
-    _stack(fields)
-
-
-def _stack(fields: xr.Dataset) -> _Stack:
-    """The :class:`_Stack` of ``fields``, built once per Dataset object.
-
-    Fields are not expected to change in place; repeated selections on the same fields (the
-    dashboard's) then cost milliseconds.
-    """
-    for ref, st in _CACHE:
+def field_sums(fields: xr.Dataset) -> FieldSums:
+    """The :class:`FieldSums` of ``fields``, computed once per Dataset object (or given by
+    :func:`remember_sums`): fields are not expected to change in place."""
+    for ref, sums in _SUMS:
         if ref() is fields:
-            return st
-    st = _Stack(fields)
-    _CACHE[:] = [(r, s) for r, s in _CACHE if r() is not None][-(_CACHE_SIZE - 1) :]
-    _CACHE.append((weakref.ref(fields), st))
-    return st
+            return sums
+    return remember_sums(fields, FieldSums.of(fields)[0])
+
+
+def remember_sums(fields: xr.Dataset, sums: FieldSums) -> FieldSums:
+    """Let :func:`field_sums` answer ``sums`` for ``fields`` (e.g. read from a run folder)."""
+    if not sums.matches(fields):
+        raise DataError("these sums are not those of these fields: recompute them")
+    _SUMS[:] = [(r, s) for r, s in _SUMS if r() is not None][-(_SUMS_KEPT - 1) :]
+    _SUMS.append((weakref.ref(fields), sums))
+    return sums
 
 
 TESTS = {
@@ -265,14 +283,14 @@ TESTS = {
 
 
 def _dataset(
-    stack: _Stack,
+    sums: FieldSums,
     parts: tuple,
     alpha: float,
     test: str,
     lead: tuple[str, ...] = (),
     lead_coords=None,
 ) -> xr.Dataset:
-    """Wrap :meth:`_Stack.composite` output; without ``lead`` the group dim is dropped."""
+    """Wrap :func:`_welch` output; without ``lead`` the group dim is dropped."""
     dims = (*lead, "variable", *SPATIAL_DIMS)
     mean, anom, sig, count = parts if lead else (p[0] for p in parts)
     ds = xr.Dataset(
@@ -281,13 +299,13 @@ def _dataset(
             "anomaly": (dims, anom.astype(np.float32)),
             "significant": (dims, sig),
             "count": (lead, count),
-            "frequency": (lead, count / max(stack.n_time, 1)),
+            "frequency": (lead, count / max(sums.n_time, 1)),
         },
         coords={
             **(lead_coords or {}),
-            "variable": stack.variables,
-            "units": ("variable", stack.units),
-            **stack.coords,
+            "variable": sums.variables,
+            "units": ("variable", sums.units),
+            **sums.coords,
         },
     )
     ds["mean"].attrs["long_name"] = "composite mean"
@@ -314,17 +332,27 @@ def composite_of_days(
     alpha, test: the significance test (module doc).
     Returns ``mean``, ``anomaly``, ``significant`` on (variable, latitude, longitude),
     scalar ``count`` and ``frequency``; ``units`` coordinate on variable.
+    Only the blocks of days that hold selected days are read (with the whole period's sums
+    from :func:`field_sums`: read once per fields, or stored with a run).
     """
     _check_test(test, alpha)
-    stack = _stack(fields)
+    sums = field_sums(fields)
     d = np.asarray(days)
-    if d.dtype != bool or d.shape != (stack.n_time,):
+    if d.dtype != bool or d.shape != (sums.n_time,):
         raise DataError(
-            f"days must be a boolean array with one entry per day ({stack.n_time}), "
+            f"days must be a boolean array with one entry per day ({sums.n_time}), "
             f"got {d.dtype} {d.shape}"
         )
-    parts = stack.composite(d[None].astype(np.float32), alpha, test)
-    return _dataset(stack, parts, alpha, test)
+    groups = _GroupSums(d[None].astype(np.float32), sums.mean.size)
+    step = max(1, SELECTION_BLOCK_BYTES // sums.day_bytes)
+    for start in range(0, sums.n_time, step):
+        picked = np.flatnonzero(d[start : start + step]) + start
+        if len(picked):
+            part = fields.isel(time=slice(picked[0], picked[-1] + 1))
+            x, finite = sums.centred(part, picked - picked[0])
+            groups.add(np.ones((1, len(picked)), np.float32), x, finite)
+    parts = _welch(sums, *groups.parts(), alpha, test)
+    return _dataset(sums, parts, alpha, test)
 
 
 def cluster_composites(
@@ -342,7 +370,8 @@ def cluster_composites(
     Returns ``mean``, ``anomaly``, ``significant`` on (cluster, variable, latitude,
     longitude), ``count`` and ``frequency`` on (cluster); ``units`` coordinate on variable.
     The fields are read in blocks of days (dask-backed ones are never loaded whole) and
-    only the clusters' sums are kept.
+    only the clusters' sums are kept; the whole period's sums are remembered for
+    :func:`composite_of_days` and :func:`field_sums`.
     """
     _check_test(test, alpha)
     n_time = fields.sizes["time"]
@@ -351,6 +380,7 @@ def cluster_composites(
         raise DataError(f"labels {lab.shape} must have one entry per day ({n_time})")
     k = int(n_clusters) if n_clusters is not None else int(lab.max()) + 1
     onehot = (lab[None, :] == np.arange(k)[:, None]).astype(np.float32)
-    stack = _StreamedSums(fields, onehot)
-    parts = stack.composite(alpha, test)
-    return _dataset(stack, parts, alpha, test, ("cluster",), {"cluster": np.arange(k)})
+    sums, groups = FieldSums.of(fields, onehot)
+    remember_sums(fields, sums)
+    parts = _welch(sums, *groups, alpha, test)
+    return _dataset(sums, parts, alpha, test, ("cluster",), {"cluster": np.arange(k)})

@@ -7,7 +7,10 @@ A run directory holds (no pickle anywhere)::
     metrics.json     internal / truth / regime scores, reference k-means, timings
     latent.nc        latent (time, latent), soft (time, cluster)
     composites.nc    cluster composites (see dsc_core.composites)
-    fields.nc        the physical fields the run used (anomalies if deseasonalised) + mask
+    fields.nc        the physical fields the run used (anomalies if deseasonalised) + mask,
+                     uncompressed: a stored run is opened without reading them
+    field_sums.nc    their per-cell sums over the whole period (a composite of some days then
+                     reads those days only; see dsc_core.composites.FieldSums)
     history.csv      the training history, one row per epoch (may be empty)
     preprocessor.json the preprocessing statistics (when known)
     model/           the fitted estimator's own save() (estimators that have one)
@@ -41,7 +44,7 @@ import pandas as pd
 import xarray as xr
 
 from dsc_core import __version__
-from dsc_core.composites import cache_sums
+from dsc_core.composites import FieldSums, field_sums, remember_sums
 from dsc_core.data.io import NETCDF_LOCK
 from dsc_core.errors import DataError
 from dsc_core.processes import alive
@@ -245,9 +248,12 @@ def _summary_problem(summary: Any) -> str:
     return ""
 
 
-def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
+def _write_netcdf(ds: xr.Dataset, path: Path, contiguous: bool = False) -> None:
+    """Write ``ds``, floats compressed; ``contiguous``: stored as they lie in memory, so that
+    any run of days is read as one range of bytes, without a chunk cache or decompression
+    (a stored run's fields: a view reads a day, or some days, and nothing else)."""
     encoding = {
-        v: {"zlib": True, "complevel": 1}
+        v: {"contiguous": True} if contiguous else {"zlib": True, "complevel": 1}
         for v in ds.data_vars
         if np.issubdtype(ds[v].dtype, np.floating)
     }
@@ -265,7 +271,8 @@ def _write_data(run: Run, tmp: Path) -> None:
     (tmp / "metrics.json").write_text(json.dumps(jsonable(run.metrics), indent=1, allow_nan=False))
     _write_netcdf(xr.Dataset({"latent": run.latent, "soft": run.soft}), tmp / "latent.nc")
     _write_netcdf(run.composites, tmp / "composites.nc")
-    _write_netcdf(run.fields, tmp / "fields.nc")
+    _write_netcdf(run.fields, tmp / "fields.nc", contiguous=True)
+    _write_netcdf(field_sums(run.fields).to_dataset(), tmp / "field_sums.nc")
     run.history.to_csv(tmp / "history.csv", index=False)
     if run.preprocessor is not None:
         (tmp / "preprocessor.json").write_text(json.dumps(jsonable(run.preprocessor)))
@@ -354,7 +361,8 @@ def _read_config(directory: Path) -> dict:
 
 def load_run(directory: str | Path) -> Run:
     """Read a run directory written by :func:`save_run` (no retraining; the model itself is
-    loaded on first use of ``run.model``)."""
+    loaded on first use of ``run.model``). Its fields stay on disk (read when a view needs
+    them); a run saved before ``field_sums.nc`` existed has its sums computed on first use."""
     directory = Path(directory).absolute()
     meta = _read_config(directory)
     labels_df = pd.read_csv(directory / "labels.csv", parse_dates=["time"])
@@ -366,12 +374,14 @@ def load_run(directory: str | Path) -> Run:
     )
     with NETCDF_LOCK:
         latent = xr.load_dataset(directory / "latent.nc")
-        fields = xr.load_dataset(directory / "fields.nc")
+        fields = xr.open_dataset(directory / "fields.nc", engine="netcdf4")
         composites = xr.load_dataset(directory / "composites.nc")
+        sums_path = directory / "field_sums.nc"
+        if sums_path.is_file():
+            remember_sums(fields, FieldSums.from_dataset(xr.load_dataset(sums_path)))
     history_path = directory / "history.csv"
     history = pd.read_csv(history_path) if history_path.stat().st_size > 1 else pd.DataFrame()
     pre_path = directory / "preprocessor.json"
-    cache_sums(fields)  # the dashboard's first selection composite is then fast
     return Run(
         config=RunConfig.from_dict(meta["config"]),
         labels=labels,

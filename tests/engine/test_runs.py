@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from dsc_core import composites
 from dsc_core import runs as runs_mod
-from dsc_core.composites import cluster_composites
+from dsc_core.composites import cluster_composites, composite_of_days
 from dsc_core.errors import DataError
 from dsc_core.metrics import internal_scores, regime_stats
 from dsc_core.pipeline import RunConfig
@@ -215,6 +216,31 @@ def test_saves_at_the_same_moment_keep_every_run(tmp_path):
     np.testing.assert_array_equal(store.load(runs[0].name).labels, runs[0].labels)
 
 
+def test_a_stored_run_reads_its_fields_only_where_a_view_needs_them(tmp_path, monkeypatch):
+    """Opening a run reads none of its fields; a composite of some days reads the blocks of
+    days that hold them, with the whole period's sums stored beside the fields (or computed
+    once for a run saved before they were)."""
+    run = make_run(n_time=60)
+    path = save_run(run, tmp_path / "r")
+    back = load_run(path)
+    assert not any(back.fields[v].variable._in_memory for v in ("sst", "u10"))
+    days = np.zeros(60, bool)
+    days[[12, 13, 17]] = True
+    expected = composite_of_days(run.fields, days)
+    read = []
+    centred = composites.FieldSums.centred
+    monkeypatch.setattr(composites, "SELECTION_BLOCK_BYTES", 10 * 8 * 2 * 5 * 6)  # 10 days
+    monkeypatch.setattr(composites.FieldSums, "centred",
+                        lambda self, part, rows=None: read.append(part.sizes["time"])
+                        or centred(self, part, rows))  # fmt: skip
+    xr.testing.assert_allclose(composite_of_days(back.fields, days), expected)
+    assert read == [6]  # days 12 to 17 of the block of days 10 to 19
+    (path / "field_sums.nc").unlink()
+    older = load_run(path)
+    xr.testing.assert_allclose(composite_of_days(older.fields, days), expected)
+    assert read[1:] == [60, 6]  # the sums read every day (one block), then the selection
+
+
 def test_netcdf_reads_and_writes_from_threads_at_once(tmp_path):
     """save_run and load_run on four threads at once (HDF5 itself is not thread-safe)."""
     run = make_run()
@@ -224,6 +250,7 @@ def test_netcdf_reads_and_writes_from_threads_at_once(tmp_path):
         for j in range(3):
             save_run(make_run(seed=i), tmp_path / f"r{i}-{j}")
             back = load_run(tmp_path / "ref")
+            composite_of_days(back.fields, back.labels.values == j)  # reads the fields
         return back.labels.values
 
     with ThreadPoolExecutor(4) as pool:
