@@ -241,56 +241,113 @@ def run(
 
 def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: float, marks: dict):
     """The fits and the analysis of :func:`run` on its prepared data."""
-    import pandas as pd
-    import xarray as xr
-
-    from dsc_core.baselines import make_estimator
     from dsc_core.composites import cluster_composites
-    from dsc_core.metrics import regime_stats
-    from dsc_core.regimes import frequency_order, min_spell_filter, relabel
-    from dsc_core.runs import Run
-    from dsc_core.trust import structure_test, trust_checks
 
-    ds, pre, X, mask, days = (prepared.ds, prepared.pre, prepared.X, prepared.mask, prepared.days)
-    n_days = len(days)
     t_load, t_pre = marks["preprocess"], time.perf_counter()
     if prepared.on_disk and config.surrogates:
         raise ConfigError(
             "the red-noise test needs the days in memory: raise --memory-budget or drop "
             "--significance"
         )
+    fit = _fitter(config, prepared)
+    estimator = fit(config.method, config.seed, callbacks)
+    t_fit = time.perf_counter()
 
-    def fit(method: str, seed: int, callbacks=(), data=X):
+    _emit(callbacks, "analysis", "composites and scores", start)
+    clusters = _Clusters.of(config, prepared, estimator)
+    fields = _fields(config, prepared)
+    composites = cluster_composites(fields, clusters.labels, n_clusters=config.clusters)
+    reference = fit("kmeans", config.seed)
+    truth = _truth(prepared.ds)
+    metrics = _scores(config, prepared, fields, clusters, reference.labels_, truth)
+    _emit(callbacks, "trust", "references and the red-noise test of the data", start)
+    metrics["trust"] = _trust(config, prepared, fit, estimator, clusters.raw, reference,
+                              truth, callbacks, start)  # fmt: skip
+    if config.surrogates:
+        _significance(config, prepared, fit, clusters.labels, metrics, callbacks, start)
+    t_end = time.perf_counter()
+    metrics.update(
+        n_days=len(prepared.days),
+        load_seconds=t_load - start,
+        preprocess_seconds=t_pre - t_load,
+        fit_seconds=t_fit - t_pre,
+        analysis_seconds=t_end - t_fit,
+        total_seconds=t_end - start,
+    )
+    return _run_of(config, prepared, clusters, composites, metrics, fields, estimator)
+
+
+def _fitter(config: RunConfig, prepared: Prepared) -> Callable[..., Any]:
+    """``fit(method, seed, callbacks=(), data=X)``: an estimator of ``config`` (another
+    method and seed) fitted on the prepared days (or on ``data`` of their shape)."""
+    from dsc_core.baselines import make_estimator
+
+    def fit(method: str, seed: int, callbacks=(), data=prepared.X):
         params = estimator_params(replace(config, method=method), callbacks)
         if method == "kmeans" and prepared.on_disk:
             params["n_components"] = REFERENCE_PCS
         est = make_estimator(method, config.clusters, random_state=seed, **params)
-        return est.fit(data, mask=mask, time=days)
+        return est.fit(data, mask=prepared.mask, time=prepared.days)
 
-    estimator = fit(config.method, config.seed, callbacks)
-    raw = np.asarray(estimator.labels_, dtype=np.int64)
-    t_fit = time.perf_counter()
+    return fit
 
-    _emit(callbacks, "analysis", "composites and scores", start)
-    latent, soft = embed(estimator, X, raw, config.clusters, time=days)
-    labels = min_spell_filter(raw, config.min_spell, time=days)
-    order = frequency_order(labels, config.clusters)
-    labels, raw, soft = relabel(labels, order), relabel(raw, order), soft[:, order]
-    fields_ = pre.anomalies(ds) if config.deseasonalize else ds
-    fields_ = fields_.assign(mask=ds["mask"])
-    if not prepared.on_disk:
-        fields_ = fields_.load()  # else they stay lazy and are read in blocks
-    composites = cluster_composites(fields_, labels, n_clusters=config.clusters)
-    reference = fit("kmeans", config.seed)
-    n_features = int(ds["mask"].values.sum()) * len(pre.variables_)
+
+@dataclass
+class _Clusters:
+    """A fitted run's clusters, numbered from the most to the least frequent (``order``: the
+    model's id of each): ``labels`` after the shortest-spell filter, ``raw`` before it,
+    ``soft`` (day, K) and ``latent`` (day, latent)."""
+
+    labels: np.ndarray
+    raw: np.ndarray
+    soft: np.ndarray
+    latent: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def of(cls, config: RunConfig, prepared: Prepared, estimator: Any) -> _Clusters:
+        from dsc_core.regimes import frequency_order, min_spell_filter, relabel
+
+        raw = np.asarray(estimator.labels_, dtype=np.int64)
+        latent, soft = embed(estimator, prepared.X, raw, config.clusters, time=prepared.days)
+        labels = min_spell_filter(raw, config.min_spell, time=prepared.days)
+        order = frequency_order(labels, config.clusters)
+        return cls(relabel(labels, order), relabel(raw, order), soft[:, order], latent, order)
+
+
+def _fields(config: RunConfig, prepared: Prepared) -> xr.Dataset:
+    """The physical fields the run clustered (anomalies when deseasonalised) with the mask:
+    in memory, or lazy and read in blocks when the days are kept on disk."""
+    ds = prepared.ds
+    fields = prepared.pre.anomalies(ds) if config.deseasonalize else ds
+    fields = fields.assign(mask=ds["mask"])
+    return fields if prepared.on_disk else fields.load()
+
+
+def _truth(ds: xr.Dataset) -> np.ndarray | None:
+    """The planted regimes of synthetic data (the ``regime`` coordinate), else None."""
+    return np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
+
+
+def _scores(
+    config: RunConfig,
+    prepared: Prepared,
+    fields: xr.Dataset,
+    clusters: _Clusters,
+    reference: np.ndarray,
+    truth: np.ndarray | None,
+) -> dict:
+    """The run's metrics: internal (and truth) scores beside the k-means ``reference``'s,
+    regime statistics (before the shortest-spell filter too), the cluster order."""
+    from dsc_core.metrics import regime_stats
+
+    days, n_days = prepared.days, len(prepared.days)
+    n_features = int(prepared.ds["mask"].values.sum()) * len(prepared.pre.variables_)
     scored = score_sample(n_days, n_features, config.seed)
-    features = score_features(config, prepared, anomalies=fields_, days=scored)
-    truth = np.asarray(ds["regime"].values, dtype=np.int64) if "regime" in ds.coords else None
-    metrics = score(features, labels, truth, scored)
-    metrics["reference"] = {
-        "method": "kmeans",
-        **score(features, np.asarray(reference.labels_, dtype=np.int64), truth, scored),
-    }
+    features = score_features(config, prepared, anomalies=fields, days=scored)
+    metrics = score(features, clusters.labels, truth, scored)
+    reference_scores = score(features, np.asarray(reference, dtype=np.int64), truth, scored)
+    metrics["reference"] = {"method": "kmeans", **reference_scores}
     del features
     metrics["days_on_disk"] = prepared.on_disk
     if scored is not None:
@@ -300,24 +357,43 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
             "note": f"internal scores on a seeded sample of {len(scored)} of the "
             f"{n_days} days (silhouette compares all pairs of days)",
         }
-    metrics["regimes"] = regime_stats(labels, config.clusters, time=days)
-    metrics["cluster_order"] = order.tolist()
+    metrics["regimes"] = regime_stats(clusters.labels, config.clusters, time=days)
+    metrics["cluster_order"] = clusters.order.tolist()
     if config.min_spell > 1:
-        metrics["regimes_unfiltered"] = regime_stats(raw, config.clusters, time=days)
+        metrics["regimes_unfiltered"] = regime_stats(clusters.raw, config.clusters, time=days)
     if prepared.on_disk:
         metrics["reference"]["note"] = (
             f"k-means on the {REFERENCE_PCS} leading principal components of days kept on disk"
         )
-    _emit(callbacks, "trust", "references and the red-noise test of the data", start)
+    return metrics
+
+
+def _trust(
+    config: RunConfig,
+    prepared: Prepared,
+    fit: Callable[..., Any],
+    estimator: Any,
+    raw: np.ndarray,
+    reference: Any,
+    truth: np.ndarray | None,
+    callbacks: list,
+    start: float,
+) -> dict:
+    """:func:`dsc_core.trust.trust_checks` of the run's clusters before the shortest-spell
+    filter: the references (k-means, PCA + GMM), the data's red-noise test, the clustering
+    head's votes, and with ``check_stability`` every method refitted with the next seed."""
+    from dsc_core.trust import structure_test, trust_checks
+
     gmm = estimator if config.method == "pca-gmm" else fit("pca-gmm", config.seed)
     references = {"kmeans": reference.labels_, "pca-gmm": gmm.labels_}
-    structure = structure_test(gmm.transform(X), config.clusters, days, config.seed)
+    pcs = gmm.transform(prepared.X)
+    structure = structure_test(pcs, config.clusters, prepared.days, config.seed)
     again = {}
     if config.check_stability:
         _emit(callbacks, "stability", f"seed {config.seed + 1} for the stability check", start)
         again = {m: fit(m, config.seed + 1).labels_ for m in references}
         again[config.method] = fit(config.method, config.seed + 1, callbacks).labels_
-    metrics["trust"] = trust_checks(
+    return trust_checks(
         config.method,
         raw,
         references,
@@ -325,43 +401,65 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
         again.get(config.method),
         again,
         truth=truth,
+        head=getattr(estimator, "head_", None),
     )
-    if config.surrogates:
-        from dsc_core.regimes import min_spell_filter as persist
-        from dsc_core.significance import regime_significance
 
-        def cluster(fake: np.ndarray, seed: int) -> np.ndarray:
-            labels_ = fit(config.method, seed, callbacks, data=fake).labels_
-            return persist(np.asarray(labels_), config.min_spell, time=days)
 
-        def progress(i: int, n: int) -> None:
-            _emit(callbacks, "significance", f"red-noise surrogate {i} of {n}", start)
+def _significance(
+    config: RunConfig,
+    prepared: Prepared,
+    fit: Callable[..., Any],
+    labels: np.ndarray,
+    metrics: dict,
+    callbacks: list,
+    start: float,
+) -> None:
+    """The run's clusters against ``config.surrogates`` red-noise surrogates clustered the
+    same way (:func:`dsc_core.significance.regime_significance`) into ``metrics``, with a
+    trust warning below :data:`SIGNIFICANT_PERCENTILE`."""
+    from dsc_core.regimes import min_spell_filter
+    from dsc_core.significance import regime_significance
 
-        metrics["significance"] = regime_significance(
-            X, mask, labels, cluster, config.surrogates, days, config.seed, progress
+    days = prepared.days
+
+    def cluster(fake: np.ndarray, seed: int) -> np.ndarray:
+        labels_ = fit(config.method, seed, callbacks, data=fake).labels_
+        return min_spell_filter(np.asarray(labels_), config.min_spell, time=days)
+
+    def progress(i: int, n: int) -> None:
+        _emit(callbacks, "significance", f"red-noise surrogate {i} of {n}", start)
+
+    sig = regime_significance(prepared.X, prepared.mask, labels, cluster, config.surrogates,
+                              days, config.seed, progress)  # fmt: skip
+    metrics["significance"] = sig
+    if sig["percentile"] < SIGNIFICANT_PERCENTILE:
+        metrics["trust"]["warnings"].append(
+            f"the clusters are not more distinct than red noise clustered the same way "
+            f"(above {sig['percentile']:.0f} % of {sig['n_surrogates']} surrogates; "
+            f"{SIGNIFICANT_PERCENTILE} % needed)"
         )
-        sig = metrics["significance"]
-        if sig["percentile"] < SIGNIFICANT_PERCENTILE:
-            metrics["trust"]["warnings"].append(
-                f"the clusters are not more distinct than red noise clustered the same way "
-                f"(above {sig['percentile']:.0f} % of {sig['n_surrogates']} surrogates; "
-                f"{SIGNIFICANT_PERCENTILE} % needed)"
-            )
-    t_end = time.perf_counter()
-    metrics.update(
-        n_days=n_days,
-        load_seconds=t_load - start,
-        preprocess_seconds=t_pre - t_load,
-        fit_seconds=t_fit - t_pre,
-        analysis_seconds=t_end - t_fit,
-        total_seconds=t_end - start,
-    )
 
-    time_coord = {"time": ds["time"].values}
-    cluster_coord = np.arange(config.clusters)
+
+def _run_of(
+    config: RunConfig,
+    prepared: Prepared,
+    clusters: _Clusters,
+    composites: xr.Dataset,
+    metrics: dict,
+    fields: xr.Dataset,
+    estimator: Any,
+) -> Run:
+    """The :class:`dsc_core.runs.Run` of an analysed fit, on the prepared days' dates."""
+    import pandas as pd
+    import xarray as xr
+
+    from dsc_core.runs import Run
+
+    time_coord = {"time": prepared.ds["time"].values}
+    latent = clusters.latent
     return Run(
         config=config,
-        labels=xr.DataArray(labels, dims="time", coords=time_coord, name="cluster"),
+        labels=xr.DataArray(clusters.labels, dims="time", coords=time_coord, name="cluster"),
         latent=xr.DataArray(
             latent,
             dims=("time", "latent"),
@@ -369,15 +467,15 @@ def _analyse(config: RunConfig, prepared: Prepared, callbacks: list, start: floa
             name="latent",
         ),
         soft=xr.DataArray(
-            soft,
+            clusters.soft,
             dims=("time", "cluster"),
-            coords={**time_coord, "cluster": cluster_coord},
+            coords={**time_coord, "cluster": np.arange(config.clusters)},
             name="soft",
         ),
         composites=composites,
         metrics=metrics,
         history=pd.DataFrame(list(getattr(estimator, "history_", None) or [])),
-        fields=fields_,
-        preprocessor=pre.to_dict(),
+        fields=fields,
+        preprocessor=prepared.pre.to_dict(),
         estimator=estimator,
     )

@@ -10,6 +10,12 @@
   same data (k-means; PCA + Gaussian mixture). When the references agree with each other
   and the run agrees with neither, the run is the one that found something else: it names
   the reference to compare with.
+- **Head agreement** (every DSC run with the "consensus" head, at no cost): the candidate
+  clusterings of the latent space, one per way of measuring distances
+  (:func:`dsc_core.training.initial_clusters`), agree with each other on data with regimes
+  and disagree on noise. Low agreement warns by itself; high agreement silences the red-noise
+  test's warning: where DSC's windows find regimes the data's k-means does not (regimes below
+  larger noise modes, short records) that test fails on real regimes.
 - **Seed agreement** (``check_stability``): the run refitted with another seed, beside the
   references' own seed agreement.
 
@@ -31,6 +37,8 @@ from dsc_core.significance import explained_share, red_noise
 
 STRUCTURE_SURROGATES = 39
 STRUCTURE_COMPONENTS = 10
+HEAD_THRESHOLD = 0.0
+STRUCTURE_HEAD_THRESHOLD = 1.0
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,13 @@ class Thresholds:
     least this much (ARI) make a case against a run that agrees with none of them above
     ``odd_one_out``. ``unstable`` / ``unstable_margin``: seed agreement below ``unstable``
     and ``unstable_margin`` below the steadiest reference's. ``truth``: how much worse than
-    the best reference a run may recover planted regimes (synthetic data)."""
+    the best reference a run may recover planted regimes (synthetic data). ``head``: DSC's
+    candidate heads agreeing less than this (mean ARI of the chosen one with the others)
+    warn; ``structure_head``: at or above this agreement the red-noise test does not warn."""
 
     structure: float = 95.0
+    head: float = HEAD_THRESHOLD
+    structure_head: float = STRUCTURE_HEAD_THRESHOLD
     references_agree: float = 0.5
     odd_one_out: float = 0.35
     unstable: float = 0.6
@@ -111,6 +123,13 @@ def _ari(a: Any, b: Any) -> float:
     return float(adjusted_rand_score(np.asarray(a), np.asarray(b)))
 
 
+def head_agreement(head: dict | None) -> float | None:
+    """The chosen clustering head's mean agreement (ARI) with the other candidates, from a
+    DSC estimator's ``head_`` (None when its head was not chosen by consensus)."""
+    votes = (head or {}).get("agreement") or {}
+    return float(max(votes.values())) if votes else None
+
+
 def trust_checks(
     method: str,
     labels: Any,
@@ -120,18 +139,20 @@ def trust_checks(
     reference_seed_labels: dict[str, Any] | None = None,
     truth: Any = None,
     thresholds: Thresholds = THRESHOLDS,
+    head: dict | None = None,
 ) -> dict:
     """Whether a run's clusters can be trusted (module docstring).
 
     labels: the run's (day,); references: {method: labels} of classical references fitted
     on the same data (k-means first); structure: a :func:`structure_test` result;
     seed_labels / reference_seed_labels: the same methods refitted with another seed
-    (optional); truth: planted regimes (synthetic data).
+    (optional); truth: planted regimes (synthetic data); head: the DSC estimator's ``head_``.
 
     Returns {"agreement": {reference: ARI with the run}, "references_agree" (ARI between
     the first two references), "agreement_with_kmeans", "seed_agreement",
     "reference_seed_agreement": {reference: ARI}, "kmeans_seed_agreement", "truth_ari":
-    {method or reference: ARI} (with a truth), "structure", "warnings": [plain sentences]
+    {method or reference: ARI} (with a truth), "structure", "head_agreement"
+    (:func:`head_agreement`), "warnings": [plain sentences]
     (:func:`warnings_for`)}.
     """
     names = [n for n in references if n != method]
@@ -144,6 +165,7 @@ def trust_checks(
         "kmeans_seed_agreement": None,
         "truth_ari": None,
         "structure": structure,
+        "head_agreement": head_agreement(head),
     }
     out["agreement_with_kmeans"] = out["agreement"].get("kmeans")
     if len(names) >= 2:
@@ -166,8 +188,16 @@ def warnings_for(method: str, checks: dict, thresholds: Thresholds = THRESHOLDS)
     """The plain-sentence warnings of the numbers :func:`trust_checks` gathered, under
     ``thresholds`` (the suite re-reads stored numbers with other thresholds to calibrate)."""
     t, warnings = thresholds, []
-    structure = checks.get("structure")
-    if structure is not None and structure["percentile"] < t.structure:
+    structure, heads = checks.get("structure"), checks.get("head_agreement")
+    if heads is not None and heads < t.head:
+        warnings.append(
+            f"{method}'s candidate clusterings of its latent space disagree (the chosen one "
+            f"agrees with the others at ARI {heads:.2f}; {t.head:.2f} needed): its clusters "
+            "depend on how distances are measured and may be noise. Try other variables, a "
+            "season, or fewer clusters."
+        )
+    steady = heads is not None and heads >= t.structure_head
+    if structure is not None and structure["percentile"] < t.structure and not steady:
         warnings.append(
             f"the data's clusters are no more distinct than red noise's (k-means on the "
             f"leading {structure['n_components']} principal components beats "

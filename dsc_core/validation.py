@@ -9,6 +9,7 @@ and reported on its "report" half (``benchmarks/suite.py`` prints the table).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -118,6 +119,7 @@ def run_case(
         methods = [m for m in methods if m == deep]
     methods_out: dict[str, dict] = {}
     first: dict[str, list[np.ndarray]] = {}
+    heads: dict[str, dict] = {}  # the first seed's clustering head (DSC)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     n_clusters = data.case.n_regimes or DEFAULT_K_WITHOUT_REGIMES
     for method in dict.fromkeys([*methods, *(("kmeans", "pca-gmm") if deep in methods else ())]):
@@ -133,6 +135,7 @@ def run_case(
             run = {"seed": seed, "ari": ari, "seconds": seconds}
             if getattr(est, "head_", None):
                 run["head"] = est.head_
+                heads.setdefault(method, est.head_)
             runs.append(run)
             for cb in callbacks:
                 cb(data.case.name, method, seed, run)
@@ -152,7 +155,8 @@ def run_case(
         refs = {m: first[m][0] for m in ("kmeans", "pca-gmm")}
         again = {m: first[m][1] for m in (deep, *refs) if len(first[m]) > 1}
         structure = data_structure(data)
-        trust = trust_checks(deep, first[deep][0], refs, structure, again.get(deep), again)
+        trust = trust_checks(deep, first[deep][0], refs, structure, again.get(deep), again,
+                             head=heads.get(deep))  # fmt: skip
     return {
         "case": data.case.name,
         "description": data.case.description,
@@ -231,24 +235,38 @@ def rewarn(cases: list[dict], thresholds: Thresholds, deep: str = "dsc") -> list
     return out
 
 
-def calibration_table(cases: list[dict], deep: str = "dsc") -> str:
-    """Markdown: the warnings' hit and false-alarm rates on ``cases`` for a grid of the
-    structure test's percentile and the odd-one-out thresholds, today's marked."""
+CALIBRATION_GRID: dict[str, tuple[float, ...]] = {
+    "structure": (90.0, 95.0, 99.0),
+    "head": (0.0, 0.25, 0.3, 0.35, 0.4, 0.45),
+    "structure_head": (0.4, 0.5, 0.6, 0.7, 1.0),
+    "odd_one_out": (0.2, 0.35, 0.5),
+}
+"""The thresholds (:class:`dsc_core.trust.Thresholds` fields) and values
+:func:`calibration_table` tries."""
+
+
+def calibration_table(
+    cases: list[dict], deep: str = "dsc", grid: dict[str, tuple[float, ...]] = CALIBRATION_GRID
+) -> str:
+    """Markdown: the warnings' hit and false-alarm rates on ``cases`` for every combination
+    of the ``grid``'s thresholds (the others as today), today's marked, with the cases
+    missed and falsely warned."""
+    names = list(grid)
     lines = [
-        "| structure % | references agree ≥ | odd one out < | hit rate | false alarms |",
-        "|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(names) + " | hit rate | false alarms | missed | false |",
+        "|" + "---:|" * (len(names) + 2) + "---|---|",
     ]
-    for structure in (90.0, 95.0, 99.0):
-        for agree in (0.3, 0.4, 0.5, 0.6):
-            for odd in (0.2, 0.3, 0.35, 0.4, 0.5):
-                t = replace(THRESHOLDS, structure=structure, references_agree=agree,
-                            odd_one_out=odd)  # fmt: skip
-                w = warning_rates(rewarn(cases, t, deep), deep)
-                mark = " (today)" if t == THRESHOLDS else ""
-                lines.append(
-                    f"| {structure:.0f}{mark} | {agree} | {odd} | {w['hit_rate'] or 0:.0%} of "
-                    f"{w['should_warn']} | {w['false_alarm'] or 0:.0%} of {w['fine']} |"
-                )
+    for values in itertools.product(*grid.values()):
+        t = replace(THRESHOLDS, **dict(zip(names, values, strict=True)))
+        w = warning_rates(rewarn(cases, t, deep), deep)
+        cells = [f"{v:g}" for v in values]
+        if t == THRESHOLDS:
+            cells[0] += " (today)"
+        lines.append(
+            f"| {' | '.join(cells)} | {w['hit_rate'] or 0:.0%} of {w['should_warn']} | "
+            f"{w['false_alarm'] or 0:.0%} of {w['fine']} | {', '.join(w['missed'])} | "
+            f"{', '.join(w['false'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -181,5 +181,6 @@ def test_calibration_rereads_stored_checks_under_other_thresholds():
     assert today["hit_rate"] == 1.0 and today["false_alarm"] == 0.0
     loose = replace(THRESHOLDS, structure=90.0, odd_one_out=0.2)
     assert warning_rates(rewarn(cases, loose))["missed"] == ["noise", "worse"]
-    table = calibration_table(cases)
-    assert "| 95 (today) | 0.5 | 0.35 | 100% of 2 | 0% of 1 |" in table
+    table = calibration_table(cases, grid={"structure": (90.0, 95.0), "odd_one_out": (0.2, 0.35)})
+    assert "| 95 (today) | 0.35 | 100% of 2 | 0% of 1 |  |  |" in table
+    assert "| 90 | 0.2 | 0% of 2 | 0% of 1 | noise, worse |  |" in table

@@ -198,11 +198,11 @@ def _geostrophic(
     return -ddy / (density * f), ddx / (density * f)
 
 
-def _wind_noise(rng, shape, scale, blocks) -> np.ndarray:
-    """Half white, half red (1.5 cells, memory 0.3) unit-variance noise."""
-    n, ny, nx = shape
-    red = red_noise(rng, n, (ny, nx), 1.5, 0.3, blocks)
-    return np.sqrt(0.5) * (rng.standard_normal(shape) + red) * scale
+def _wind_noise(rng, frame: _Frame, scale: float) -> np.ndarray:
+    """Half white, half red (1.5 cells, memory 0.3) noise (day, y, x) of RMS ``scale``."""
+    n, ny, nx = frame.shape
+    red = red_noise(rng, n, (ny, nx), 1.5, 0.3, frame.blocks)
+    return np.sqrt(0.5) * (rng.standard_normal(frame.shape) + red) * scale
 
 
 def _qsat(temp: np.ndarray, pres: np.ndarray) -> np.ndarray:
@@ -217,101 +217,189 @@ def _land(rng, lat, lon, share: float) -> np.ndarray:
     return field > np.quantile(field, 1.0 - share)
 
 
-def make_case(case: Case) -> xr.Dataset:
-    """The synthetic file of ``case`` as an ``xr.Dataset`` in ERA5 layout (module docstring)."""
-    case.check()
-    rng = np.random.default_rng(case.seed)
-    lat, lon = _grid(case)
-    days, blocks = _days(case)
-    n, ny, nx = len(days), len(lat), len(lon)
-    side = min(ny, nx)
-    year_len = np.where(days.is_leap_year, 366.0, 365.0)
-    phase = 2 * np.pi * (days.dayofyear.to_numpy() - 1) / year_len
+@dataclass(frozen=True)
+class _Frame:
+    """Where and when a case lives: its grid, its days, a block id per day (:func:`_days`) and
+    each day's annual phase (radians, 0 on 1 January)."""
 
+    lat: np.ndarray
+    lon: np.ndarray
+    days: pd.DatetimeIndex
+    blocks: np.ndarray
+    phase: np.ndarray
+
+    @classmethod
+    def of(cls, case: Case) -> _Frame:
+        lat, lon = _grid(case)
+        days, blocks = _days(case)
+        year_len = np.where(days.is_leap_year, 366.0, 365.0)
+        return cls(lat, lon, days, blocks, 2 * np.pi * (days.dayofyear.to_numpy() - 1) / year_len)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(day, y, x)."""
+        return len(self.days), len(self.lat), len(self.lon)
+
+    @property
+    def side(self) -> int:
+        """Cells along the domain's shorter side."""
+        return min(len(self.lat), len(self.lon))
+
+    @property
+    def dlat(self) -> np.ndarray:
+        """(y, 1): latitude from the domain's middle."""
+        return (self.lat - self.lat.mean())[:, None]
+
+    def cycle(self, peak_day: int) -> np.ndarray:
+        """(day, 1, 1): an annual cosine peaking on day ``peak_day`` of the year."""
+        return np.cos(self.phase - 2 * np.pi * peak_day / 365)[:, None, None]
+
+    def red(self, rng, scale: float, memory: float) -> np.ndarray:
+        """Red noise (day, y, x) of Gaussian scale ``scale`` × the shorter side."""
+        n, ny, nx = self.shape
+        return red_noise(rng, n, (ny, nx), scale * self.side, memory, self.blocks)
+
+
+@dataclass(frozen=True)
+class _Anomalies:
+    """The unit-RMS-noise anomalies of the dynamical field (pressure or geopotential) that
+    each variable derives from: the regime ``signal`` on ``base`` noise for a carrier, the
+    independent regime-free ``free`` noise for any other variable."""
+
+    signal: np.ndarray
+    base: np.ndarray
+    free: np.ndarray
+    carriers: frozenset[str]
+
+    def of(self, var: str) -> np.ndarray:
+        return self.base + self.signal if var in self.carriers else self.free
+
+
+def _planted(case: Case, rng, frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+    """The regime of each day and the regime signal (day, y, x): the regimes' patterns,
+    blended over a day at changes, at a random daily intensity (zero without regimes)."""
+    n = len(frame.days)
     k = max(case.n_regimes, 1)  # no regimes: one "regime" of zero amplitude
     freqs = np.asarray(case.frequencies or [1.0] * k, np.float64)
     regime = np.zeros(n, np.int64)
     if case.has_regimes:
-        regime = regime_sequence(rng, phase, blocks, freqs, case.mean_spell, case.seasonal)
+        regime = regime_sequence(
+            rng, frame.phase, frame.blocks, freqs, case.mean_spell, case.seasonal
+        )
     if case.patterns == "eofs":
-        patterns = eof_patterns(lat, lon, k, case.pattern_offset)
+        patterns = eof_patterns(frame.lat, frame.lon, k, case.pattern_offset)
     else:
-        patterns = blob_patterns(rng, lat, lon, k, case.pattern_scale)
-    weights = blend(np.eye(k)[regime], blocks)
+        patterns = blob_patterns(rng, frame.lat, frame.lon, k, case.pattern_scale)
+    weights = blend(np.eye(k)[regime], frame.blocks)
     intensity = 1.0 + case.intensity_spread * rng.standard_normal(n)
     amplitude = case.signal if case.has_regimes else 0.0
-    signal = amplitude * np.einsum("tk,kyx->tyx", weights * intensity[:, None], patterns)
+    return regime, amplitude * np.einsum("tk,kyx->tyx", weights * intensity[:, None], patterns)
 
-    def noise() -> np.ndarray:
-        if case.noise == "eofs":
-            return eof_noise(rng, n, lat, lon, case.noise_memory, blocks)
-        return red_noise(rng, n, (ny, nx), case.noise_scale * side, case.noise_memory, blocks)
 
-    _, year_ids = np.unique(blocks // 1000, return_inverse=True)
-    yearly = red_noise(rng, int(year_ids.max()) + 1, (ny, nx), 0.4 * side, 0.0)[year_ids]
-    base = noise() + case.interannual * yearly
-    free = noise() + case.interannual * yearly
-    carriers = set(case.carriers or SURFACE + SURFACE_EXTRA + PRESSURE)
+def _noise(case: Case, rng, frame: _Frame) -> np.ndarray:
+    """Unit-variance noise of the case's kind: red, or with the covariance of real Z500."""
+    if case.noise == "eofs":
+        n = len(frame.days)
+        return eof_noise(rng, n, frame.lat, frame.lon, case.noise_memory, frame.blocks)
+    return frame.red(rng, case.noise_scale, case.noise_memory)
 
-    def anomaly(var: str) -> np.ndarray:
-        """Unit-RMS-noise anomaly of the dynamical field that ``var`` derives from."""
-        return base + signal if var in carriers else free
 
-    dlat = (lat - lat.mean())[:, None]
-    season = np.cos(phase - 2 * np.pi * 200 / 365)[:, None, None]
-    fields: dict[str, np.ndarray] = {}
-    land = np.zeros((ny, nx), bool)
+def _anomalies(case: Case, rng, frame: _Frame, signal: np.ndarray) -> _Anomalies:
+    """Base and free noise, each with the same per-year pattern at ``case.interannual``."""
+    _, ny, nx = frame.shape
+    _, year_ids = np.unique(frame.blocks // 1000, return_inverse=True)
+    yearly = red_noise(rng, int(year_ids.max()) + 1, (ny, nx), 0.4 * frame.side, 0.0)[year_ids]
+    base = _noise(case, rng, frame) + case.interannual * yearly
+    free = _noise(case, rng, frame) + case.interannual * yearly
+    carriers = frozenset(case.carriers or SURFACE + SURFACE_EXTRA + PRESSURE)
+    return _Anomalies(signal, base, free, carriers)
+
+
+def make_case(case: Case) -> xr.Dataset:
+    """The synthetic file of ``case`` as an ``xr.Dataset`` in ERA5 layout (module docstring)."""
+    case.check()
+    rng = np.random.default_rng(case.seed)
+    frame = _Frame.of(case)
+    regime, signal = _planted(case, rng, frame)
+    anomalies = _anomalies(case, rng, frame, signal)
     if case.kind == "surface":
-        land = _land(rng, lat, lon, case.land)
-        sp = {v: 101300.0 - 40.0 * dlat + 250.0 * season + 500.0 * anomaly(v) for v in SURFACE}
-        fields["sp"] = sp["sp"]
-        winds = {v: _geostrophic(sp[v], lat, case.resolution, _RHO) for v in SURFACE}
-        regime_wind = _geostrophic(500.0 * signal, lat, case.resolution, _RHO)
-        wind_rms = 0.6 * float(np.sqrt(np.mean(regime_wind[0] ** 2 + regime_wind[1] ** 2) / 2))
-        turn = np.deg2rad(15.0)
-        for name, comp in (("u10", 0), ("v10", 1)):
-            ug, vg = winds[name]
-            rot = ug * np.cos(turn) - vg * np.sin(turn), ug * np.sin(turn) + vg * np.cos(turn)
-            own = _wind_noise(rng, (n, ny, nx), case.wind_noise * max(wind_rms, 0.5), blocks)
-            fields[name] = 0.6 * rot[comp] + (1.0 if comp == 0 else 0.0) + own
-        sst_season = -3.0 * np.cos(phase - 2 * np.pi * 70 / 365)[:, None, None]
-        slow = red_noise(rng, n, (ny, nx), 0.3 * side, 0.95, blocks)
-        imprint = 0.3 * signal.mean(axis=(1, 2), keepdims=True) + 0.2 * signal
-        sst = 292.0 - 0.5 * dlat + sst_season + 0.35 * slow
-        fields["sst"] = sst + (imprint if "sst" in carriers else 0.0)
-        v_adv = 0.6 * winds["t2m"][1]
-        air_sea = (1.0 + 1.0 * np.cos(phase - 2 * np.pi * 340 / 365))[:, None, None]
-        t_noise = red_noise(rng, n, (ny, nx), 0.2 * side, 0.5, blocks)
-        fields["t2m"] = sst - air_sea + v_adv * 0.6 / 111e3 * 0.4 * _DAY_S + 0.5 * t_noise
-        for name in ("sshf", "slhf"):
-            u, v = winds[name]
-            speed = np.sqrt((0.6 * u) ** 2 + (0.6 * v) ** 2 + 1.0)
-            t_air = fields["t2m"] if name in carriers or "t2m" not in carriers else sst - air_sea
-            if name == "sshf":
-                flux = -_RHO * _CP * _C_H * speed * (sst - t_air) * _DAY_S
-            else:
-                dq = 0.98 * _qsat(sst, sp[name]) - 0.78 * _qsat(t_air, sp[name])
-                flux = -_RHO * _LV * _C_E * speed * dq * _DAY_S
-            if case.heavy_tails:
-                flux = flux + 0.3 * flux.std() * rng.standard_t(2.5, size=flux.shape)
-            fields[name] = flux
-        low = -anomaly("tp") + 0.8 * red_noise(rng, n, (ny, nx), 0.1 * side, 0.3, blocks)
-        fields["tp"] = 0.004 * np.clip(low - 0.6, 0.0, None) ** 1.5  # zero on most days
+        land = _land(rng, frame.lat, frame.lon, case.land)
+        fields = _surface_fields(case, rng, frame, anomalies)
     else:
-        z_scale = G * 90.0 * (500.0 / case.level) ** 0.3
-        z_clim = G * (5600.0 - 9.0 * dlat) * (case.level / 500.0) ** -0.15
-        z = {v: z_clim + 0.3 * z_scale * season + z_scale * anomaly(v) for v in PRESSURE}
-        fields["z"] = z["z"]
-        for name, comp in (("u", 0), ("v", 1)):
-            wind = _geostrophic(z[name], lat, case.resolution, 1.0)[comp]
-            regime_wind = _geostrophic(z_scale * signal, lat, case.resolution, 1.0)[comp]
-            rms = max(float(np.sqrt(np.mean(regime_wind**2))), 0.5)
-            fields[name] = wind + _wind_noise(rng, (n, ny, nx), case.wind_noise * rms, blocks)
-        thickness = (z["t"] - z_clim) / G * 0.02
-        t_noise = red_noise(rng, n, (ny, nx), 0.25 * side, 0.6, blocks)
-        fields["t"] = 253.0 - 0.7 * dlat + 4.0 * season + thickness + 1.5 * t_noise
+        land = np.zeros(frame.shape[1:], bool)
+        fields = _pressure_fields(case, rng, frame, anomalies)
+    return _to_dataset(case, fields, frame.days, regime, frame.lat, frame.lon, land)
 
-    return _to_dataset(case, fields, days, regime, lat, lon, land)
+
+def _surface_fields(case: Case, rng, frame: _Frame, anomalies: _Anomalies) -> dict:
+    """sp, u10, v10, sst, t2m, sshf, slhf and tp of a surface file (module docstring)."""
+    season = 250.0 * frame.cycle(200)
+    sp = {v: 101300.0 - 40.0 * frame.dlat + season + 500.0 * anomalies.of(v) for v in SURFACE}
+    winds = {v: _geostrophic(sp[v], frame.lat, case.resolution, _RHO) for v in SURFACE}
+    fields = {"sp": sp["sp"], **_surface_winds(case, rng, frame, winds, anomalies.signal)}
+    sst_season = -3.0 * frame.cycle(70)
+    sst = 292.0 - 0.5 * frame.dlat + sst_season + 0.35 * frame.red(rng, 0.3, 0.95)
+    imprint = 0.3 * anomalies.signal.mean(axis=(1, 2), keepdims=True) + 0.2 * anomalies.signal
+    fields["sst"] = sst + (imprint if "sst" in anomalies.carriers else 0.0)
+    air_sea = 1.0 + 1.0 * frame.cycle(340)
+    v_adv = 0.6 * winds["t2m"][1]
+    t_noise = frame.red(rng, 0.2, 0.5)
+    fields["t2m"] = sst - air_sea + v_adv * 0.6 / 111e3 * 0.4 * _DAY_S + 0.5 * t_noise
+    for name in ("sshf", "slhf"):
+        own_t2m = name in anomalies.carriers or "t2m" not in anomalies.carriers
+        t_air = fields["t2m"] if own_t2m else sst - air_sea
+        fields[name] = _bulk_flux(case, rng, name, winds[name], sst, t_air, sp[name])
+    low = -anomalies.of("tp") + 0.8 * frame.red(rng, 0.1, 0.3)
+    fields["tp"] = 0.004 * np.clip(low - 0.6, 0.0, None) ** 1.5  # zero on most days
+    return fields
+
+
+def _surface_winds(case: Case, rng, frame: _Frame, winds: dict, signal: np.ndarray) -> dict:
+    """u10, v10: the geostrophic winds reduced to 60 % and turned 15° towards low pressure,
+    plus their own noise at ``case.wind_noise`` × the RMS of the regime signal in the winds."""
+    regime_wind = _geostrophic(500.0 * signal, frame.lat, case.resolution, _RHO)
+    wind_rms = 0.6 * float(np.sqrt(np.mean(regime_wind[0] ** 2 + regime_wind[1] ** 2) / 2))
+    turn = np.deg2rad(15.0)
+    fields = {}
+    for name, comp in (("u10", 0), ("v10", 1)):
+        ug, vg = winds[name]
+        rot = ug * np.cos(turn) - vg * np.sin(turn), ug * np.sin(turn) + vg * np.cos(turn)
+        own = _wind_noise(rng, frame, case.wind_noise * max(wind_rms, 0.5))
+        fields[name] = 0.6 * rot[comp] + (1.0 if comp == 0 else 0.0) + own
+    return fields
+
+
+def _bulk_flux(case: Case, rng, name: str, wind, sst, t_air, pres) -> np.ndarray:
+    """Daily sensible (``sshf``) or latent (``slhf``) heat flux by the bulk formula, downward
+    positive, with Student-t noise when the case has heavy tails."""
+    u, v = wind
+    speed = np.sqrt((0.6 * u) ** 2 + (0.6 * v) ** 2 + 1.0)
+    if name == "sshf":
+        flux = -_RHO * _CP * _C_H * speed * (sst - t_air) * _DAY_S
+    else:
+        dq = 0.98 * _qsat(sst, pres) - 0.78 * _qsat(t_air, pres)
+        flux = -_RHO * _LV * _C_E * speed * dq * _DAY_S
+    if case.heavy_tails:
+        flux = flux + 0.3 * flux.std() * rng.standard_t(2.5, size=flux.shape)
+    return flux
+
+
+def _pressure_fields(case: Case, rng, frame: _Frame, anomalies: _Anomalies) -> dict:
+    """z, u, v and t on the case's pressure level (module docstring)."""
+    z_scale = G * 90.0 * (500.0 / case.level) ** 0.3
+    z_clim = G * (5600.0 - 9.0 * frame.dlat) * (case.level / 500.0) ** -0.15
+    season = 0.3 * z_scale * frame.cycle(200)
+    z = {v: z_clim + season + z_scale * anomalies.of(v) for v in PRESSURE}
+    fields = {"z": z["z"]}
+    regime_wind = _geostrophic(z_scale * anomalies.signal, frame.lat, case.resolution, 1.0)
+    for name, comp in (("u", 0), ("v", 1)):
+        wind = _geostrophic(z[name], frame.lat, case.resolution, 1.0)[comp]
+        rms = max(float(np.sqrt(np.mean(regime_wind[comp] ** 2))), 0.5)
+        fields[name] = wind + _wind_noise(rng, frame, case.wind_noise * rms)
+    thickness = (z["t"] - z_clim) / G * 0.02
+    t_noise = frame.red(rng, 0.25, 0.6)
+    fields["t"] = 253.0 - 0.7 * frame.dlat + 4.0 * frame.cycle(200) + thickness + 1.5 * t_noise
+    return fields
 
 
 def _to_dataset(case: Case, fields, days, regime, lat, lon, land) -> xr.Dataset:
