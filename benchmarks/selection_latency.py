@@ -85,66 +85,107 @@ def in_browser(url: str, repeats: int, n_clusters: int) -> dict[str, list[float]
     """Milliseconds from pointer release to the painted selection, per interaction."""
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, list[float]] = {
-        "cluster": [], "cluster map": [], "latent box": [], "timeline span": [], "day click": [],
-        "variable": [],
-    }  # fmt: skip
     rng = np.random.default_rng(0)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=ui.CHROMIUM, args=ui.CHROMIUM_ARGS)
         page = chromium.new_page(viewport={"width": 1600, "height": 2100})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        t = time.monotonic()
-        page.goto(url)
-        page.get_by_role("button", name="Train").wait_for(timeout=30000)
-        ready = time.monotonic() - t
-        ui.wait_title(page, "Cluster 0 ·", 60)
-        maps = time.monotonic() - t
-        print(f"page ready after {ready:.1f} s, with the run's maps after {maps:.1f} s")
-        ui.wait_title(page, "Latent space: UMAP", 180)
+        open_run(page, url)
         clear = page.get_by_role("button", name="Clear selection")
-        for i in range(repeats):
-            c = (i + 1) % n_clusters
-            button = page.get_by_role("button", name=f"cluster {c}", exact=True)
-            out["cluster"].append(ui.timed(page, button.click, f"of cluster {c}"))
-        for _ in range(repeats):
-            clear.click()
-            ui.wait_title(page, "Select days", 10)
-            box = ui.canvas_box(page, 250, 230)  # cluster 0's map
-            click = lambda b=box: page.mouse.click(b["x"] + 125, b["y"] + 115)  # noqa: E731
-            out["cluster map"].append(ui.timed(page, click, "of cluster 0"))
-        umap = ui.canvas_box(page, 380, 340)
-        while len(out["latent box"]) < repeats:
-            clear.click()
-            ui.wait_title(page, "Select days", 10)
-            x0, y0 = rng.uniform(0.05, 0.5, 2)
-            x1, y1 = x0 + rng.uniform(0.2, 0.45), y0 + rng.uniform(0.2, 0.45)
-            corners = (x0, x1, 0.1 + 0.8 * y0, 0.1 + 0.8 * y1)
-            drag = lambda c=corners: ui.drag(page, umap, *c)  # noqa: E731
-            try:
-                out["latent box"].append(ui.timed(page, drag, "in the latent space", 2.0))
-            except AssertionError:
-                continue  # an empty part of the projection
-        strip = ui.canvas_box(page, 1100, 110)
-        for _ in range(repeats):
-            x0 = rng.uniform(0.05, 0.8)
-            span = lambda x0=x0: ui.drag(page, strip, x0, x0 + 0.1, 0.5, 0.5)  # noqa: E731
-            out["timeline span"].append(ui.timed(page, span, "timeline days", new=True))
-        for i in range(repeats):  # a different day each time: its maps' titles change
-            x = strip["x"] + strip["width"] * (0.05 + 0.9 * i / repeats)
-            tap = lambda x=x: page.mouse.click(x, strip["y"] + strip["height"] * 0.4)  # noqa: E731
-            out["day click"].append(ui.timed(page, tap, " on ", 10, new=True))
-        variables = page.locator("select:visible", has=page.locator("option", has_text="t2m"))
-        names = variables.first.locator("option").all_inner_texts()
-        for i in range(repeats):  # the variable shown on the maps
-            name = names[(i + 1) % len(names)]
-            pick = lambda n=name: variables.first.select_option(n)  # noqa: E731
-            out["variable"].append(ui.timed_colorbar(page, pick, f"{name} "))
+        out = {
+            "cluster": cluster_buttons(page, repeats, n_clusters),
+            "cluster map": cluster_map_clicks(page, clear, repeats),
+            "latent box": latent_boxes(page, clear, repeats, rng),
+        }
+        out["timeline span"], out["day click"] = timeline_selections(page, repeats, rng)
+        out["variable"] = variable_choices(page, repeats)
         page.screenshot(path=str(ROOT / "benchmarks" / "out" / "selection-latency.png"))
         chromium.close()
     if errors:
         print("errors in the page:", *errors, sep="\n  ")
+    return out
+
+
+def open_run(page, url: str) -> None:
+    """Load the page and wait for the run's maps and its UMAP; print how long they took."""
+    t = time.monotonic()
+    page.goto(url)
+    page.get_by_role("button", name="Train").wait_for(timeout=30000)
+    ready = time.monotonic() - t
+    ui.wait_title(page, "Cluster 0 ·", 60)
+    maps = time.monotonic() - t
+    print(f"page ready after {ready:.1f} s, with the run's maps after {maps:.1f} s")
+    ui.wait_title(page, "Latent space: UMAP", 180)
+
+
+def cluster_buttons(page, repeats: int, n_clusters: int) -> list[float]:
+    """Each press of a cluster's button, going round the clusters."""
+    out = []
+    for i in range(repeats):
+        c = (i + 1) % n_clusters
+        button = page.get_by_role("button", name=f"cluster {c}", exact=True)
+        out.append(ui.timed(page, button.click, f"of cluster {c}"))
+    return out
+
+
+def cluster_map_clicks(page, clear, repeats: int) -> list[float]:
+    """A click on cluster 0's map, from a cleared selection each time."""
+    out = []
+    for _ in range(repeats):
+        clear.click()
+        ui.wait_title(page, "Select days", 10)
+        box = ui.canvas_box(page, 250, 230)  # cluster 0's map
+        click = lambda b=box: page.mouse.click(b["x"] + 125, b["y"] + 115)  # noqa: E731
+        out.append(ui.timed(page, click, "of cluster 0"))
+    return out
+
+
+def latent_boxes(page, clear, repeats: int, rng: np.random.Generator) -> list[float]:
+    """Random box selections in the latent space (UMAP), from a cleared selection; a box
+    that holds no day is drawn again."""
+    umap = ui.canvas_box(page, 380, 340)
+    out: list[float] = []
+    while len(out) < repeats:
+        clear.click()
+        ui.wait_title(page, "Select days", 10)
+        x0, y0 = rng.uniform(0.05, 0.5, 2)
+        x1, y1 = x0 + rng.uniform(0.2, 0.45), y0 + rng.uniform(0.2, 0.45)
+        corners = (x0, x1, 0.1 + 0.8 * y0, 0.1 + 0.8 * y1)
+        drag = lambda c=corners: ui.drag(page, umap, *c)  # noqa: E731
+        try:
+            out.append(ui.timed(page, drag, "in the latent space", 2.0))
+        except AssertionError:
+            continue  # an empty part of the projection
+    return out
+
+
+def timeline_selections(
+    page, repeats: int, rng: np.random.Generator
+) -> tuple[list[float], list[float]]:
+    """Random spans dragged on the timeline, then clicks on single days of it."""
+    strip = ui.canvas_box(page, 1100, 110)
+    spans, clicks = [], []
+    for _ in range(repeats):
+        x0 = rng.uniform(0.05, 0.8)
+        span = lambda x0=x0: ui.drag(page, strip, x0, x0 + 0.1, 0.5, 0.5)  # noqa: E731
+        spans.append(ui.timed(page, span, "timeline days", new=True))
+    for i in range(repeats):  # a different day each time: its maps' titles change
+        x = strip["x"] + strip["width"] * (0.05 + 0.9 * i / repeats)
+        tap = lambda x=x: page.mouse.click(x, strip["y"] + strip["height"] * 0.4)  # noqa: E731
+        clicks.append(ui.timed(page, tap, " on ", 10, new=True))
+    return spans, clicks
+
+
+def variable_choices(page, repeats: int) -> list[float]:
+    """Each choice of the variable shown on the maps, going round the variables."""
+    variables = page.locator("select:visible", has=page.locator("option", has_text="t2m"))
+    names = variables.first.locator("option").all_inner_texts()
+    out = []
+    for i in range(repeats):
+        name = names[(i + 1) % len(names)]
+        pick = lambda n=name: variables.first.select_option(n)  # noqa: E731
+        out.append(ui.timed_colorbar(page, pick, f"{name} "))
     return out
 
 

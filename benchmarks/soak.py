@@ -291,16 +291,22 @@ async def open_page(context, url: str, soak: Soak | None = None):
     return page
 
 
+ACTIONS = {
+    "train": train,
+    "cancel": train_and_cancel,
+    "load": load,
+    "assign": assign_over_the_limit,
+    "storm": storm,
+    "again": start_again_tampered,
+}
+"""A session's actions on its page, by name; "reload" (a new session) is the session's own."""
+
+
 async def session(browser, url: str, soak: Soak, first: asyncio.Event, ready: list) -> None:
     """One browser session: the first run (autostarted on an empty store), then random
     actions until the end."""
     context = await browser.new_context(viewport={"width": 1600, "height": 1400})
-    page = await open_page(context, url)
-    t = time.monotonic()
-    while not await shown_run(page) and time.monotonic() - t < 300:
-        await asyncio.sleep(0.2)
-    if "Done" in await status_text(page):
-        await wait_done(page, soak)
+    page = await first_run(context, url, soak)
     ready.append(page)
     await first.wait()
     while time.monotonic() < soak.deadline:
@@ -308,27 +314,32 @@ async def session(browser, url: str, soak: Soak, first: asyncio.Event, ready: li
                                   "assign", "storm", "again"])  # fmt: skip
         soak.actions[action] = soak.actions.get(action, 0) + 1
         try:
-            if action == "train":
-                await train(page, soak)
-            elif action == "cancel":
-                await train_and_cancel(page, soak)
-            elif action == "load":
-                await load(page, soak)
-            elif action == "assign":
-                await assign_over_the_limit(page, soak)
-            elif action == "storm":
-                await storm(page, soak)
-            elif action == "again":
-                await start_again_tampered(page, soak)
+            if action == "reload":
+                page = await reopen(page, context, url, soak)
             else:
-                await page.close()
-                page = await open_page(context, url, soak)
+                await ACTIONS[action](page, soak)
         except Exception as err:
             soak.failures.append(f"{action}: {type(err).__name__}: {str(err)[:200]}")
-            await page.close()
-            page = await open_page(context, url, soak)
+            page = await reopen(page, context, url, soak)
     soak.failures += page.errors
     await context.close()
+
+
+async def first_run(context, url: str, soak: Soak):
+    """A new page, once it shows the run it autostarted (recorded if that run is done)."""
+    page = await open_page(context, url)
+    t = time.monotonic()
+    while not await shown_run(page) and time.monotonic() - t < 300:
+        await asyncio.sleep(0.2)
+    if "Done" in await status_text(page):
+        await wait_done(page, soak)
+    return page
+
+
+async def reopen(page, context, url: str, soak: Soak):
+    """Close ``page`` and open a new session's page in its place."""
+    await page.close()
+    return await open_page(context, url, soak)
 
 
 async def main(minutes: float, sessions: int, seed: int) -> dict:

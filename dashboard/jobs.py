@@ -313,24 +313,39 @@ class JobManager:
             proc.join(5)
         kind, *rest = report
         if kind == "table":
-            import pandas as pd
-
-            try:
-                job.run = pd.DataFrame(rest[0]).set_index("K")
-            except (KeyError, ValueError, TypeError):  # a tampered task folder
-                return "failed", "failed", "the measured table could not be read"
-            return "done", "done", ""
+            return self._read_table(job, rest[0])
         if kind == "done":
-            try:
-                job.stage = "reading the run"
-                job.run = self.store.load(rest[0])
-            except DSCError as err:
-                return "failed", "failed", str(err)
-            return "done", "done", ""
+            return self._read_run(job, rest[0])
         if kind == "cancelled":
             return "cancelled", "cancelled", ""
         if kind == "failed":
             return "failed", "failed", rest[0]
+        return self._unexpected_end(job, kind, rest)
+
+    @staticmethod
+    def _read_table(job: Job, table: dict) -> tuple[str, str, str]:
+        """Keep the choose-K ``table`` a job measured (columns as lists) as ``job.run``, by K."""
+        import pandas as pd
+
+        try:
+            job.run = pd.DataFrame(table).set_index("K")
+        except (KeyError, ValueError, TypeError):  # a tampered task folder
+            return "failed", "failed", "the measured table could not be read"
+        return "done", "done", ""
+
+    def _read_run(self, job: Job, name: str) -> tuple[str, str, str]:
+        """Load the run the job saved as ``name`` into ``job.run``."""
+        try:
+            job.stage = "reading the run"
+            job.run = self.store.load(name)
+        except DSCError as err:
+            return "failed", "failed", str(err)
+        return "done", "done", ""
+
+    @staticmethod
+    def _unexpected_end(job: Job, kind: str, rest: list) -> tuple[str, str, str]:
+        """A job that crashed or whose process died (logged): failed, or interrupted when its
+        server stopped it."""
         if kind == "crashed" and rest[1]:
             log.error("training job %s failed:\n%s", job.id, rest[1])
         elif kind == "died" and (_stopping.is_set() or rest[0] in STOP_SIGNALS):

@@ -394,35 +394,18 @@ class Session(param.Parameterized):
             self.message = f"{failure}: see the server log"
 
     def _poll_job(self) -> None:
-        ended = {j.id for j in getattr(self.manager, "adopted", []) if j.finished.is_set()}
-        if any(entry["id"] in ended for entry in self.adopted):
-            self.refresh_runs()
-        for job in [j for j in self._earlier if j.finished.is_set()]:
-            self._earlier.remove(job)
-            if job.state == "done":
-                self.refresh_runs()
+        """Refresh the runs when another job ends; show this session's job's progress and,
+        once it ends, its outcome."""
+        self._poll_other_jobs()
         job = self.job
         if job is None:
             return
-        self.status.add_events(job.drain())
-        stage = self.server.label(job.stage)
-        if job.state != self.status.state or stage != self.status.stage:
-            self.status.param.update(state=job.state, stage=stage)
-        position = self.manager.position(job) if job.state == "queued" else 0
-        if position != self.status.position:
-            self.status.position = position
+        self._show_progress(job)
         if not job.finished.is_set():
             return
         self.job = None
         if job.state == "done" and isinstance(job.run, pd.DataFrame):
-            self.status.param.update(progress=100, phase="done")
-            unmeasured = [k for k in job.config.ks if k not in job.run.index]
-            if unmeasured:
-                self.k_settings += (
-                    f"; K {unmeasured[0]}–{unmeasured[-1]} not measured: the server's time "
-                    f"budget of {self.server.measure_k_minutes} min (DSC_MEASURE_K_MINUTES) ran out"
-                )
-            self.k_table = job.run
+            self._show_k_table(job)
         elif job.state == "done":
             self.status.param.update(progress=100, phase="done")
             self.refresh_runs()
@@ -430,3 +413,35 @@ class Session(param.Parameterized):
         elif job.state == "failed":
             self.status.error = self.server.label(job.error)
             self.notify(job.error)
+
+    def _poll_other_jobs(self) -> None:
+        """Refresh the runs when a training that a former server started, or one of this session's
+        earlier jobs that saved a run, has ended."""
+        ended = {j.id for j in getattr(self.manager, "adopted", []) if j.finished.is_set()}
+        if any(entry["id"] in ended for entry in self.adopted):
+            self.refresh_runs()
+        for job in [j for j in self._earlier if j.finished.is_set()]:
+            self._earlier.remove(job)
+            if job.state == "done":
+                self.refresh_runs()
+
+    def _show_progress(self, job: jobs.Job) -> None:
+        """The job's new events, state, stage and place in the queue on the status panel."""
+        self.status.add_events(job.drain())
+        stage = self.server.label(job.stage)
+        if job.state != self.status.state or stage != self.status.stage:
+            self.status.param.update(state=job.state, stage=stage)
+        position = self.manager.position(job) if job.state == "queued" else 0
+        if position != self.status.position:
+            self.status.position = position
+
+    def _show_k_table(self, job: jobs.Job) -> None:
+        """The choose-K table a job measured, noting the K its time budget left unmeasured."""
+        self.status.param.update(progress=100, phase="done")
+        unmeasured = [k for k in job.config.ks if k not in job.run.index]
+        if unmeasured:
+            self.k_settings += (
+                f"; K {unmeasured[0]}–{unmeasured[-1]} not measured: the server's time "
+                f"budget of {self.server.measure_k_minutes} min (DSC_MEASURE_K_MINUTES) ran out"
+            )
+        self.k_table = job.run

@@ -82,6 +82,29 @@ def _coefficient_names(harmonics: list[int]) -> list[str]:
     return ["mean"] + [f"{f}{h}" for h in harmonics for f in ("cos", "sin")]
 
 
+def _step_reporter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """A callable that reports the next of ``total`` steps to ``progress`` (if any)."""
+    if progress is None:
+        return lambda: None
+    steps = itertools.count(1)
+    return lambda: progress(next(steps), total)
+
+
+def _valid_mask(ds: xr.Dataset, finite: dict[str, np.ndarray], n_days: int) -> np.ndarray:
+    """bool (latitude, longitude): the cells valid in ``ds``'s own ``mask`` (if any) and finite
+    on at least MIN_VALID_SHARE of the days in every variable; DataError if none is."""
+    mask = np.ones(next(iter(finite.values())).shape, bool)
+    if "mask" in ds:
+        mask &= ds["mask"].transpose("latitude", "longitude").values.astype(bool)
+    for v, count in finite.items():
+        if not count.any():
+            raise DataError(f"variable {v!r} is all NaN in the selection: drop it")
+        mask &= count / n_days >= MIN_VALID_SHARE
+    if not mask.any():
+        raise DataError("no grid cell has valid data for every variable: drop a variable")
+    return mask
+
+
 class _HarmonicSums:
     """Least squares of the harmonics per cell, accumulated over blocks of days.
 
@@ -206,75 +229,86 @@ class Preprocessor:
             v: {k: str(ds[v].attrs[k]) for k in ("units", "long_name") if k in ds[v].attrs}
             for v in names
         }
-
-        shape = (ds.sizes["latitude"], ds.sizes["longitude"])
-        day_bytes = 8 * len(names) * shape[0] * shape[1]
         time = pd.DatetimeIndex(ds["time"].values)
-        self.harmonics_: list[int] = []
-        if self.deseasonalize:
-            span = (time.max() - time.min()).days + 1
-            if self.n_harmonics == "auto":
-                n_harmonics = auto_harmonics(span)
-            else:
-                n_harmonics = self.n_harmonics if span >= _MIN_SPAN_DAYS else 0
-            self.harmonics_ = list(range(1, n_harmonics + 1))
-            n_coef = 1 + 2 * len(self.harmonics_)
-            if n_days < 2 * n_coef:
-                raise DataError(
-                    f"too few days ({n_days}) to fit a seasonal cycle with {n_coef} terms: "
-                    f"select at least {2 * n_coef} days or turn deseasonalize off"
-                )
-            sums = {v: _HarmonicSums(n_coef, shape[0] * shape[1]) for v in names}
+        self.harmonics_ = self._harmonics(time)
+        n_coef = 1 + 2 * len(self.harmonics_)
+        if n_days < 2 * n_coef:  # deseasonalising only: otherwise n_coef is 1
+            raise DataError(
+                f"too few days ({n_days}) to fit a seasonal cycle with {n_coef} terms: "
+                f"select at least {2 * n_coef} days or turn deseasonalize off"
+            )
 
-        steps = itertools.count(1)
-        report = progress or (lambda i, n: None)
-        # first pass: finite days per cell and, when deseasonalising, the harmonics' sums
-        finite = {v: np.zeros(shape) for v in names}
+        day_bytes = 8 * len(names) * ds.sizes["latitude"] * ds.sizes["longitude"]
         blocks = read_blocks(ds, day_bytes)
+        step = _step_reporter(progress, 2 * len(blocks))
+        finite, sums = self._count_and_sum(blocks, time, step)
+        self.mask_ = _valid_mask(ds, finite, n_days)
+        self.climatology_ = None
+        if self.deseasonalize:
+            dims = ("coefficient", "latitude", "longitude")
+            shape = self.mask_.shape
+            coefs = {v: (dims, sums[v].solve().reshape(-1, *shape)) for v in names}
+            self.climatology_ = self._climatology_dataset(coefs)
+        self.mean_, self.std_ = self._anomaly_moments(read_blocks(ds, day_bytes), step)
+        return self
+
+    def _harmonics(self, time: pd.DatetimeIndex) -> list[int]:
+        """The annual harmonics to fit on the days ``time``: none without deseasonalising,
+        nor on a span too short to pin an annual cycle."""
+        if not self.deseasonalize:
+            return []
+        span = (time.max() - time.min()).days + 1
+        if self.n_harmonics == "auto":
+            n_harmonics = auto_harmonics(span)
+        else:
+            n_harmonics = self.n_harmonics if span >= _MIN_SPAN_DAYS else 0
+        return list(range(1, n_harmonics + 1))
+
+    def _count_and_sum(
+        self, blocks: list, time: pd.DatetimeIndex, step: Callable[[], None]
+    ) -> tuple[dict[str, np.ndarray], dict[str, _HarmonicSums]]:
+        """First pass: the finite days per cell of each variable and, when deseasonalising,
+        its harmonics' least-squares sums."""
+        shape = (len(self.latitude_), len(self.longitude_))
+        n_coef = 1 + 2 * len(self.harmonics_)
+        finite = {v: np.zeros(shape) for v in self.variables_}
+        sums = {}
+        if self.deseasonalize:
+            sums = {v: _HarmonicSums(n_coef, shape[0] * shape[1]) for v in self.variables_}
         for block, read in blocks:
-            report(next(steps), 2 * len(blocks))
+            step()
             part = read()
-            for v in names:
+            design = _design(time[block], self.harmonics_) if self.deseasonalize else None
+            for v in self.variables_:
                 values = self._values(part, v)
                 finite[v] += np.isfinite(values).sum(axis=0)
                 if self.deseasonalize:
-                    design = _design(time[block], self.harmonics_)
                     sums[v].add(design, values.reshape(len(values), -1))
-        mask = np.ones(shape, bool)
-        if "mask" in ds:
-            mask &= ds["mask"].transpose("latitude", "longitude").values.astype(bool)
-        for v in names:
-            if not finite[v].any():
-                raise DataError(f"variable {v!r} is all NaN in the selection: drop it")
-            mask &= finite[v] / n_days >= MIN_VALID_SHARE
-        if not mask.any():
-            raise DataError("no grid cell has valid data for every variable: drop a variable")
-        self.mask_ = mask
-        self.climatology_ = None
-        if self.deseasonalize:
-            coefs = {
-                v: (("coefficient", "latitude", "longitude"), sums[v].solve().reshape(-1, *shape))
-                for v in names
-            }
-            self.climatology_ = self._climatology_dataset(coefs)
+        return finite, sums
 
-        # second pass: mean and standard deviation of each variable's anomalies
-        moments = {v: _Moments() for v in names}
-        for _, read in read_blocks(ds, day_bytes):
-            report(next(steps), 2 * len(blocks))
+    def _anomaly_moments(
+        self, blocks: list, step: Callable[[], None]
+    ) -> tuple[xr.DataArray, xr.DataArray]:
+        """Second pass: the mean and standard deviation of each variable's anomalies over the
+        valid cells (on ``variable``); DataError for a constant variable."""
+        moments = {v: _Moments() for v in self.variables_}
+        for _, read in blocks:
+            step()
             anomalies = self.anomalies(read())
-            for v in names:
-                moments[v].add(self._values(anomalies, v)[:, mask])
+            for v in self.variables_:
+                moments[v].add(self._values(anomalies, v)[:, self.mask_])
         means, stds = [], []
-        for v in names:
+        for v in self.variables_:
             mean, std = moments[v].mean_std()
             if not np.isfinite(std) or std == 0:
                 raise DataError(f"variable {v!r} is constant over the valid cells: drop it")
             means.append(mean)
             stds.append(std)
-        self.mean_ = xr.DataArray(means, dims="variable", coords={"variable": names})
-        self.std_ = xr.DataArray(stds, dims="variable", coords={"variable": names})
-        return self
+        coords = {"variable": self.variables_}
+        return (
+            xr.DataArray(means, dims="variable", coords=coords),
+            xr.DataArray(stds, dims="variable", coords=coords),
+        )
 
     def _climatology_dataset(self, coefs: dict[str, Any]) -> xr.Dataset:
         return xr.Dataset(

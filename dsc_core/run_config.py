@@ -117,14 +117,7 @@ class RunConfig:
                 f"fewer days than clusters ({n_days} < {self.clusters}): "
                 "select a longer period or fewer clusters"
             )
-        methods = _methods()
-        if self.method not in methods:
-            raise ConfigError(f"unknown method {self.method!r}: choose one of {', '.join(methods)}")
-        presets = _presets()
-        if self.preset not in presets:
-            raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(presets)}")
-        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            raise ConfigError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        self._check_names()
         if self.window is not None:
             check_window(self.window)
         # seed + 1 and one seed per surrogate are used too: keep them within NumPy's range
@@ -142,6 +135,22 @@ class RunConfig:
             raise ConfigError(
                 f"unknown score space {self.score_space!r}: choose one of {', '.join(SCORE_SPACES)}"
             )
+        self._check_period()
+        return self
+
+    def _check_names(self) -> None:
+        """ConfigError unless the method, preset and device are known ones."""
+        methods = _methods()
+        if self.method not in methods:
+            raise ConfigError(f"unknown method {self.method!r}: choose one of {', '.join(methods)}")
+        presets = _presets()
+        if self.preset not in presets:
+            raise ConfigError(f"unknown preset {self.preset!r}: choose one of {', '.join(presets)}")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
+
+    def _check_period(self) -> None:
+        """ConfigError unless start and end are dates (or None) and bbox has four bounds."""
         for name in ("start", "end"):
             value = getattr(self, name)
             try:
@@ -152,4 +161,3 @@ class RunConfig:
                 raise ConfigError(f"{name} {value!r} is not a date: use YYYY-MM-DD")
         if self.bbox is not None and len(self.bbox) != 4:
             raise ConfigError("bbox must be (lat_min, lat_max, lon_min, lon_max)")
-        return self

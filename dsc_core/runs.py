@@ -507,34 +507,57 @@ class RunStore:
             return []
         done = []
         for path in sorted(self.root.iterdir()):
-            found = _LEFTOVER.fullmatch(path.name)
-            if path.name.startswith("."):
-                if found is None or not path.is_dir():
-                    continue
-                if found["pid"] is not None and alive(int(found["pid"])):  # no pid: gone
-                    continue
-                target = self.root / found["name"]
-                if found["kind"] == "old" and not (target / CONFIG_FILE).exists():
-                    if target.is_dir() and not any(target.iterdir()):
-                        target.rmdir()
-                    if not target.exists():
-                        os.replace(path, target)
-                        done.append(f"restored {found['name']}")
-                else:
-                    shutil.rmtree(path, ignore_errors=True)
-                    done.append(f"removed {path.name}")
-            elif (
-                path.is_dir()
-                and not any(path.iterdir())
-                and time.time() - path.stat().st_mtime > RESERVED_GRACE_S
-            ):
-                path.rmdir()
-                done.append(f"removed empty {path.name}")
+            hidden = path.name.startswith(".")
+            line = self._clear_leftover(path) if hidden else self._clear_reservation(path)
+            if line:
+                done.append(line)
+        return done + self._clear_journal_temps()
+
+    def _clear_leftover(self, path: Path) -> str | None:
+        """Restore or remove the hidden folder ``path`` that a dead process left (a
+        temporary, ``.old-*`` or ``.deleted-*`` folder); what was done, or None."""
+        found = _LEFTOVER.fullmatch(path.name)
+        if found is None or not path.is_dir():
+            return None
+        if found["pid"] is not None and alive(int(found["pid"])):  # no pid: gone
+            return None
+        target = self.root / found["name"]
+        if found["kind"] == "old" and not (target / CONFIG_FILE).exists():
+            return self._restore(path, target)
+        shutil.rmtree(path, ignore_errors=True)
+        return f"removed {path.name}"
+
+    @staticmethod
+    def _restore(old: Path, target: Path) -> str | None:
+        """Move the ``.old-*`` copy ``old`` back to ``target`` if that is free (or an empty
+        folder); what was done, or None."""
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+        if target.exists():
+            return None
+        os.replace(old, target)
+        return f"restored {target.name}"
+
+    @staticmethod
+    def _clear_reservation(path: Path) -> str | None:
+        """Remove ``path`` if it is an empty run folder older than RESERVED_GRACE_S (a
+        reservation whose save died); what was done, or None."""
+        if (
+            path.is_dir()
+            and not any(path.iterdir())
+            and time.time() - path.stat().st_mtime > RESERVED_GRACE_S
+        ):
+            path.rmdir()
+            return f"removed empty {path.name}"
+        return None
+
+    def _clear_journal_temps(self) -> list[str]:
+        """Remove the journal's temporary files that no live process holds."""
         journal = self.root / JOURNAL
-        for path in sorted(journal.glob(".*.tmp")) if journal.is_dir() else []:
-            if _take(path, remove=True) is not None:
-                done.append(f"removed {JOURNAL}/{path.name}")
-        return done
+        if not journal.is_dir():
+            return []
+        temps = sorted(journal.glob(".*.tmp"))
+        return [f"removed {JOURNAL}/{p.name}" for p in temps if _take(p, remove=True) is not None]
 
     def journal(self, config: RunConfig) -> JournalEntry:
         """Record ``config`` as a job in flight until the entry is closed (whatever the job's

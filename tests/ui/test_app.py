@@ -57,30 +57,56 @@ def test_first_run_selection_and_linked_views(server, page):
 
 def _first_run_selection_and_linked_views(server, page):
     timings = {"server_up_s": round(server["up_after"], 2)}
+    timings.update(_first_run_starts_by_itself(server, page))
+    latencies = {
+        "cluster_button_to_map_ms": _select_by_cluster_button(page),
+        "cluster_map_click_to_map_ms": _select_by_cluster_map(page),
+        "umap_box_to_map_ms": _select_in_latent_space(page),
+    }
+    spans, day_clicks = _select_on_timeline(page)
+    latencies.update(timeline_span_to_map_ms=spans, day_click_to_maps_ms=day_clicks)
+    timings.update({key: [round(x) for x in ms] for key, ms in latencies.items()})
+    for key in ("cluster_button", "cluster_map_click", "umap_box", "timeline_span"):
+        timings[f"{key}_median_ms"] = warm_median(timings[f"{key}_to_map_ms"])
+    _export_labels_and_maps(page)
+    _show_statistics(page)
+    timings["cancel_s"] = _cancel_a_slow_training(page)
+    _train_on_a_season(page)
+    (OUT / "ui-timings.json").write_text(json.dumps(timings, indent=1))
+    print("UI timings:", timings)
+    assert not page.errors, page.errors
+
+
+def _first_run_starts_by_itself(server, page) -> dict[str, float]:
+    """The first run starts by itself: the progress shows, then the results. Seconds to the
+    page ready and to the first run's results."""
     t = time.monotonic()
     page.goto(server["url"])
     page.get_by_role("button", name="Train").wait_for(timeout=30000)
     page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=30000)
-    timings["page_ready_s"] = round(time.monotonic() - t, 2)
-
-    # The first run starts by itself: the progress shows, then the results.
+    page_ready = round(time.monotonic() - t, 2)
     page.get_by_text("The built-in sample is").wait_for(timeout=60000)
     wait_title(page, "Cluster 0 ·", 150)
-    timings["first_run_results_s"] = round(time.monotonic() - t, 2)
+    results = round(time.monotonic() - t, 2)
     wait_title(page, "Latent space", 30)
     wait_title(page, "Cluster of every day", 30)
     assert sum("% of days" in x for x in titles(page)) == TINY_RUN["clusters"]
     page.screenshot(path=str(OUT / "ui-1-first-run.png"), full_page=True)
+    return {"page_ready_s": page_ready, "first_run_results_s": results}
 
-    # Clicking a cluster button highlights its days everywhere.
+
+def _select_by_cluster_button(page) -> list[float]:
+    """Clicking a cluster button highlights its days everywhere."""
     lat = []
     for c in (1, 2, 0, 1, 2):
         button = page.get_by_role("button", name=f"cluster {c}", exact=True)
         lat.append(timed(page, button.click, f"of cluster {c}"))
         assert marked_days(page) > 0, "timeline does not highlight the cluster's days"
-    timings["cluster_button_to_map_ms"] = [round(x) for x in lat]
+    return lat
 
-    # So does clicking a cluster's map.
+
+def _select_by_cluster_map(page) -> list[float]:
+    """So does clicking a cluster's map."""
     first_map = canvas_box(page, 250, 230)
     lat = []
     for _ in range(3):  # cluster 0 on, off, on
@@ -91,12 +117,14 @@ def _first_run_selection_and_linked_views(server, page):
                 "of cluster 0" if len(lat) != 1 else "Select days",
             )
         )
-    timings["cluster_map_click_to_map_ms"] = [round(x) for x in lat]
     wait_marks(page, selected_count(page, "of cluster 0"))
+    return lat
 
-    # A box selection in the latent space: composite of exactly those days, marks on the
-    # timeline. UMAP replaces the first PCA view when its worker finishes (numba compiles it
-    # first on a fresh install): select on the final layout.
+
+def _select_in_latent_space(page) -> list[float]:
+    """A box selection in the latent space: composite of exactly those days, marks on the
+    timeline. UMAP replaces the first PCA view when its worker finishes (numba compiles it
+    first on a fresh install): select on the final layout."""
     wait_title(page, "Latent space: UMAP", 180)
     page.get_by_role("button", name="Clear selection").click()
     wait_title(page, "Select days", 10)
@@ -113,35 +141,33 @@ def _first_run_selection_and_linked_views(server, page):
             continue  # one half of the UMAP may be empty, not both (below)
         wait_marks(page, selected_count(page, "latent space"))
     assert len(lat) >= 2, "neither half of the UMAP selected anything"
-    timings["umap_box_to_map_ms"] = [round(x) for x in lat]
     page.screenshot(path=str(OUT / "ui-2-umap-selection.png"), full_page=True)
+    return lat
 
-    # A span on the timeline.
+
+def _select_on_timeline(page) -> tuple[list[float], list[float]]:
+    """A span on the timeline; then clicking a day shows its fields and soft assignment, and
+    the next clicked days update the drawn maps in place."""
     strip = canvas_box(page, 1100, 110)
-    lat = []
+    spans = []
     for x0, x1 in ((0.3, 0.5), (0.1, 0.2), (0.6, 0.9)):
         span = lambda x0=x0, x1=x1: drag(page, strip, x0, x1, 0.5, 0.5)  # noqa: E731
-        lat.append(timed(page, span, "timeline days", new=True))
+        spans.append(timed(page, span, "timeline days", new=True))
         wait_marks(page, selected_count(page, "timeline days"))
-    timings["timeline_span_to_map_ms"] = [round(x) for x in lat]
-
-    # Clicking a day shows its fields and soft assignment.
     page.mouse.click(strip["x"] + strip["width"] * 0.7, strip["y"] + strip["height"] * 0.4)
     wait_title(page, "q on 2021-", 15)
-    # The next clicked days update the drawn maps in place.
-    lat = []
+    clicks = []
     for x in (0.2, 0.5, 0.9):
         tap = lambda x=x: page.mouse.click(  # noqa: E731
             strip["x"] + strip["width"] * x, strip["y"] + strip["height"] * 0.4
         )
-        lat.append(timed(page, tap, "q on 2021-", new=True))
-    timings["day_click_to_maps_ms"] = [round(x) for x in lat]
+        clicks.append(timed(page, tap, "q on 2021-", new=True))
     page.screenshot(path=str(OUT / "ui-3-span-and-day.png"), full_page=True)
+    return spans, clicks
 
-    for key in ("cluster_button", "cluster_map_click", "umap_box", "timeline_span"):
-        timings[f"{key}_median_ms"] = warm_median(timings[f"{key}_to_map_ms"])
 
-    # Exports: the labels as CSV, the maps as PNG.
+def _export_labels_and_maps(page) -> None:
+    """Exports: the labels as CSV, the maps as PNG."""
     with page.expect_download() as download:
         page.get_by_role("button", name="Labels (CSV)").click()
     csv = Path(download.value.path()).read_text().splitlines()
@@ -150,22 +176,31 @@ def _first_run_selection_and_linked_views(server, page):
         page.get_by_role("button", name="Maps figure").click()  # PNG, the default
     assert Path(download.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+def _show_statistics(page) -> None:
+    """The Statistics tab draws its figures; back to Explore."""
     page.locator(".bk-tab", has_text="Statistics").click()
     wait_title(page, "Frequency by month", 20)
     page.screenshot(path=str(OUT / "ui-4-statistics.png"), full_page=True)
     page.locator(".bk-tab", has_text="Explore").click()
 
-    # Cancel: a slow training (the paper's widths) stops within seconds; the run on screen stays.
+
+def _cancel_a_slow_training(page) -> float:
+    """Cancel: a slow training (the paper's widths) stops within seconds; the run on screen
+    stays. Seconds from the click to the cancelled status."""
     page.locator("select", has=page.locator("option", has_text="paper")).select_option("paper")
     page.get_by_role("button", name="Train").click()
     page.locator(".dsc-status", has_text="pretrain").wait_for(timeout=60000)
     t = time.monotonic()
     page.get_by_role("button", name="Cancel").click()
     page.locator(".dsc-status", has_text="Cancelled").wait_for(timeout=30000)
-    timings["cancel_s"] = round(time.monotonic() - t, 2)
+    seconds = round(time.monotonic() - t, 2)
     assert sum("% of days" in x for x in titles(page)) == TINY_RUN["clusters"]
+    return seconds
 
-    # A season: k-means on the winter days of the period (1 Jan – 1 Mar: 59 DJF days).
+
+def _train_on_a_season(page) -> None:
+    """A season: k-means on the winter days of the period (1 Jan – 1 Mar: 59 DJF days)."""
     page.locator(".dsc-season select").select_option("DJF")
     page.locator(
         "select", has=page.locator("option", has_text=re.compile(r"^kmeans$"))
@@ -177,10 +212,6 @@ def _first_run_selection_and_linked_views(server, page):
         page.get_by_role("button", name="Labels (CSV)").click()
     csv = Path(download.value.path()).read_text().splitlines()
     assert len(csv) == 59 + 1 and not any(row.startswith("2021-03") for row in csv)
-
-    (OUT / "ui-timings.json").write_text(json.dumps(timings, indent=1))
-    print("UI timings:", timings)
-    assert not page.errors, page.errors
 
 
 def test_a_second_page_loads_the_stored_run_fast(server, page):

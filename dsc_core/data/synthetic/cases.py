@@ -184,39 +184,6 @@ def _days(case: Case) -> tuple[pd.DatetimeIndex, np.ndarray]:
     return days, np.asarray(year * 1000 + gaps, np.int64)
 
 
-def _geostrophic(
-    field: np.ndarray, lat: np.ndarray, res: float, density: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Geostrophic wind (u, v) of ``field`` (day, y, x): pressure (density 1.2) or
-    geopotential (density 1); the Coriolis parameter is held at |lat| ≥ 15°."""
-    dy = np.deg2rad(res) * EARTH_RADIUS
-    dx = dy * np.cos(np.deg2rad(lat))[:, None]
-    f = 2 * OMEGA * np.sin(np.deg2rad(np.where(np.abs(lat) < 15, np.copysign(15, lat), lat)))
-    f = f[:, None]
-    ddy = np.gradient(field, axis=1) / dy
-    ddx = np.gradient(field, axis=2) / dx
-    return -ddy / (density * f), ddx / (density * f)
-
-
-def _wind_noise(rng, frame: _Frame, scale: float) -> np.ndarray:
-    """Half white, half red (1.5 cells, memory 0.3) noise (day, y, x) of RMS ``scale``."""
-    n, ny, nx = frame.shape
-    red = red_noise(rng, n, (ny, nx), 1.5, 0.3, frame.blocks)
-    return np.sqrt(0.5) * (rng.standard_normal(frame.shape) + red) * scale
-
-
-def _qsat(temp: np.ndarray, pres: np.ndarray) -> np.ndarray:
-    es = 611.2 * np.exp(17.67 * (temp - 273.15) / (temp - 29.65))
-    return 0.622 * es / (pres - 0.378 * es)
-
-
-def _land(rng, lat, lon, share: float) -> np.ndarray:
-    if share <= 0:
-        return np.zeros((len(lat), len(lon)), bool)
-    field = red_noise(rng, 1, (len(lat), len(lon)), max(len(lat), len(lon)) / 6, 0.0)[0]
-    return field > np.quantile(field, 1.0 - share)
-
-
 @dataclass(frozen=True)
 class _Frame:
     """Where and when a case lives: its grid, its days, a block id per day (:func:`_days`) and
@@ -273,6 +240,39 @@ class _Anomalies:
 
     def of(self, var: str) -> np.ndarray:
         return self.base + self.signal if var in self.carriers else self.free
+
+
+def _geostrophic(
+    field: np.ndarray, lat: np.ndarray, res: float, density: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Geostrophic wind (u, v) of ``field`` (day, y, x): pressure (density 1.2) or
+    geopotential (density 1); the Coriolis parameter is held at |lat| ≥ 15°."""
+    dy = np.deg2rad(res) * EARTH_RADIUS
+    dx = dy * np.cos(np.deg2rad(lat))[:, None]
+    f = 2 * OMEGA * np.sin(np.deg2rad(np.where(np.abs(lat) < 15, np.copysign(15, lat), lat)))
+    f = f[:, None]
+    ddy = np.gradient(field, axis=1) / dy
+    ddx = np.gradient(field, axis=2) / dx
+    return -ddy / (density * f), ddx / (density * f)
+
+
+def _wind_noise(rng, frame: _Frame, scale: float) -> np.ndarray:
+    """Half white, half red (1.5 cells, memory 0.3) noise (day, y, x) of RMS ``scale``."""
+    n, ny, nx = frame.shape
+    red = red_noise(rng, n, (ny, nx), 1.5, 0.3, frame.blocks)
+    return np.sqrt(0.5) * (rng.standard_normal(frame.shape) + red) * scale
+
+
+def _qsat(temp: np.ndarray, pres: np.ndarray) -> np.ndarray:
+    es = 611.2 * np.exp(17.67 * (temp - 273.15) / (temp - 29.65))
+    return 0.622 * es / (pres - 0.378 * es)
+
+
+def _land(rng, lat, lon, share: float) -> np.ndarray:
+    if share <= 0:
+        return np.zeros((len(lat), len(lon)), bool)
+    field = red_noise(rng, 1, (len(lat), len(lon)), max(len(lat), len(lon)) / 6, 0.0)[0]
+    return field > np.quantile(field, 1.0 - share)
 
 
 def _planted(case: Case, rng, frame: _Frame) -> tuple[np.ndarray, np.ndarray]:

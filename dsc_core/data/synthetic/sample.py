@@ -36,6 +36,8 @@ from dsc_core.errors import ConfigError
 
 LAT = np.linspace(33.0, 43.0, 41)
 LON = np.linspace(-33.0, -23.0, 41)
+_LAT2, _LON2 = np.meshgrid(LAT, LON, indexing="ij")  # (y, x)
+_DLAT = _LAT2 - 38.0
 
 VARIABLES: dict[str, tuple[str, str]] = {
     "sst": ("Sea surface temperature", "K"),
@@ -93,10 +95,9 @@ def regime_names(n_regimes: int) -> list[str]:
 
 def land_mask() -> np.ndarray:
     """bool (latitude, longitude) on the sample grid: True over the island cells."""
-    lat, lon = np.meshgrid(LAT, LON, indexing="ij")
-    land = np.zeros(lat.shape, bool)
+    land = np.zeros(_LAT2.shape, bool)
     for clat, clon, hlat, hlon in _ISLANDS:
-        land |= ((lat - clat) / hlat) ** 2 + ((lon - clon) / hlon) ** 2 <= 1.0
+        land |= ((_LAT2 - clat) / hlat) ** 2 + ((_LON2 - clon) / hlon) ** 2 <= 1.0
     return land
 
 
@@ -152,30 +153,46 @@ def sample(
     """
     if not 2 <= int(n_regimes) <= len(_PATTERNS):
         raise ConfigError(f"n_regimes must be 2..{len(_PATTERNS)}, got {n_regimes}")
-    try:
-        time = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"bad sample dates {start!r}..{end!r}: use YYYY-MM-DD ({err})") from None
-    n_days = len(time)
-    if n_days < 1:
-        raise ConfigError(f"sample end {end} is before start {start}: give end >= start")
+    time = _sample_days(start, end)
     rng = np.random.default_rng(seed)
     n_regimes = int(n_regimes)
-
-    lat2, lon2 = np.meshgrid(LAT, LON, indexing="ij")  # (y, x)
-    dlat = lat2 - 38.0
     # annual phase; 0 on 1 January, fractional year so that leap years are handled
     year_len = np.where(time.is_leap_year, 366.0, 365.0)
     phase = (2 * np.pi * (time.dayofyear.to_numpy() - 1) / year_len)[:, None, None]
 
-    # --- surface pressure: climatology + regimes + red noise
-    azores = np.exp(-((lat2 - 35.5) ** 2 + (lon2 + 27.0) ** 2) / (2 * 7.0**2))
-    sp_clim = 101450.0 + 650.0 * azores - 35.0 * dlat
+    regime, sp = _surface_pressure(rng, phase, n_regimes)
+    u10, v10 = _winds(rng, sp)
+    sst = _sst(rng, phase)
+    land = land_mask()
+    t2m = _t2m(rng, phase, sst, v10, land)
+    sshf, slhf = _heat_fluxes(rng, sst, t2m, sp, np.sqrt(u10**2 + v10**2 + 1.0), land)
+    fields = {"sst": sst, "t2m": t2m, "sp": sp, "sshf": sshf, "slhf": slhf, "u10": u10, "v10": v10}
+    return _to_dataset(fields, land, time, regime, n_regimes, int(seed))
+
+
+def _sample_days(start: str, end: str) -> pd.DatetimeIndex:
+    """The sample's days, ``start`` to ``end`` inclusive; ConfigError on bad dates."""
+    try:
+        time = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"bad sample dates {start!r}..{end!r}: use YYYY-MM-DD ({err})") from None
+    if len(time) < 1:
+        raise ConfigError(f"sample end {end} is before start {start}: give end >= start")
+    return time
+
+
+def _surface_pressure(
+    rng: np.random.Generator, phase: np.ndarray, n_regimes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The planted regime of each day and ``sp``: climatology + regimes + red noise."""
+    n_days = len(phase)
+    azores = np.exp(-((_LAT2 - 35.5) ** 2 + (_LON2 + 27.0) ** 2) / (2 * 7.0**2))
+    sp_clim = 101450.0 + 650.0 * azores - 35.0 * _DLAT
     sp_clim = sp_clim + (250.0 + 300.0 * azores) * np.cos(phase - 2 * np.pi * 200 / 365)
     patterns = np.zeros((n_regimes, 41, 41))
     for k, (_, blobs) in enumerate(_PATTERNS[:n_regimes]):
         for amp, clat, clon, scale in blobs:
-            patterns[k] += amp * np.exp(-((lat2 - clat) ** 2 + (lon2 - clon) ** 2) / scale**2)
+            patterns[k] += amp * np.exp(-((_LAT2 - clat) ** 2 + (_LON2 - clon) ** 2) / scale**2)
     regime = _markov_regimes(rng, n_days, n_regimes)
     weights = np.eye(n_regimes)[regime]
     weights = lfilter([0.6], [1.0, -0.4], weights, axis=0)  # one-day blend at regime changes
@@ -183,12 +200,15 @@ def sample(
     intensity = 1.0 + 0.25 * rng.standard_normal(n_days)
     sp_regime = np.einsum("tk,kyx->tyx", weights * intensity[:, None], patterns)
     sp_noise = 220.0 * _red_noise(rng, n_days, sigma=24.0, phi=0.5)
-    sp = sp_clim + sp_regime + sp_noise
+    return regime, sp_clim + sp_regime + sp_noise
 
-    # --- winds: surface geostrophic wind from sp
+
+def _winds(rng: np.random.Generator, sp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``u10``, ``v10``: the surface geostrophic wind of ``sp`` under friction, plus noise."""
+    n_days = len(sp)
     dy = np.deg2rad(0.25) * 6.371e6
-    dx = dy * np.cos(np.deg2rad(lat2))
-    f = 2 * 7.292e-5 * np.sin(np.deg2rad(lat2))
+    dx = dy * np.cos(np.deg2rad(_LAT2))
+    f = 2 * 7.292e-5 * np.sin(np.deg2rad(_LAT2))
     dpdy = np.gradient(sp, axis=1) / dy
     dpdx = np.gradient(sp, axis=2) / dx
     ug, vg = -dpdy / (_RHO * f), dpdx / (_RHO * f)
@@ -197,31 +217,43 @@ def sample(
     v10 = 0.6 * (ug * np.sin(turn) + vg * np.cos(turn))
     u10 += 1.0 + 1.2 * _red_noise(rng, n_days, sigma=4.0, phi=0.3)
     v10 += 1.2 * _red_noise(rng, n_days, sigma=4.0, phi=0.3)
+    return u10, v10
 
-    # --- SST: seasonal cycle (min mid-March, max early September) + slow anomaly
+
+def _sst(rng: np.random.Generator, phase: np.ndarray) -> np.ndarray:
+    """SST: seasonal cycle (min mid-March, max early September) + slow anomaly."""
     sst_season = -3.4 * np.cos(phase - 2 * np.pi * 70 / 365)
-    sst = 292.0 - 0.55 * dlat + sst_season + 0.35 * _red_noise(rng, n_days, sigma=6.0, phi=0.95)
+    return (
+        292.0 - 0.55 * _DLAT + sst_season + 0.35 * _red_noise(rng, len(phase), sigma=6.0, phi=0.95)
+    )
 
-    # --- t2m: coupled to SST, advection across the meridional gradient, noise
+
+def _t2m(rng, phase, sst, v10, land) -> np.ndarray:
+    """t2m: coupled to SST, advection across the meridional gradient, noise; over land a
+    seasonal offset."""
     # air colder than the sea most in early winter, least in early summer: t2m leads sst
     air_sea = 1.0 + 1.2 * np.cos(phase - 2 * np.pi * 340 / 365)
     dtdy = -0.6 / 111e3  # K/m, climatological meridional gradient of air temperature
     advection = -v10 * dtdy * 0.4 * 86400.0  # 0.4 day of advection
-    t2m = sst - air_sea + advection + 0.45 * _red_noise(rng, n_days, sigma=5.0, phi=0.5)
-    land = land_mask()
-    t2m = np.where(land, t2m + 0.5 * np.cos(phase - 2 * np.pi * 200 / 365), t2m)
+    t2m = sst - air_sea + advection + 0.45 * _red_noise(rng, len(phase), sigma=5.0, phi=0.5)
+    return np.where(land, t2m + 0.5 * np.cos(phase - 2 * np.pi * 200 / 365), t2m)
 
-    # --- bulk heat fluxes (downward positive): one hour's accumulation in J m**-2
-    speed = np.sqrt(u10**2 + v10**2 + 1.0)
+
+def _heat_fluxes(rng, sst, t2m, sp, speed, land) -> tuple[np.ndarray, np.ndarray]:
+    """``sshf``, ``slhf``: bulk heat fluxes at wind ``speed`` (downward positive), one hour's
+    accumulation in J m**-2; wetter over the sea than over land."""
     surface_t = np.where(land, t2m + 0.3, sst)
     sshf = -_RHO * _CP * _C_H * speed * (surface_t - t2m) * _ACCUMULATION_S
-    rel_hum = np.clip(0.78 + 0.05 * _red_noise(rng, n_days, sigma=5.0, phi=0.5), 0.5, 0.98)
+    rel_hum = np.clip(0.78 + 0.05 * _red_noise(rng, len(sst), sigma=5.0, phi=0.5), 0.5, 0.98)
     wetness = np.where(land, 0.3, 1.0)
     dq = 0.98 * _qsat(surface_t, sp) - rel_hum * _qsat(t2m, sp)
     slhf = -_RHO * _LV * _C_E * speed * wetness * dq * _ACCUMULATION_S
+    return sshf, slhf
 
-    fields = {"sst": sst, "t2m": t2m, "sp": sp, "sshf": sshf, "slhf": slhf, "u10": u10}
-    fields["v10"] = v10
+
+def _to_dataset(fields: dict, land, time, regime, n_regimes: int, seed: int) -> xr.Dataset:
+    """The sample Dataset: each field clipped to :data:`RANGES` as float32 (SST NaN over
+    land), the sea ``mask``, the planted ``regime`` coordinate and the attributes."""
     data_vars = {}
     for name, values in fields.items():
         lo, hi = RANGES[name]
@@ -250,7 +282,7 @@ def sample(
         "source": "dsc_core.sample",
         "synthetic": 1,
         "n_regimes": n_regimes,
-        "seed": int(seed),
+        "seed": seed,
         "regime_names": "; ".join(f"{k}: {n}" for k, n in enumerate(regime_names(n_regimes))),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
