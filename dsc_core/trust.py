@@ -37,8 +37,6 @@ from dsc_core.significance import explained_share, red_noise
 
 STRUCTURE_SURROGATES = 39
 STRUCTURE_COMPONENTS = 10
-HEAD_THRESHOLD = 0.0
-STRUCTURE_HEAD_THRESHOLD = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,11 +48,14 @@ class Thresholds:
     and ``unstable_margin`` below the steadiest reference's. ``truth``: how much worse than
     the best reference a run may recover planted regimes (synthetic data). ``head``: DSC's
     candidate heads agreeing less than this (mean ARI of the chosen one with the others)
-    warn; ``structure_head``: at or above this agreement the red-noise test does not warn."""
+    warn; ``structure_head``: at or above this agreement the red-noise test does not warn,
+    unless the data rank below ``structure_floor`` % of the surrogates (less clustered than
+    nearly all red noise)."""
 
     structure: float = 95.0
-    head: float = HEAD_THRESHOLD
-    structure_head: float = STRUCTURE_HEAD_THRESHOLD
+    head: float = 0.45
+    structure_head: float = 0.45
+    structure_floor: float = 5.0
     references_agree: float = 0.5
     odd_one_out: float = 0.35
     unstable: float = 0.6
@@ -196,8 +197,9 @@ def warnings_for(method: str, checks: dict, thresholds: Thresholds = THRESHOLDS)
             "depend on how distances are measured and may be noise. Try other variables, a "
             "season, or fewer clusters."
         )
-    steady = heads is not None and heads >= t.structure_head
-    if structure is not None and structure["percentile"] < t.structure and not steady:
+    percentile = structure["percentile"] if structure is not None else 100.0
+    steady = heads is not None and heads >= t.structure_head and percentile >= t.structure_floor
+    if percentile < t.structure and not steady:
         warnings.append(
             f"the data's clusters are no more distinct than red noise's (k-means on the "
             f"leading {structure['n_components']} principal components beats "

@@ -236,10 +236,9 @@ def rewarn(cases: list[dict], thresholds: Thresholds, deep: str = "dsc") -> list
 
 
 CALIBRATION_GRID: dict[str, tuple[float, ...]] = {
-    "structure": (90.0, 95.0, 99.0),
-    "head": (0.0, 0.25, 0.3, 0.35, 0.4, 0.45),
-    "structure_head": (0.4, 0.5, 0.6, 0.7, 1.0),
-    "odd_one_out": (0.2, 0.35, 0.5),
+    "head": (0.0, 0.35, 0.4, 0.45, 0.5),
+    "structure_head": (0.4, 0.45, 0.5, 1.0),
+    "structure_floor": (0.0, 5.0, 10.0),
 }
 """The thresholds (:class:`dsc_core.trust.Thresholds` fields) and values
 :func:`calibration_table` tries."""
@@ -357,9 +356,9 @@ def suite_table(cases: list[dict], deep: str = "dsc") -> str:
         "Cells: ARI against the planted regimes, mean ± std over seeds · seed agreement "
         "(mean pairwise ARI) · fit seconds. Ceiling: cross-validated LDA on 20 PCs of "
         f"single days (supervised). Margin: {deep} − the best classical method of the case. "
-        f"Warnings of {deep}'s first seed: structure (the data's clusters are no more "
-        "distinct than red noise's), odd (the references agree, the run with neither), "
-        "unstable (seed agreement)."
+        f"Warnings of {deep}'s first seed: heads (its candidate clusterings disagree), "
+        "structure (the data's clusters are no more distinct than red noise's), odd (the "
+        "references agree, the run with neither), unstable (seed agreement)."
     )
     t, w = s["targets"], s["warnings"]
     if t:
@@ -395,6 +394,8 @@ def suite_table(cases: list[dict], deep: str = "dsc") -> str:
 
 def _kind(warning: str) -> str:
     """A one-word name of a trust warning, for the table."""
+    if "candidate clusterings" in warning:
+        return "heads"
     if "red noise" in warning:
         return "structure"
     if "agree with each other" in warning:

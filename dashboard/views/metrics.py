@@ -42,12 +42,15 @@ def scores_table(metrics: dict, method: str) -> pd.DataFrame:
 
 def trust_table(metrics: dict) -> pd.DataFrame:
     """ARI between the run's labels and each classical reference's, between two seeds of the
-    run and of k-means ("—" where not checked), where the data's clusters rank among red
-    noise, and with the optional red-noise test of the method, where the run ranks."""
+    run and of k-means ("—" where not checked), among DSC's candidate heads, where the data's
+    clusters rank among red noise, and with the optional red-noise test of the method, where
+    the run ranks."""
     trust = metrics.get("trust") or {}
     rows = {f"Agreement with {n} (ARI)": a for n, a in (trust.get("agreement") or {}).items()}
     rows["Seed agreement (ARI) ↑"] = trust.get("seed_agreement")
     rows["k-means seed agreement (ARI)"] = trust.get("kmeans_seed_agreement")
+    if trust.get("head_agreement") is not None:
+        rows["DSC's candidate heads agree (ARI) ↑"] = trust["head_agreement"]
     values = ["—" if v is None else f"{v:.2f}" for v in rows.values()]
     names = list(rows)
     structure = trust.get("structure")

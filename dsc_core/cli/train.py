@@ -230,6 +230,8 @@ def summary_text(run) -> str:
         rows.append(
             ("seed agreement ↑", trust["seed_agreement"], trust.get("kmeans_seed_agreement"))
         )
+    if trust.get("head_agreement") is not None:
+        rows.append(("candidate heads agree ↑", trust["head_agreement"], None))
     lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
     structure = trust.get("structure")
     if structure:

@@ -30,6 +30,12 @@ def test_trust_alert_and_table():
     tested = {"trust": fine, "significance": {"percentile": 97.0, "n_surrogates": 20}}
     assert metrics.trust_table(tested).loc["above red noise (20 surrogates)", "value"] == "97 %"
     assert not metrics.trust_alert({}).visible  # runs saved before the checks existed
+    heads = trust_checks("dsc", truth, refs, head={"agreement": {"latent": 0.3, "field": 0.2}})
+    assert "candidate clusterings of its latent space disagree" in metrics.trust_alert(
+        {"trust": heads}
+    ).object.replace("\\", "")
+    assert metrics.trust_table({"trust": heads}).loc["DSC's candidate heads agree (ARI) ↑",
+                                                      "value"] == "0.30"  # fmt: skip
 
 
 def test_regime_table_shows_spells_before_the_minimum_spell_filter():

@@ -184,3 +184,21 @@ def test_calibration_rereads_stored_checks_under_other_thresholds():
     table = calibration_table(cases, grid={"structure": (90.0, 95.0), "odd_one_out": (0.2, 0.35)})
     assert "| 95 (today) | 0.35 | 100% of 2 | 0% of 1 |  |  |" in table
     assert "| 90 | 0.2 | 0% of 2 | 0% of 1 | noise, worse |  |" in table
+
+
+def test_dsc_s_heads_warn_when_they_disagree_and_vouch_for_regimes_k_means_cannot_see():
+    """DSC's candidate heads agreeing below 0.45 warn by themselves; agreeing heads silence
+    the data's red-noise warning, unless the data are less clustered than 95 % of red noise."""
+    structure = {"percentile": 50.0, "n_components": 10, "n_surrogates": 39}
+
+    def warned(heads, percentile):
+        checks = {"structure": {**structure, "percentile": percentile}, "head_agreement": heads}
+        return [w.split(" ")[1] for w in warnings_for("dsc", checks)]
+
+    assert warned(None, 50.0) == ["data's"]  # no heads (another method): the test alone
+    assert warned(0.30, 100.0) == ["candidate"]
+    assert warned(0.30, 50.0) == ["candidate", "data's"]
+    assert warned(0.60, 50.0) == []  # regimes below noise modes: DSC's windows find them
+    assert warned(0.60, 2.0) == ["data's"]  # the floor
+    good = trust_checks("dsc", [0, 1] * 10, {}, None, head={"agreement": {"a": 0.8, "b": 0.7}})
+    assert good["head_agreement"] == 0.8 and good["warnings"] == []
