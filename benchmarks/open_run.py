@@ -73,7 +73,9 @@ def measure(run: Path) -> str:
     if child.returncode:
         sys.exit(f"opening {run} failed:\n{child.stderr[-3000:]}")
     r = json.loads(child.stdout.strip().splitlines()[-1])
-    fields_mb = (run / "fields.nc").stat().st_size / 2**20
+    stored = run / "fields.zarr" if (run / "fields.zarr").is_dir() else run / "fields.nc"
+    files = [stored] if stored.is_file() else [f for f in stored.rglob("*") if f.is_file()]
+    fields_mb = sum(f.stat().st_size for f in files) / 2**20
     cells = " | ".join(f"{s:.2f} s, {mb:+.0f} MB" for s, mb in r["steps"].values())
     return f"| {run.name} | {r['days']} | {fields_mb:.0f} | {cells} |"
 
@@ -83,7 +85,7 @@ def main() -> None:
     p.add_argument("runs", nargs="*", type=Path)
     p.add_argument("--sample-years", type=int, help="also make and open a run of the sample")
     args = p.parse_args()
-    print("| run | days | fields.nc MB | open (maps) | a cluster's days | 30 days | one day |")
+    print("| run | days | fields MB | open (maps) | a cluster's days | 30 days | one day |")
     print("|---|---:|---:|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         runs = list(args.runs)

@@ -25,7 +25,7 @@ from dsc_core.data.synthetic import SUITE
 from dsc_core.data.synthetic.generator import generated_suite
 from dsc_core.features import valid_cells_pca
 from dsc_core.trust import THRESHOLDS, structure_test
-from dsc_core.validation import DEFAULT_K_WITHOUT_REGIMES, prepare, rewarn, warning_rates
+from dsc_core.validation import DEFAULT_K_WITHOUT_REGIMES, prepare_case, rewarn, warning_rates
 
 HERE = Path(__file__).resolve().parent
 TESTS = {"10": {"n_components": 10}, "20": {"n_components": 20},
@@ -51,7 +51,7 @@ def percentiles(case) -> dict:
         twins["noise"] = replace(case, n_regimes=0, frequencies=None)
     with limited_threads(1):
         for name, c in twins.items():
-            data = prepare(c)
+            data = prepare_case(c)
             pca, flat = valid_cells_pca(data.X, data.mask, 20, seed=0)
             pcs = pca.fit_transform(flat)
             k = case.n_regimes or DEFAULT_K_WITHOUT_REGIMES

@@ -34,7 +34,7 @@ from dsc_core.validation import (
     CLASSICAL,
     calibration_table,
     data_structure,
-    prepare,
+    prepare_case,
     run_case,
     suite_table,
 )
@@ -54,7 +54,7 @@ def _run(
     from dsc_core.threads import limited_threads
 
     with limited_threads(threads):
-        return run_case(prepare(case, weighting, clip), methods, seeds, params, [_progress])
+        return run_case(prepare_case(case, weighting, clip), methods, seeds, params, [_progress])
 
 
 def select(args: argparse.Namespace) -> list[Case]:
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = json.loads(Path(args.recheck).read_text())
         for c in stored["cases"]:
             if c.get("trust") is not None:
-                data = prepare(find_case(c["case"]), args.area_weighting, args.clip)
+                data = prepare_case(find_case(c["case"]), args.area_weighting, args.clip)
                 c["trust"]["structure"] = data_structure(data)
                 c["trust"]["warnings"] = warnings_for("dsc", c["trust"])
                 percentile = c["trust"]["structure"]["percentile"]

@@ -133,11 +133,12 @@ class FieldSums:
         return self
 
     def matches(self, fields: xr.Dataset) -> bool:
-        """Whether these are the sums of ``fields`` (same variables, days and grid)."""
+        """Whether these are the sums of ``fields`` (same variables, in any order, days and
+        grid)."""
         variables = [v for v in fields.data_vars if v != "mask"]
         grid = tuple(fields.sizes.get(d, 0) for d in SPATIAL_DIMS)
-        return (variables, fields.sizes.get("time"), grid) == (
-            self.variables, self.n_time, self.shape[1:]
+        return (sorted(variables), fields.sizes.get("time"), grid) == (
+            sorted(self.variables), self.n_time, self.shape[1:]
         )  # fmt: skip
 
 

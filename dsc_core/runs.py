@@ -7,8 +7,9 @@ A run directory holds (no pickle anywhere)::
     metrics.json     internal / truth / regime scores, reference k-means, timings
     latent.nc        latent (time, latent), soft (time, cluster)
     composites.nc    cluster composites (see dsc_core.composites)
-    fields.nc        the physical fields the run used (anomalies if deseasonalised) + mask,
-                     uncompressed: a stored run is opened without reading them
+    fields.zarr/     the physical fields the run used (anomalies if deseasonalised) + mask,
+                     in chunks of days: a stored run is opened without reading them
+                     (runs saved before hold fields.nc, read whole)
     field_sums.nc    their per-cell sums over the whole period (a composite of some days then
                      reads those days only; see dsc_core.composites.FieldSums)
     history.csv      the training history, one row per epoch (may be empty)
@@ -248,17 +249,40 @@ def _summary_problem(summary: Any) -> str:
     return ""
 
 
-def _write_netcdf(ds: xr.Dataset, path: Path, contiguous: bool = False) -> None:
-    """Write ``ds``, floats compressed; ``contiguous``: stored as they lie in memory, so that
-    any run of days is read as one range of bytes, without a chunk cache or decompression
-    (a stored run's fields: a view reads a day, or some days, and nothing else)."""
+def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
     encoding = {
-        v: {"contiguous": True} if contiguous else {"zlib": True, "complevel": 1}
+        v: {"zlib": True, "complevel": 1}
         for v in ds.data_vars
         if np.issubdtype(ds[v].dtype, np.floating)
     }
     with NETCDF_LOCK:
         ds.to_netcdf(path, engine="netcdf4", encoding=encoding)
+
+
+FIELD_CHUNK_VALUES = 2**18
+"""A stored run's fields are chunked along time in about this many values a variable (1 MB
+of float32): a day, or a few days, are read without the rest."""
+
+
+def _write_fields(fields: xr.Dataset, path: Path) -> None:
+    """The run's fields as a Zarr store in chunks of days. Zarr, not netCDF: the stored fields
+    stay open while a page shows the run, and an open netCDF/HDF5 file closed by the garbage
+    collector in one thread while another thread writes netCDF crashes the process."""
+    day = int(np.prod([fields.sizes[d] for d in ("latitude", "longitude")]))
+    days = max(1, min(fields.sizes["time"], FIELD_CHUNK_VALUES // max(day, 1)))
+    fields = fields.drop_encoding()
+    encoding = {v: {"chunks": (days, *fields[v].shape[1:])} for v in fields.data_vars
+                if fields[v].dims[:1] == ("time",)}  # fmt: skip
+    fields.to_zarr(path, mode="w", encoding=encoding, consolidated=False)
+
+
+def _open_fields(directory: Path) -> xr.Dataset:
+    """A stored run's fields: opened without reading them (read without dask, a block of days
+    at a time, by the views), or read whole from a run saved before (``fields.nc``)."""
+    if (directory / "fields.zarr").is_dir():
+        return xr.open_zarr(directory / "fields.zarr", chunks=None, consolidated=False)
+    with NETCDF_LOCK:
+        return xr.load_dataset(directory / "fields.nc")
 
 
 def _write_data(run: Run, tmp: Path) -> None:
@@ -271,7 +295,7 @@ def _write_data(run: Run, tmp: Path) -> None:
     (tmp / "metrics.json").write_text(json.dumps(jsonable(run.metrics), indent=1, allow_nan=False))
     _write_netcdf(xr.Dataset({"latent": run.latent, "soft": run.soft}), tmp / "latent.nc")
     _write_netcdf(run.composites, tmp / "composites.nc")
-    _write_netcdf(run.fields, tmp / "fields.nc", contiguous=True)
+    _write_fields(run.fields, tmp / "fields.zarr")
     _write_netcdf(field_sums(run.fields).to_dataset(), tmp / "field_sums.nc")
     run.history.to_csv(tmp / "history.csv", index=False)
     if run.preprocessor is not None:
@@ -372,9 +396,9 @@ def load_run(directory: str | Path) -> Run:
         coords={"time": labels_df["time"].to_numpy("datetime64[ns]")},
         name="cluster",
     )
+    fields = _open_fields(directory)
     with NETCDF_LOCK:
         latent = xr.load_dataset(directory / "latent.nc")
-        fields = xr.open_dataset(directory / "fields.nc", engine="netcdf4")
         composites = xr.load_dataset(directory / "composites.nc")
         sums_path = directory / "field_sums.nc"
         if sums_path.is_file():

@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import KFold, cross_val_predict
 
 from dsc_core.data.synthetic import Case, make_case
+from dsc_core.features import valid_cells_pca
 from dsc_core.metrics import stability
 from dsc_core.trust import THRESHOLDS, Thresholds, structure_test, trust_checks, warnings_for
 
@@ -58,7 +58,7 @@ class CaseData:
     shape: tuple[int, int, int, int]  # days, variables, latitude, longitude
 
 
-def prepare(case: Case, area_weighting: bool = True, clip: float | None = None) -> CaseData:
+def prepare_case(case: Case, area_weighting: bool = True, clip: float | None = None) -> CaseData:
     """Build ``case``, load it as a file would be and preprocess it as a run does by default
     (seasonal cycle removed; cells weighted by √cos(latitude) unless ``area_weighting`` is
     False; z-scores clipped at ±``clip`` when given)."""
@@ -85,9 +85,8 @@ def supervised_ceiling(
 ) -> float:
     """ARI of a linear discriminant trained on the truth, on the ``n_components`` leading PCs
     of single days, predicted out of fold (``folds`` contiguous blocks of days)."""
-    flat = X[:, :, mask].reshape(len(X), -1).astype(np.float64)
-    n = min(n_components, len(X) - 1, flat.shape[1])
-    pcs = PCA(n, random_state=0).fit_transform(flat)
+    pca, flat = valid_cells_pca(X, mask, n_components, seed=0)
+    pcs = pca.fit_transform(flat)
     pred = cross_val_predict(LinearDiscriminantAnalysis(), pcs, truth, cv=KFold(folds))
     return float(adjusted_rand_score(truth, pred))
 
@@ -174,8 +173,8 @@ def data_structure(data: CaseData) -> dict:
     """The red-noise test of a case's data (:func:`dsc_core.trust.structure_test`) on the
     leading principal components, with K = the planted number (or the K asked of a case
     without regimes), as a run does it."""
-    flat = data.X[:, :, data.mask].reshape(len(data.X), -1).astype(np.float64)
-    pcs = PCA(min(20, len(flat) - 1, flat.shape[1]), random_state=0).fit_transform(flat)
+    pca, flat = valid_cells_pca(data.X, data.mask, 20, seed=0)
+    pcs = pca.fit_transform(flat)
     return structure_test(pcs, data.case.n_regimes or DEFAULT_K_WITHOUT_REGIMES, data.time)
 
 

@@ -30,7 +30,7 @@ def test_train_writes_every_file(tmp_path, capsys):
     assert code == 0
     files = {p.name for p in out.iterdir()}
     expected = {"config.json", "labels.csv", "metrics.json", "latent.nc", "composites.nc"}
-    expected |= {"fields.nc", "history.csv", "preprocessor.json"}
+    expected |= {"fields.zarr", "field_sums.nc", "history.csv", "preprocessor.json"}
     assert expected <= files
     stdout = capsys.readouterr().out
     assert "written to" in stdout and "ARI" in stdout

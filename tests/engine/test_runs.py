@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -80,7 +81,7 @@ def test_round_trip(tmp_path):
     assert run.path == path and run.name == "r1"
     names = {p.name for p in path.iterdir()}
     assert {"config.json", "labels.csv", "metrics.json", "latent.nc", "composites.nc"} <= names
-    assert {"fields.nc", "history.csv", "preprocessor.json"} <= names
+    assert {"fields.zarr", "field_sums.nc", "history.csv", "preprocessor.json"} <= names
     assert not any(p.suffix in (".pkl", ".pickle") for p in path.rglob("*"))
     head = (path / "labels.csv").read_text().splitlines()
     assert head[0] == "time,cluster" and head[1].startswith("2021-01-01,") and len(head) == 41
@@ -239,6 +240,9 @@ def test_a_stored_run_reads_its_fields_only_where_a_view_needs_them(tmp_path, mo
     older = load_run(path)
     xr.testing.assert_allclose(composite_of_days(older.fields, days), expected)
     assert read[1:] == [60, 6]  # the sums read every day (one block), then the selection
+    run.fields.to_netcdf(path / "fields.nc")  # a run saved before the fields went to Zarr
+    shutil.rmtree(path / "fields.zarr")
+    xr.testing.assert_allclose(composite_of_days(load_run(path).fields, days), expected)
 
 
 def test_netcdf_reads_and_writes_from_threads_at_once(tmp_path):

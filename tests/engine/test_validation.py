@@ -10,7 +10,7 @@ from dsc_core.data.synthetic import SUITE, generated_case
 from dsc_core.trust import THRESHOLDS, structure_test, trust_checks, warnings_for
 from dsc_core.validation import (
     calibration_table,
-    prepare,
+    prepare_case,
     rewarn,
     run_case,
     suite_table,
@@ -30,7 +30,7 @@ def small_suite():
         replace(SUITE["z850-small-grid-8"], years=(2001, 2001)),
         replace(generated_case(12), years=(2000, 2001)),  # no regimes: two winters of noise
     ]
-    return [run_case(prepare(c), ["dsc", "kmeans"], 2, FEW_EPOCHS) for c in cases]
+    return [run_case(prepare_case(c), ["dsc", "kmeans"], 2, FEW_EPOCHS) for c in cases]
 
 
 def test_suite_run_scores_every_method_and_case(small_suite):
