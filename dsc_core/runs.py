@@ -270,7 +270,7 @@ def _write_fields(fields: xr.Dataset, path: Path) -> None:
     collector in one thread while another thread writes netCDF crashes the process."""
     day = int(np.prod([fields.sizes[d] for d in ("latitude", "longitude")]))
     days = max(1, min(fields.sizes["time"], FIELD_CHUNK_VALUES // max(day, 1)))
-    fields = fields.drop_encoding()
+    fields = fields.drop_encoding().assign_attrs(data_variables=list(fields.data_vars))
     encoding = {v: {"chunks": (days, *fields[v].shape[1:])} for v in fields.data_vars
                 if fields[v].dims[:1] == ("time",)}  # fmt: skip
     fields.to_zarr(path, mode="w", encoding=encoding, consolidated=False)
@@ -280,7 +280,9 @@ def _open_fields(directory: Path) -> xr.Dataset:
     """A stored run's fields: opened without reading them (read without dask, a block of days
     at a time, by the views), or read whole from a run saved before (``fields.nc``)."""
     if (directory / "fields.zarr").is_dir():
-        return xr.open_zarr(directory / "fields.zarr", chunks=None, consolidated=False)
+        fields = xr.open_zarr(directory / "fields.zarr", chunks=None, consolidated=False)
+        order = fields.attrs.pop("data_variables", list(fields.data_vars))  # a store lists
+        return fields[order]  # its arrays in the file system's order
     with NETCDF_LOCK:
         return xr.load_dataset(directory / "fields.nc")
 

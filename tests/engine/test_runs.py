@@ -225,6 +225,7 @@ def test_a_stored_run_reads_its_fields_only_where_a_view_needs_them(tmp_path, mo
     path = save_run(run, tmp_path / "r")
     back = load_run(path)
     assert not any(back.fields[v].variable._in_memory for v in ("sst", "u10"))
+    assert list(back.fields.data_vars) == ["sst", "u10", "mask"]  # as saved
     days = np.zeros(60, bool)
     days[[12, 13, 17]] = True
     expected = composite_of_days(run.fields, days)
