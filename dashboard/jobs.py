@@ -15,6 +15,7 @@ param state.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -415,12 +416,34 @@ def umap2(latent: np.ndarray, seed: int = 0) -> np.ndarray:
     x = np.asarray(latent, dtype=np.float32)
     if len(x) < 10:
         return pca2(x).astype(np.float32)
-    import umap
-
+    umap = _umap_compiled_once()
     reducer = umap.UMAP(
         n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1
     )
     return reducer.fit_transform(x).astype(np.float32)
+
+
+UMAP_NUMBA_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances", "umap.sparse")
+
+
+@functools.cache
+def _umap_compiled_once():
+    """``umap``, its numba functions cached on disk (numba's own ``enable_caching``). umap
+    caches few of them: without this, every new process spends ~25 s compiling before its
+    first embedding (a server start, each test server); with it, the first process writes
+    the cache beside umap's code and later ones read it in a fraction of a second. Where the
+    cache cannot be written, umap compiles as before."""
+    import importlib
+
+    import umap
+    from numba.core.registry import CPUDispatcher
+
+    for name in UMAP_NUMBA_MODULES:
+        for function in vars(importlib.import_module(name)).values():
+            if isinstance(function, CPUDispatcher):
+                with contextlib.suppress(RuntimeError):  # numba finds no writable cache folder
+                    function.enable_caching()
+    return umap
 
 
 def embedding(run) -> np.ndarray:
