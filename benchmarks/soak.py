@@ -15,8 +15,10 @@ that asks for a window of 99 999 days. Reports:
 - runs finished: runs a page reported done, and runs in the store at the end;
 - runs lost: runs a page reported done that the store does not hold (must be 0);
 - the server's resident memory (RSS) once the first runs are done and at the end;
-- the slowest page response: from a click to the page showing its effect (status line for
-  Train and Cancel, the loaded run's name for Load), and the median;
+- for Train, Cancel and Load, click → first feedback (the browser's own note of the click,
+  timed in the page) and click → result (status line for Train and Cancel, the loaded run's
+  name for Load): count, median, 95th percentile, slowest; clicks that showed no note, and
+  actions that never finished (a wait that timed out);
 - whether the server stayed up, and the errors in its log (those that closed or reloaded
   pages leave, messages to or from a session that is gone, are counted apart);
 - the hostile actions: refusals seen, pages that opened blank or with an empty run list
@@ -42,9 +44,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dashboard.views.feedback import PENDING_CLASS  # noqa: E402
 from tests.ui import browser as ui  # noqa: E402
 
 MAX_VALUES = 800_000
@@ -91,6 +96,15 @@ def log_errors(text: str) -> tuple[list[str], int]:
     return [e.splitlines()[0] for e in errors if e not in closed], len(closed)
 
 
+def spread(seconds: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per action: how many, the median, the 95th percentile and the slowest, in seconds."""
+    return {
+        what: {"n": len(v), "median": round(float(np.median(v)), 3),
+               "p95": round(float(np.percentile(v, 95)), 3), "max": round(max(v), 3)}
+        for what, v in seconds.items() if v
+    }  # fmt: skip
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of process ``pid`` in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -108,6 +122,8 @@ class Soak:
         self.done: set[str] = set()
         self.cancelled = 0
         self.responses: dict[str, list[float]] = {"train": [], "cancel": [], "load": []}
+        self.feedback: dict[str, list[float]] = {"train": [], "cancel": [], "load": []}
+        self.unnoted: dict[str, int] = {}
         self.actions: dict[str, int] = {}
         self.failures: list[str] = []
         self.refusals: dict[str, int] = {}
@@ -117,6 +133,19 @@ class Soak:
 
     def timed(self, what: str, seconds: float) -> None:
         self.responses[what].append(seconds)
+
+
+async def click(page, soak: Soak, what: str, button) -> None:
+    """Click ``button``, timing the browser's own note of the click (the first feedback) as
+    ``what``'s; a click without a note within 5 s is counted."""
+    await page.evaluate(ui.RECORD_POINTER_JS)
+    await page.evaluate(ui.WATCH_NOTE_JS, PENDING_CLASS)
+    await button.click()
+    ms = await page.evaluate(ui.NOTE_SEEN_JS, 5000)
+    if ms > 0:
+        soak.feedback[what].append(ms / 1000)
+    else:
+        soak.unnoted[what] = soak.unnoted.get(what, 0) + 1
 
 
 async def status_text(page) -> str:
@@ -163,7 +192,7 @@ async def train(page, soak: Soak) -> None:
     await choose(page, "kmeans", "kmeans")
     before = await status_text(page)
     t = time.monotonic()
-    await page.get_by_role("button", name="Train").click()
+    await click(page, soak, "train", page.get_by_role("button", name="Train"))
     await changed(page, before)
     soak.timed("train", time.monotonic() - t)
     await wait_done(page, soak)
@@ -177,7 +206,7 @@ async def train_and_cancel(page, soak: Soak) -> None:
             timeout=120000
         )
         t = time.monotonic()
-        await page.get_by_role("button", name="Cancel").click()
+        await click(page, soak, "cancel", page.get_by_role("button", name="Cancel"))
         await page.locator(".dsc-status", has_text="Cancel").wait_for(timeout=60000)
         soak.timed("cancel", time.monotonic() - t)
         soak.cancelled += 1
@@ -196,7 +225,7 @@ async def load(page, soak: Soak) -> None:
     name = label.split(" · ")[0]
     await runs.select_option(label=label)
     t = time.monotonic()
-    await page.get_by_role("button", name="Load run").click()
+    await click(page, soak, "load", page.get_by_role("button", name="Load run"))
     while await shown_run(page) != name:
         if time.monotonic() - t > 60:
             raise TimeoutError(f"run {name} did not load")
@@ -396,10 +425,10 @@ async def main(minutes: float, sessions: int, seed: int) -> dict:
             cancelled=soak.cancelled,
             actions=soak.actions,
             responses_s={k: [round(x, 2) for x in v] for k, v in soak.responses.items()},
-            slowest_response_s={k: round(max(v), 2) for k, v in soak.responses.items() if v},
-            median_response_s={
-                k: round(sorted(v)[len(v) // 2], 2) for k, v in soak.responses.items() if v
-            },
+            click_to_result_s=spread(soak.responses),
+            click_to_feedback_s=spread(soak.feedback),
+            clicks_without_feedback=soak.unnoted,
+            actions_not_finished=[f for f in soak.failures if "Timeout" in f],
             refusals=soak.refusals,
             vandalised=soak.vandalised,
             blank_pages=soak.blank_pages,

@@ -37,8 +37,11 @@ from dsc_core.errors import DSCError
 log = logging.getLogger(__name__)
 
 UMAP_FILE = "umap.nc"
-PRELOAD = ["dashboard.job_work", "dsc_core.pipeline", "dsc_core.runs", "dsc_core.baselines"]
-"""Imported once by the forkserver, so that each job's process starts with the engine loaded."""
+PRELOAD = ["dashboard.job_work", "dsc_core.pipeline", "dsc_core.runs", "dsc_core.baselines",
+           "torch._inductor"]  # fmt: skip
+"""Imported once by the forkserver, so that each job's process starts with the engine loaded
+(``torch._inductor`` too: torch imports it, ~3 s, at a training's first
+``use_deterministic_algorithms``)."""
 BACKGROUND_NICENESS = 10
 """How much lower than the server's the OS priority of training processes and of the UMAP
 process is: on a busy machine the server (the pages) keeps the CPU it needs."""

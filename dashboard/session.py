@@ -113,6 +113,8 @@ class Session(param.Parameterized):
                          "former server started, still running")  # fmt: skip
     run_name = param.String(default="", doc="name of the run on screen")
     message = param.String(default="", doc="one-line notice for the user")
+    busy = param.Dict(default={}, doc="what the server still does for this page's clicks, in "
+                      "words: 'load', 'compare', 'assign' → e.g. 'reading run …'")  # fmt: skip
     engine_ready = param.Boolean(default=False)
     k_range = param.Range(default=(2, 8), bounds=(2, 15), doc="Ks to measure")
     k_seeds = param.Integer(default=3, bounds=(2, 10), doc="seeds per K")
@@ -181,6 +183,7 @@ class Session(param.Parameterized):
     def load_run(self, name: str) -> None:
         """Show the stored run ``name`` (no retraining) once an I/O thread has read it."""
         self._loading = io_pool().submit(load_run_cached, self.store, name)
+        self._working("load", f"reading run {name}")
 
     def show(self, run) -> None:
         """Put ``run`` on screen and start its UMAP in the background."""
@@ -249,6 +252,7 @@ class Session(param.Parameterized):
             self.message = "load or train a run first, then choose another run to compare with"
             return
         self._comparing = io_pool().submit(_comparison, self.results.run, self.store, name)
+        self._working("compare", f"comparing with run {name}")
 
     def assign(self, source: str) -> None:
         """Label the days ``assign_start``–``assign_end`` of ``source`` (a path of the source
@@ -277,6 +281,7 @@ class Session(param.Parameterized):
         self.assigned = None
         self._assigning = assign_pool().submit(_assignment, run, source, start, end, self.server)
         self._assigning.add_done_callback(lambda _: _assign_slots.release())
+        self._working("assign", "labelling the days")
 
     # ---- jobs -------------------------------------------------------------------------
     def measure_k(self) -> None:
@@ -362,10 +367,10 @@ class Session(param.Parameterized):
             self.settings.set_engine_options(options)
             self.engine_ready = True
         self._poll_job()
-        self._apply("_loading", self.show, "cannot read that run (a damaged run folder?)")
-        self._apply("_comparing", lambda result: setattr(self, "comparison", result),
+        self._apply("load", self.show, "cannot read that run (a damaged run folder?)")
+        self._apply("compare", lambda result: setattr(self, "comparison", result),
                     "cannot compare with that run (a damaged run folder?)")  # fmt: skip
-        self._apply("_assigning", lambda result: setattr(self, "assigned", result),
+        self._apply("assign", lambda result: setattr(self, "assigned", result),
                     "cannot label those days with this run")  # fmt: skip
         if self._embedding is not None and self._embedding[1].done():
             run, future = self._embedding
@@ -377,14 +382,23 @@ class Session(param.Parameterized):
                     log.error("UMAP failed", exc_info=future.exception())
                     self.results.embedding_kind = "PCA (UMAP failed: see the server log)"
 
-    def _apply(self, name: str, use: Callable, failure: str) -> None:
-        """Once the I/O thread's future in attribute ``name`` is done: ``use(result)``; a
-        DSCError becomes the page's message, anything else (a damaged file must not break the
-        page) ``failure`` and the server log."""
+    FUTURES = {"load": "_loading", "compare": "_comparing", "assign": "_assigning"}
+    """The attribute holding each background action's future."""
+
+    def _working(self, action: str, words: str) -> None:
+        """The page's note for ``action`` says ``words`` until its future is applied."""
+        self.busy = {**self.busy, action: words}
+
+    def _apply(self, action: str, use: Callable, failure: str) -> None:
+        """Once the I/O thread's future of ``action`` is done: ``use(result)``; a DSCError
+        becomes the page's message, anything else (a damaged file must not break the page)
+        ``failure`` and the server log."""
+        name = self.FUTURES[action]
         future = getattr(self, name)
         if future is None or not future.done():
             return
         setattr(self, name, None)
+        self.busy = {k: v for k, v in self.busy.items() if k != action}
         try:
             use(future.result())
         except DSCError as err:

@@ -6,6 +6,7 @@ import panel as pn
 
 from dashboard.session import Session
 from dashboard.settings import choosable_levels
+from dashboard.views.feedback import ClickNote
 from dashboard.views.safe import text
 
 
@@ -57,8 +58,9 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     )
     train = pn.widgets.Button(name="Train", button_type="primary", css_classes=["dsc-train"])
     cancel = pn.widgets.Button(name="Cancel", button_type="danger", css_classes=["dsc-cancel"])
-    train.on_click(lambda _: session.train())
-    cancel.on_click(lambda _: session.cancel())
+    note = ClickNote(session)
+    note.on_click(train, "sending the training to the server", session.train)
+    note.on_click(cancel, "asking the server to stop the training", session.cancel)
 
     def _cancel_enabled(state):
         return state not in ("queued", "running")
@@ -99,6 +101,7 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
         stability,
         surrogates,
         pn.Row(train, cancel),
+        note.pane,
         pn.bind(_message, session.param.message),
         sizing_mode="stretch_width",
     )

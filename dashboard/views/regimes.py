@@ -7,6 +7,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.session import SWEEP_ROWS, Session
+from dashboard.views.feedback import ClickNote
 from dashboard.views.safe import text
 from dashboard.views.style import cluster_color
 
@@ -46,7 +47,8 @@ def choose_k_view(session: Session) -> pn.viewable.Viewable:
     measure = pn.widgets.Button(
         name="Measure K", button_type="primary", css_classes=["dsc-measure-k"]
     )
-    measure.on_click(lambda _: session.measure_k())
+    note = ClickNote(session)
+    note.on_click(measure, "sending the measurement of K to the server", session.measure_k)
 
     def render(table, settings):
         if table is None:
@@ -65,6 +67,7 @@ def choose_k_view(session: Session) -> pn.viewable.Viewable:
         "### Choose K",
         pn.pane.Markdown(HOW_TO_READ, styles={"font-size": "90%"}, width=640),
         pn.Row(k_range, seeds, measure, align="end"),
+        note.pane,
         pn.bind(render, session.param.k_table, session.param.k_settings),
     )
 
@@ -83,7 +86,8 @@ def compare_view(session: Session) -> pn.viewable.Viewable:
     pn.bind(options, session.param.runs, session.param.run_name, watch=True)
     options(session.runs, session.run_name)
     button = pn.widgets.Button(name="Compare", css_classes=["dsc-compare"])
-    button.on_click(lambda _: session.compare(other.value))
+    note = ClickNote(session, "compare")
+    note.on_click(button, "asking the server to compare", lambda: session.compare(other.value))
 
     def render(result):
         if not result:
@@ -111,6 +115,7 @@ def compare_view(session: Session) -> pn.viewable.Viewable:
     return pn.Column(
         "### Compare runs",
         pn.Row(other, button, align="end"),
+        note.pane,
         pn.bind(render, session.param.comparison),
     )
 
@@ -136,7 +141,12 @@ def assign_view(session: Session) -> pn.viewable.Viewable:
     start = pn.widgets.DatePicker.from_param(session.param.assign_start, name="From", width=130)
     end = pn.widgets.DatePicker.from_param(session.param.assign_end, name="To", width=130)
     button = pn.widgets.Button(name="Assign", css_classes=["dsc-assign"])
-    button.on_click(lambda _: session.assign(session.settings.sources[source.value]))
+    note = ClickNote(session, "assign")
+    note.on_click(
+        button,
+        "asking the server to label the days",
+        lambda: session.assign(session.settings.sources[source.value]),
+    )
 
     def render(days):
         run = session.results.run
@@ -164,6 +174,7 @@ def assign_view(session: Session) -> pn.viewable.Viewable:
     return pn.Column(
         "### Assign another period",
         pn.Row(source, start, end, button, align="end"),
+        note.pane,
         pn.bind(render, session.param.assigned),
     )
 

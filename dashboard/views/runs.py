@@ -22,6 +22,7 @@ from dashboard.figures import composite_figure
 from dashboard.report import report_html
 from dashboard.results import Results
 from dashboard.session import Session
+from dashboard.views.feedback import ClickNote
 from dashboard.views.safe import text
 from dsc_core.errors import DataError
 
@@ -47,8 +48,14 @@ def runs_view(session: Session) -> pn.viewable.Viewable:
 
     refresh(session.runs)
     session.param.watch(lambda e: refresh(e.new), "runs")
-    load.on_click(lambda _: select.value and session.load_run(select.value))
-    return pn.Column(select, load, sizing_mode="stretch_width")
+    note = ClickNote(session, "load")
+    note.on_click(load, "asking the server for the run", lambda: _load(session, select.value))
+    return pn.Column(select, load, note.pane, sizing_mode="stretch_width")
+
+
+def _load(session: Session, name: str | None) -> None:
+    if name:
+        session.load_run(name)
 
 
 def interrupted_text(entry: dict, label) -> str:
@@ -70,11 +77,14 @@ def interrupted_view(session: Session) -> pn.viewable.Viewable:
             token = entry["token"]
             again = pn.widgets.Button(name="Start again", css_classes=["dsc-restart"])
             dismiss = pn.widgets.Button(name="Dismiss", css_classes=["dsc-dismiss"])
-            again.on_click(lambda _, t=token: session.restart(t))
-            dismiss.on_click(lambda _, t=token: session.dismiss(t))
+            clicked = ClickNote(session)
+            clicked.on_click(again, "starting the run again", lambda t=token: session.restart(t))
+            clicked.on_click(dismiss, "dismissing the run", lambda t=token: session.dismiss(t))
             note = interrupted_text(entry, session.server.label)
             alert = pn.pane.Alert(note, alert_type="warning", css_classes=["dsc-interrupted"])
-            rows.append(pn.Column(alert, pn.Row(again, dismiss), sizing_mode="stretch_width"))
+            rows.append(
+                pn.Column(alert, pn.Row(again, dismiss), clicked.pane, sizing_mode="stretch_width")
+            )
         return pn.Column(*rows, sizing_mode="stretch_width")
 
     return pn.panel(pn.bind(render, session.param.interrupted))
@@ -87,11 +97,14 @@ def adopted_view(session: Session) -> pn.viewable.Viewable:
         rows = []
         for entry in entries[:INTERRUPTED_SHOWN]:
             follow = pn.widgets.Button(name="Follow", css_classes=["dsc-follow"])
-            follow.on_click(lambda _, i=entry["id"]: session.follow(i))
+            clicked = ClickNote(session)
+            clicked.on_click(
+                follow, "following the training", lambda i=entry["id"]: session.follow(i)
+            )
             what = interrupted_text(entry, session.server.label).split(": ", 1)[1]
             note = f"**Still training on the cluster** ({text(entry['stage'])}): {what}"
             alert = pn.pane.Alert(note, alert_type="info", css_classes=["dsc-adopted"])
-            rows.append(pn.Column(alert, follow, sizing_mode="stretch_width"))
+            rows.append(pn.Column(alert, follow, clicked.pane, sizing_mode="stretch_width"))
         return pn.Column(*rows, sizing_mode="stretch_width")
 
     return pn.panel(pn.bind(render, session.param.adopted))

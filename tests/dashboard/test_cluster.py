@@ -159,6 +159,6 @@ def test_a_scheduler_behind_tls_takes_dask_s_own_security_settings(tmp_path):
         with dask.config.set(settings):
             store = RunStore(tmp_path / "runs")
             manager = jobs.JobManager(store, scheduler=address)
-            job = manager.submit(tiny_config())
+            job = manager.submit(tiny_config(method="kmeans"))  # the connection is the point
             assert job.finished.wait(180) and job.state == "done", job.error
             manager._runner.close()

@@ -21,18 +21,17 @@ BASE = RunConfig(
 def test_a_local_cluster_sweep_matches_the_serial_runs(tmp_path):
     configs = sweep_configs(BASE, [2, 3], ["dsc"], seeds=2)
     assert [(c.clusters, c.seed) for c in configs] == [(2, 0), (2, 1), (3, 0), (3, 1)]
+    configs = configs[:2]  # K = 2, two seeds: enough to compare, half the time
     runs, summary = run_sweep(configs, tmp_path)  # 2 cores here: 2 worker processes
     for config, row in zip(configs, runs.itertuples(), strict=True):
         serial = run(config).labels.values
         np.testing.assert_array_equal(np.asarray(row.labels), serial)
         stored = load_run(tmp_path / "runs" / row.run)
         np.testing.assert_array_equal(stored.labels.values, serial)
-    assert list(summary.index) == [("dsc", 2), ("dsc", 3)]
-    for k in (2, 3):  # the ARI between the two seeds' stored labels
-        first, second = (load_run(tmp_path / "runs" / name).labels.values
-                         for name in runs.loc[runs["K"] == k, "run"])  # fmt: skip
-        agreement = summary.loc[("dsc", k), "seed_agreement"]
-        assert agreement == pytest.approx(adjusted_rand_score(first, second))
+    assert list(summary.index) == [("dsc", 2)]
+    first, second = (load_run(tmp_path / "runs" / name).labels.values for name in runs["run"])
+    agreement = summary.loc[("dsc", 2), "seed_agreement"]  # the ARI of the stored labels
+    assert agreement == pytest.approx(adjusted_rand_score(first, second))
     assert (tmp_path / "sweep.csv").read_text().startswith("method,K,seed,run")
     # the K summary also lies in the run store, where the app finds it
     assert (tmp_path / "runs" / "sweep-k.csv").read_text() == (tmp_path / "sweep-k.csv").read_text()

@@ -184,6 +184,45 @@ def timed(page, act, needle: str, timeout_s: float = 5.0, new: bool = False) -> 
     return ms
 
 
+WATCH_NOTE_JS = """(needle) => {
+  window.__noteSeen = null;
+  const t0 = performance.now();
+  const look = () => {
+    for (const d of Bokeh.documents) for (const m of d.all_models)
+      if (m.type === 'panel.models.markup.HTML' && String(m.text).includes(needle)) {
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+          window.__noteSeen = performance.now(); }));
+        return;
+      }
+    if (performance.now() - t0 < 30000) setTimeout(look, 1);
+  };
+  look();
+}"""
+"""Watch, from before a click, for a note of it: the server may answer (and replace the note)
+before a watch started after the click would look."""
+
+NOTE_SEEN_JS = """async (timeout) => {
+  const t0 = performance.now();
+  while (window.__noteSeen === null && performance.now() - t0 < timeout)
+    await new Promise(r => setTimeout(r, 1));
+  return window.__noteSeen === null ? -1 : window.__noteSeen - window.__pointerUp;
+}"""
+
+
+def timed_note(page, act, timeout_s: float = 5.0) -> float:
+    """Milliseconds from the pointer release that ``act()`` ends with (a button's click) to the
+    first frame painted with the browser's own note of the click (``dashboard.views.feedback``);
+    AssertionError if none comes."""
+    from dashboard.views.feedback import PENDING_CLASS
+
+    page.evaluate(RECORD_POINTER_JS)
+    page.evaluate(WATCH_NOTE_JS, PENDING_CLASS)
+    act()
+    ms = page.evaluate(NOTE_SEEN_JS, timeout_s * 1000)
+    assert ms > 0, f"no note of the click within {timeout_s} s"
+    return ms
+
+
 def timed_colorbar(page, act, needle: str, timeout_s: float = 5.0) -> float:
     """Milliseconds from calling ``act()`` (a change without the mouse, e.g. choosing an
     option) to the first frame painted after a colour bar's title contains ``needle``."""

@@ -21,6 +21,7 @@ from tests.ui.browser import (
     marked_days,
     selected_count,
     timed,
+    timed_note,
     titles,
     wait_marks,
     wait_title,
@@ -226,6 +227,23 @@ def test_a_second_page_loads_the_stored_run_fast(server, page):
     timings.update(second_page_ready_s=round(ready, 2), second_page_maps_s=round(maps_after, 2))
     out.write_text(json.dumps(timings, indent=1))
     print("UI timings:", timings)
+    assert not page.errors, page.errors
+
+
+def test_a_click_is_noted_at_once_then_answered(server, page):
+    """Load run: the browser notes the click itself, the server then says it reads the run,
+    and once the maps show the run, the note is gone."""
+    page.goto(server["url"])
+    wait_title(page, "Cluster 0 ·", 60)
+    load = page.get_by_role("button", name="Load run")
+    ms = timed_note(page, load.click)
+    print(f"click -> note: {ms:.0f} ms")
+    note = page.locator(".dsc-note").filter(has_text=re.compile("reading run|for the run"))
+    note.first.wait_for(timeout=10000)
+    page.locator(".dsc-note", has_text=re.compile("run")).first.wait_for(
+        state="detached", timeout=30000
+    )
+    wait_title(page, "Cluster 0 ·", 30)
     assert not page.errors, page.errors
 
 
