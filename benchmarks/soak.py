@@ -105,14 +105,6 @@ def spread(seconds: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     }  # fmt: skip
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 class Soak:
     """Shared counters of the sessions."""
 
@@ -401,7 +393,7 @@ async def main(minutes: float, sessions: int, seed: int) -> dict:
             while len(ready) < sessions and not any(t.done() for t in tasks):
                 await asyncio.sleep(0.2)
             report["first_runs_at_once"] = sorted(soak.done)
-            report["server_rss_mb_start"] = round(rss_mb(proc.pid), 1)
+            report["server_rss_mb_start"] = round(ui.rss_mb(proc.pid), 1)
             started = time.monotonic()
             soak.deadline = started + 60 * minutes
             first.set()
@@ -411,7 +403,7 @@ async def main(minutes: float, sessions: int, seed: int) -> dict:
             await browser.close()
         alive = proc.poll() is None
         errors, closed = log_errors((tmp / "server.log").read_text())
-        report["server_rss_mb_end"] = round(rss_mb(proc.pid), 1) if alive else None
+        report["server_rss_mb_end"] = round(ui.rss_mb(proc.pid), 1) if alive else None
         stored = {d.name for d in (tmp / "runs").iterdir() if (d / "config.json").is_file()}
         stored -= {n for n in stored if "tampered" in n}  # the vandal's own folders
         windows = [json.loads((tmp / "runs" / n / "config.json").read_text())["config"]["window"]

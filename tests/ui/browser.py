@@ -123,6 +123,14 @@ def stop_server(*procs: subprocess.Popen) -> None:
             proc.kill()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
 def titles(page) -> list[str]:
     return page.evaluate(TITLES_JS)
 
