@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[all]"
+	# UMAP's numba code, compiled once and cached on disk: no server start waits ~25 s for it
+	$(PY) -c "from dashboard.jobs import compile_umap; compile_umap()"
 	touch $@
 
 app: setup

@@ -532,9 +532,15 @@ def warm_up() -> Future:
         return _warm["future"]
 
 
+def compile_umap() -> None:
+    """Compile UMAP's numba code on a tiny problem (~25 s the first time on an installation;
+    cached on disk, a fraction of a second after: see :func:`_umap_compiled_once`)."""
+    umap2(np.random.default_rng(0).normal(size=(40, 4)))
+
+
 def _warm_up() -> dict:
     started = time.perf_counter()
-    umap2(np.random.default_rng(0).normal(size=(40, 4)))
+    compile_umap()
     info = engine_options()
     log.info("warm-up done in %.1f s", time.perf_counter() - started)
     return info
