@@ -49,13 +49,12 @@ def runs_view(session: Session) -> pn.viewable.Viewable:
     refresh(session.runs)
     session.param.watch(lambda e: refresh(e.new), "runs")
     note = ClickNote(session, "load")
-    note.on_click(load, "asking the server for the run", lambda: _load(session, select.value))
+    note.on_click(
+        load,
+        "asking the server for the run",
+        lambda: select.value and session.load_run(select.value),
+    )
     return pn.Column(select, load, note.pane, sizing_mode="stretch_width")
-
-
-def _load(session: Session, name: str | None) -> None:
-    if name:
-        session.load_run(name)
 
 
 def interrupted_text(entry: dict, label) -> str:
