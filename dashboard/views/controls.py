@@ -56,11 +56,21 @@ def controls_view(session: Session) -> pn.viewable.Viewable:
     surrogates = pn.widgets.IntInput.from_param(
         s.param.surrogates, name="Red-noise test (surrogates; 0: off)", width=145
     )
-    train = pn.widgets.Button(name="Train", button_type="primary", css_classes=["dsc-train"])
-    cancel = pn.widgets.Button(name="Cancel", button_type="danger", css_classes=["dsc-cancel"])
     note = ClickNote(session)
-    note.on_click(train, "sending the training to the server", session.train)
-    note.on_click(cancel, "asking the server to stop the training", session.cancel)
+    train = note.button(
+        "sending the training to the server",
+        session.train,
+        name="Train",
+        button_type="primary",
+        css_classes=["dsc-train"],
+    )
+    cancel = note.button(
+        "asking the server to stop the training",
+        session.cancel,
+        name="Cancel",
+        button_type="danger",
+        css_classes=["dsc-cancel"],
+    )
 
     def _cancel_enabled(state):
         return state not in ("queued", "running")

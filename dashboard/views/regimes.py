@@ -44,11 +44,14 @@ def choose_k_view(session: Session) -> pn.viewable.Viewable:
     (progress and cancel as for a training), then the plots and table."""
     k_range = pn.widgets.IntRangeSlider.from_param(session.param.k_range, name="K from – to")
     seeds = pn.widgets.IntInput.from_param(session.param.k_seeds, name="Seeds per K", width=120)
-    measure = pn.widgets.Button(
-        name="Measure K", button_type="primary", css_classes=["dsc-measure-k"]
-    )
     note = ClickNote(session)
-    note.on_click(measure, "sending the measurement of K to the server", session.measure_k)
+    measure = note.button(
+        "sending the measurement of K to the server",
+        session.measure_k,
+        name="Measure K",
+        button_type="primary",
+        css_classes=["dsc-measure-k"],
+    )
 
     def render(table, settings):
         if table is None:
@@ -85,9 +88,13 @@ def compare_view(session: Session) -> pn.viewable.Viewable:
 
     pn.bind(options, session.param.runs, session.param.run_name, watch=True)
     options(session.runs, session.run_name)
-    button = pn.widgets.Button(name="Compare", css_classes=["dsc-compare"])
     note = ClickNote(session, "compare")
-    note.on_click(button, "asking the server to compare", lambda: session.compare(other.value))
+    button = note.button(
+        "asking the server to compare",
+        lambda: session.compare(other.value),
+        name="Compare",
+        css_classes=["dsc-compare"],
+    )
 
     def render(result):
         if not result:
@@ -140,13 +147,12 @@ def assign_view(session: Session) -> pn.viewable.Viewable:
     )  # fmt: skip
     start = pn.widgets.DatePicker.from_param(session.param.assign_start, name="From", width=130)
     end = pn.widgets.DatePicker.from_param(session.param.assign_end, name="To", width=130)
-    button = pn.widgets.Button(name="Assign", css_classes=["dsc-assign"])
     note = ClickNote(session, "assign")
-    note.on_click(
-        button,
+    button = note.button(
         "asking the server to label the days",
         lambda: session.assign(session.settings.sources[source.value]),
-    )
+        name="Assign", css_classes=["dsc-assign"],
+    )  # fmt: skip
 
     def render(days):
         run = session.results.run

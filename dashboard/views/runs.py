@@ -39,7 +39,6 @@ def run_label(summary: dict) -> str:
 def runs_view(session: Session) -> pn.viewable.Viewable:
     """Select a stored run and load it (no retraining)."""
     select = pn.widgets.Select(name="Past runs", css_classes=["dsc-runs"])
-    load = pn.widgets.Button(name="Load run", button_type="default", css_classes=["dsc-load"])
 
     def refresh(runs):
         select.options = {run_label(r): r["name"] for r in runs}
@@ -49,11 +48,11 @@ def runs_view(session: Session) -> pn.viewable.Viewable:
     refresh(session.runs)
     session.param.watch(lambda e: refresh(e.new), "runs")
     note = ClickNote(session, "load")
-    note.on_click(
-        load,
+    load = note.button(
         "asking the server for the run",
         lambda: select.value and session.load_run(select.value),
-    )
+        name="Load run", button_type="default", css_classes=["dsc-load"],
+    )  # fmt: skip
     return pn.Column(select, load, note.pane, sizing_mode="stretch_width")
 
 
@@ -74,11 +73,19 @@ def interrupted_view(session: Session) -> pn.viewable.Viewable:
         rows = []
         for entry in entries[:INTERRUPTED_SHOWN]:
             token = entry["token"]
-            again = pn.widgets.Button(name="Start again", css_classes=["dsc-restart"])
-            dismiss = pn.widgets.Button(name="Dismiss", css_classes=["dsc-dismiss"])
             clicked = ClickNote(session)
-            clicked.on_click(again, "starting the run again", lambda t=token: session.restart(t))
-            clicked.on_click(dismiss, "dismissing the run", lambda t=token: session.dismiss(t))
+            again = clicked.button(
+                "starting the run again",
+                lambda t=token: session.restart(t),
+                name="Start again",
+                css_classes=["dsc-restart"],
+            )
+            dismiss = clicked.button(
+                "dismissing the run",
+                lambda t=token: session.dismiss(t),
+                name="Dismiss",
+                css_classes=["dsc-dismiss"],
+            )
             note = interrupted_text(entry, session.server.label)
             alert = pn.pane.Alert(note, alert_type="warning", css_classes=["dsc-interrupted"])
             rows.append(
@@ -95,10 +102,12 @@ def adopted_view(session: Session) -> pn.viewable.Viewable:
     def render(entries):
         rows = []
         for entry in entries[:INTERRUPTED_SHOWN]:
-            follow = pn.widgets.Button(name="Follow", css_classes=["dsc-follow"])
             clicked = ClickNote(session)
-            clicked.on_click(
-                follow, "following the training", lambda i=entry["id"]: session.follow(i)
+            follow = clicked.button(
+                "following the training",
+                lambda i=entry["id"]: session.follow(i),
+                name="Follow",
+                css_classes=["dsc-follow"],
             )
             what = interrupted_text(entry, session.server.label).split(": ", 1)[1]
             note = f"**Still training on the cluster** ({text(entry['stage'])}): {what}"

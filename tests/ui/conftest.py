@@ -56,9 +56,9 @@ def hostile_data(folder: Path) -> None:
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory):
-    """Three dashboard servers, started at once (their start-ups overlap): the test server
-    (``main``), a read-only gallery on its run store (``gallery``), and a server on an empty
-    run store whose first run is k-means (``empty``). Each: url, proc, log (and more)."""
+    """Two dashboard servers, started at once (their start-ups overlap): the test server
+    (``main``, on an empty run store: its pages start a first run by themselves) and a
+    read-only gallery on its run store (``gallery``). Each: url, proc, log (and more)."""
     tmp = tmp_path_factory.mktemp("ui")
     hostile_data(tmp / "data")
     env = {
@@ -68,22 +68,12 @@ def servers(tmp_path_factory):
         "DSC_AUTOSTART": "1",
         "DSC_PRESETS": "fast,default,paper",  # the cancel test trains the slow paper network
     }
-    empty = tmp / "empty"
-    envs = {
-        "gallery": {**env, "DSC_READ_ONLY": "1"},
-        "empty": {"DSC_RUN_STORE": str(empty / "runs"), "DSC_DATA_DIRS": str(empty / "data"),
-                  "DSC_DEFAULT_RUN": json.dumps({**TINY_RUN, "method": "kmeans"}),
-                  "DSC_AUTOSTART": "1"},
-    }  # fmt: skip
-    empty.mkdir()
-    others = {name: launch_server(e, tmp / f"{name}.log") for name, e in envs.items()}
+    gallery, gallery_port = launch_server({**env, "DSC_READ_ONLY": "1"}, tmp / "gallery.log")
     proc, url, up_after = start_server(env, tmp / "server.log")
     out = {"main": {"url": url, "up_after": up_after, "data": tmp / "data", "proc": proc,
-                    "log": tmp / "server.log", "store": tmp / "runs"}}  # fmt: skip
-    for name, (other, port) in others.items():
-        url = wait_until_up(other, port, tmp / f"{name}.log")
-        out[name] = {"url": url, "proc": other, "log": tmp / f"{name}.log"}
-    out["empty"]["store"] = empty / "runs"
+                    "log": tmp / "server.log", "store": tmp / "runs"},
+           "gallery": {"url": wait_until_up(gallery, gallery_port, tmp / "gallery.log"),
+                       "proc": gallery, "log": tmp / "gallery.log"}}  # fmt: skip
     yield out
     stop_server(*(s["proc"] for s in out.values()))
 
@@ -93,12 +83,6 @@ def server(servers):
     """The test server: url, up_after (its start-up time), data (its data folder, which holds
     :func:`hostile_data`), store, log."""
     return servers["main"]
-
-
-@pytest.fixture
-def empty_server(servers):
-    """A server on an empty run store whose first run is k-means on a small box (one test)."""
-    return servers["empty"]
 
 
 @pytest.fixture(scope="session")
