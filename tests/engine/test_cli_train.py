@@ -204,8 +204,8 @@ def test_benchmark_paper_table_beside_the_papers_figures(tmp_path, capsys):
 
 
 def test_training_uses_the_threads_it_is_given(monkeypatch, tmp_path, capsys):
-    """Torch trains on every core by default and on N with --threads N (the numerical
-    libraries' limit, which torch follows)."""
+    """Torch trains on the process's threads by default (every core, unless the process is
+    limited) and on N with --threads N (the numerical libraries' limit, which torch follows)."""
     import torch
 
     import dsc_core.training
@@ -221,6 +221,11 @@ def test_training_uses_the_threads_it_is_given(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr("dsc_core.estimator.train", recording)
     args = ["train", *SELECT, "--clusters", "3", "--preset", "fast", "--max-minutes", "0.02",
             "--quiet"]  # fmt: skip
-    assert main([*args, "--threads", "1", "--out", str(tmp_path / "a")]) == 0
-    assert main([*args, "--out", str(tmp_path / "b")]) == 0
-    assert seen[0] == 1 and seen[-1] == torch.get_num_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the suite runs on one thread (tests/conftest.py)
+    try:
+        assert main([*args, "--threads", "1", "--out", str(tmp_path / "a")]) == 0
+        assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen[0] == 1 and seen[-1] == 2  # --threads 1, then the process's own two threads
