@@ -29,8 +29,13 @@ chromium:
 		[ "$$(id -u)" = 0 ] || { echo "error: browser tests need Chromium: run 'sudo apt-get install chromium'"; exit 2; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The tests but the browser's on $(TEST_WORKERS) worker processes (pytest-xdist), then the browser
+# tests alone: their servers and Chromium need the cores to answer within their time limits.
+TEST_WORKERS ?= 2
+
 test: setup chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not ui" -n $(TEST_WORKERS)
+	$(PY) -m pytest -m ui
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -12,12 +12,13 @@ a stream callback (box selection, span, tap) runs on the server's event loop wit
 document lock, and ``unlocked()`` sends the changes to the page's websocket directly.
 
 :func:`live_view` is the pattern every linked view follows: draw when the run changes,
-update in place when the selection (or variable, or clicked day) changes.
+update in place when the selection (or variable, or clicked day) changes, or when another run
+of the same shape (grid, number of clusters) replaces the one drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 import panel as pn
 from panel.io import unlocked
@@ -93,24 +94,31 @@ def live_view(
     redraw: list[str],
     update: list[str],
     in_place: Callable[[], bool] = lambda: True,
+    shape: Callable[[], Hashable] | None = None,
     **pane_options,
 ) -> pn.Column:
     """A panel showing ``draw(live)`` (a HoloViews object, or Markdown text when there is
     nothing to draw), drawn anew when one of the ``redraw`` parameters of ``state`` changes,
     and updated in place by ``follow(live)`` when one of the ``update`` parameters changes,
-    unless ``in_place()`` is False or nothing is drawn yet (then it is drawn anew too)."""
+    unless ``in_place()`` is False or nothing is drawn yet (then it is drawn anew too).
+
+    ``shape()``, when given, is what the drawn models' layout depends on (a grid, a number of
+    clusters): a ``redraw`` change that leaves it as it was drawn is followed in place too
+    (another run of the same grid and K: its data replace the old, as for a selection)."""
     live = Live()
     holder = pn.Column(margin=0)
-    drawn = [False]
+    drawn: list = [False, None]  # something drawn; its shape
 
     def refresh(*events) -> None:
         changed = {event.name for event in events}
-        if drawn[0] and not changed & set(redraw) and in_place():
-            follow(live)
-            return
+        if drawn[0] and in_place():
+            if not changed & set(redraw) or (shape is not None and shape() == drawn[1]):
+                follow(live)
+                return
         live.handles.clear()
         obj = draw(live)
         drawn[0] = not isinstance(obj, str)
+        drawn[1] = shape() if shape is not None and drawn[0] else None
         holder[:] = [
             pn.pane.Markdown(obj) if not drawn[0] else pn.pane.HoloViews(obj, **pane_options)
         ]

@@ -11,7 +11,7 @@ the basemap, where a change re-projects the fields and so draws the maps anew.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import lru_cache
 
 import numpy as np
@@ -151,7 +151,7 @@ def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH, linked: b
     for c in range(k):
         m = geo_map(
             lon, lat, data[c],
-            title=f"Cluster {c} · {freq[c]:.0%} of days",
+            title=cluster_title(c, freq[c]),
             clim=clim, cmap=cmap_for(results.kind), clabel=label, significant=sig[c],
             colorbar=c == k - 1, basemap=results.basemap, width=width,
             live=live, layer=f"cluster:{c}",
@@ -165,14 +165,29 @@ def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH, linked: b
     return hv.Layout(maps).cols(4).opts(shared_axes=True)
 
 
-def follow_variable(results: Results, live: Live) -> None:
-    """Show the chosen variable and field kind on the drawn :func:`cluster_maps` (in place)."""
+def cluster_title(cluster: int, frequency: float) -> str:
+    return f"Cluster {cluster} · {frequency:.0%} of days"
+
+
+def follow_clusters(results: Results, live: Live) -> None:
+    """Show the chosen variable and field kind of the run on screen on the drawn
+    :func:`cluster_maps` (in place: the run drawn, or another of its grid and K)."""
     data, sig, clim, label = cluster_fields(results)
     comp = results.run.composites
-    lon, lat = comp["longitude"].values, comp["latitude"].values
+    lon, lat, freq = comp["longitude"].values, comp["latitude"].values, comp["frequency"].values
     for c in range(len(data)):
-        show_field(live, f"cluster:{c}", lon, lat, data[c], significant=sig[c], clim=clim,
-                   clabel=label, cmap=cmap_for(results.kind))  # fmt: skip
+        show_field(live, f"cluster:{c}", lon, lat, data[c], title=cluster_title(c, freq[c]),
+                   significant=sig[c], clim=clim, clabel=label, cmap=cmap_for(results.kind))  # fmt: skip
+
+
+def grid_shape(results: Results, clusters: bool = False) -> Hashable:
+    """What a drawn map's layout depends on: the run's grid (and its number of clusters when
+    ``clusters``); None without a run."""
+    if results.run is None or results.variable is None:
+        return None
+    comp = results.run.composites
+    grid = (comp["longitude"].values.tobytes(), comp["latitude"].values.tobytes())
+    return (*grid, comp.sizes["cluster"]) if clusters else grid
 
 
 def without_basemap(results: Results) -> Callable[[], bool]:
@@ -182,8 +197,9 @@ def without_basemap(results: Results) -> Callable[[], bool]:
 
 
 def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`cluster_maps`: drawn again with the run or basemap, updated in place
-    when the variable or field kind change (a selection does not change it)."""
+    """Panel of :func:`cluster_maps`: drawn again with the basemap or a run of another grid
+    or K, updated in place when the variable or field kind change or a run of the same grid
+    and K replaces the one drawn (a selection does not change it)."""
 
     def draw(live: Live):
         if results.run is None or results.variable is None:
@@ -191,9 +207,9 @@ def cluster_maps_view(results: Results) -> pn.viewable.Viewable:
         return cluster_maps(results, live)
 
     return live_view(
-        results, draw, lambda live: follow_variable(results, live),
+        results, draw, lambda live: follow_clusters(results, live),
         redraw=["run", "basemap"], update=["variable", "kind"], in_place=without_basemap(results),
-        sizing_mode="fixed", linked_axes=False,
+        shape=lambda: grid_shape(results, clusters=True), sizing_mode="fixed", linked_axes=False,
     )  # fmt: skip
 
 
@@ -292,8 +308,9 @@ def follow_selection(results: Results, live: Live) -> None:
 
 
 def selection_map_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`selection_map`: drawn again with the run or basemap, updated in place
-    when the selection, the variable or the field kind change."""
+    """Panel of :func:`selection_map`: drawn again with the basemap or a run of another grid,
+    updated in place when the selection, the variable or the field kind change or a run of the
+    same grid replaces the one drawn."""
 
     def draw(live: Live):
         return (
@@ -303,7 +320,7 @@ def selection_map_view(results: Results) -> pn.viewable.Viewable:
     return live_view(
         results, draw, lambda live: follow_selection(results, live),
         redraw=["run", "basemap"], update=["version", "variable", "kind"],
-        in_place=without_basemap(results), sizing_mode="fixed",
+        in_place=without_basemap(results), shape=lambda: grid_shape(results), sizing_mode="fixed",
     )  # fmt: skip
 
 
