@@ -111,10 +111,10 @@ def live_view(
 
     def refresh(*events) -> None:
         changed = {event.name for event in events}
-        if drawn[0] and in_place():
-            if not changed & set(redraw) or (shape is not None and shape() == drawn[1]):
-                follow(live)
-                return
+        same_shape = shape is not None and shape() == drawn[1]
+        if drawn[0] and in_place() and (not changed & set(redraw) or same_shape):
+            follow(live)
+            return
         live.handles.clear()
         obj = draw(live)
         drawn[0] = not isinstance(obj, str)

@@ -176,8 +176,10 @@ def follow_clusters(results: Results, live: Live) -> None:
     comp = results.run.composites
     lon, lat, freq = comp["longitude"].values, comp["latitude"].values, comp["frequency"].values
     for c in range(len(data)):
-        show_field(live, f"cluster:{c}", lon, lat, data[c], title=cluster_title(c, freq[c]),
-                   significant=sig[c], clim=clim, clabel=label, cmap=cmap_for(results.kind))  # fmt: skip
+        show_field(
+            live, f"cluster:{c}", lon, lat, data[c], title=cluster_title(c, freq[c]),
+            significant=sig[c], clim=clim, clabel=label, cmap=cmap_for(results.kind),
+        )  # fmt: skip
 
 
 def grid_shape(results: Results, clusters: bool = False) -> Hashable:

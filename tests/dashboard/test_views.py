@@ -116,6 +116,28 @@ def test_selection_map_updates_in_place_as_if_drawn_anew(results):
     print(f"selection -> map update: median {1000 * np.median(timings[1:]):.0f} ms")
 
 
+def test_a_run_of_the_same_grid_and_k_is_shown_in_place_as_if_drawn_anew():
+    from tests.engine.test_runs import make_run
+
+    def images(root) -> list[bytes]:
+        return sorted(s.data["image"][0].tobytes() for s in sources(root, "image"))
+
+    results = Results()
+    results.set_run(make_run(seed=0))
+    cluster_root = maps.cluster_maps_view(results).get_root()
+    selection_root = maps.selection_map_view(results).get_root()
+    drawn, before = sources(cluster_root, "image"), images(cluster_root)
+    results.select_cluster(1)
+    results.set_run(make_run(seed=1))  # the same grid and K: the same models, new data
+    assert sources(cluster_root, "image") == drawn
+    fresh = render(maps.cluster_maps(results, Live()))
+    assert images(cluster_root) == images(fresh) != before
+    assert sorted(titles(cluster_root)) == sorted(titles(fresh))  # the new run's frequencies
+    assert any(t.startswith("Select days") for t in titles(selection_root))  # selection reset
+    results.set_run(make_run(k=4))  # another K: drawn anew
+    assert sum("% of days" in t for t in titles(cluster_root)) == 4
+
+
 def test_latent_and_timeline_follow_the_selection(results):
     lat_root = latent.latent_view(results).get_root()
     tl_root = timeline.timeline_view(results).get_root()
