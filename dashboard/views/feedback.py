@@ -29,7 +29,7 @@ class NotedButton(pn.widgets.Button):
     """A Button that, at its click, writes ``pending`` (HTML) into the note whose CSS classes
     include ``note_class``, in the browser. The callback sits on the button's own Bokeh model:
     Panel's ``js_on_click`` would register a link, and Panel then walks every model of the page
-    at each redraw of any view (~30 % of the time a run takes to draw)."""
+    at each redraw of any view (~25 % of the server's time to draw a run)."""
 
     def __init__(self, *, note_class: str, pending: str, **params) -> None:
         super().__init__(**params)

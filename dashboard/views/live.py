@@ -110,9 +110,9 @@ def live_view(
     drawn: list = [False, None]  # something drawn; its shape
 
     def refresh(*events) -> None:
-        changed = {event.name for event in events}
-        same_shape = shape is not None and shape() == drawn[1]
-        if drawn[0] and in_place() and (not changed & set(redraw) or same_shape):
+        redrawn = {event.name for event in events} & set(redraw)
+        # the shape is read only when a redraw parameter changed: not at every selection
+        if drawn[0] and in_place() and (not redrawn or (shape and shape() == drawn[1])):
             follow(live)
             return
         live.handles.clear()

@@ -166,6 +166,7 @@ def cluster_maps(results: Results, live: Live, width: int = MAP_WIDTH, linked: b
 
 
 def cluster_title(cluster: int, frequency: float) -> str:
+    """A cluster map's title: the cluster and how often it occurs."""
     return f"Cluster {cluster} · {frequency:.0%} of days"
 
 
