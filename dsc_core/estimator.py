@@ -44,6 +44,7 @@ from dsc_core.training import (
     METRICS,
     PRECISIONS,
     Callback,
+    InputClusters,
     TrainConfig,
     encode_all,
     resolve_device,
@@ -122,18 +123,31 @@ def check_no_mask_as_y(y: Any) -> None:
 
 
 INPUT_COMPONENTS = 20
-"""Principal components of the input that :func:`input_mixture` clusters."""
+"""Principal components of the input that :func:`input_clusters` clusters."""
 
 
-def input_mixture(X: np.ndarray, mask: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """(day,) labels of a Gaussian mixture with one shared covariance on the leading
-    principal components of the days ``X`` ``(day, variable, y, x)`` (valid cells of
-    ``mask``): the consensus's candidate from outside the network, which finds regimes that
-    sit below larger noise modes of the input as PCA + GMM does."""
+def input_clusters(X: np.ndarray, mask: np.ndarray, n_clusters: int, seed: int) -> InputClusters:
+    """Clusterings of the days ``X`` ``(day, variable, y, x)`` on the leading principal
+    components of their valid cells (``mask``), for the consensus head: as its candidate, a
+    Gaussian mixture with one shared covariance (it finds regimes that sit below larger noise
+    modes of the input, as PCA + GMM does); as voters, k-means and a mixture with full
+    covariances (the classical baselines' clusterings)."""
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
     from dsc_core.features import valid_cells_pca
 
     pca, flat = valid_cells_pca(X, mask, INPUT_COMPONENTS, seed)
-    return tied_mixture(pca.fit_transform(flat), n_clusters, seed, n_init=10)[2]
+    pcs = pca.fit_transform(flat)
+    gmm = GaussianMixture(n_clusters, covariance_type="full", n_init=3, reg_covar=1e-4,
+                          random_state=seed)  # fmt: skip
+    return InputClusters(
+        candidate=tied_mixture(pcs, n_clusters, seed, n_init=10)[2],
+        voters={
+            "input-kmeans": KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(pcs),
+            "input-gmm": gmm.fit_predict(pcs),
+        },
+    )
 
 
 def _dates(X: Any, time: Any) -> Any:
@@ -162,8 +176,8 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
     networks without a decoder use "latent"), "standardized" (z-scored dims), "mixture" /
     "field-mixture" (a Gaussian mixture with one covariance shared by the clusters, in raw /
     field distances, initialises them, and distances are Mahalanobis distances in that
-    covariance), or "consensus" (the default preset's: the one of those four whose clusters
-    agree most with the others'); see :func:`dsc_core.training.initial_clusters`.
+    covariance), or "consensus" (the default preset's: the partition that those four and
+    clusterings of the input share most); see :func:`dsc_core.training.initial_clusters`.
     pretrain_epochs / max_epochs: autoencoder pretraining epochs / joint-phase epoch cap.
     gamma: weight of KL(P‖Q) in the joint loss. alpha: Student's-t degrees of freedom.
     tol: stop when fewer than this share of days changed cluster between target refreshes.
@@ -384,7 +398,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                 windows,
                 config,
                 self.callbacks or (),
-                input_mixture(X, mask, self.n_clusters, seed)
+                input_clusters(X, mask, self.n_clusters, seed)
                 if config.metric == "consensus" and not on_disk(X)
                 else None,
             )

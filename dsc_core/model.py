@@ -114,7 +114,7 @@ PRESETS: dict[str, Preset] = {
     # suite's "choose" half (benchmarks/suite.py; benchmarks/README.md records what was tried):
     # latent 32 over 16, input pooling to ≤ 32 cells a side (cheaper, same ARI as 2), epochs
     # counted per 730 days, W = 3 over W = 1, γ = 1 over 0.1, the joint phase over none, and
-    # the clustering head most agreed on by four metrics (metric "consensus") over raw latent
+    # the partition shared by four heads and the input's clusterings ("consensus") over raw latent
     # distances alone, which follow the dominant variance and clustered noise where the
     # regimes sat below it, and over a shared-covariance mixture alone, which fits chance
     # structure of persistent noise.

@@ -2,10 +2,10 @@
 phase.
 
 The centroids start from k-means in the chosen metric, or from a Gaussian mixture with one
-shared covariance whose whitening then fixes the metric, or from the head most agreed on by
-several of them ("consensus", :func:`initial_clusters`). The joint phase is IDEC's: loss =
-reconstruction + γ·KL(P‖Q), the target P refreshed every ``update_interval`` steps (at most
-once an epoch); it stops when the share of days whose label
+shared covariance whose whitening then fixes the metric, or from the partition that several of
+them and clusterings of the input share ("consensus", :func:`initial_clusters`). The joint
+phase is IDEC's: loss = reconstruction + γ·KL(P‖Q), the target P refreshed every
+``update_interval`` steps (at most once an epoch); it stops when the share of days whose label
 changed since the last refresh falls below ``tol`` (or at ``max_epochs``). Networks without a
 decoder train on the KL term alone (DEC). Progress goes to callbacks as :class:`Event` objects,
 at every epoch end and at least every ~1 s; a callback raising
@@ -311,7 +311,7 @@ def initial_clusters(
     n_init: int = 10,
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
     cell_mask: torch.Tensor | None = None,
-    reference: np.ndarray | None = None,
+    inputs: InputClusters | None = None,
 ) -> Start:
     """Initial clusters of the latent vectors ``z`` (day, latent), and the metric the
     Student's-t layer keeps.
@@ -320,29 +320,35 @@ def initial_clusters(
     "mixture" / "field-mixture": a Gaussian mixture with one shared covariance in raw / field
     distances, whose whitening becomes the metric (:func:`tied_mixture`). "consensus": every
     one of latent, mixture, field and field-mixture (the last two need ``decode``) clusters
-    the days, and the one that agrees most with the others (mean ARI) is kept: each metric
-    has a failure of its own (raw and field distances follow the dominant variance, a shared
+    the days, and so do the clusterings of the input in ``inputs`` (its candidate, "input",
+    and its voters); the partition they share most (:func:`consensus_partition`) starts, in
+    the latent space's within-cluster metric (:func:`start_from_labels`). Each head has a
+    failure of its own (raw and field distances follow the dominant variance, a shared
     covariance can fit chance structure of persistent noise), and they rarely fail together.
-    ``reference`` (day,) labels of the same days found outside the network (a mixture on the
-    input's principal components): with "consensus", a fifth candidate, "input", whose
-    clusters are those labels in the latent space's within-cluster metric.
+    The start's ``agreement`` holds each candidate's mean agreement (ARI) with the other
+    candidates, the run's trust check (:func:`dsc_core.trust.head_agreement`).
     """
     if metric == "consensus":
         kinds = ["latent", "mixture"] + (["field", "field-mixture"] if decode is not None else [])
         found = {k: initial_clusters(z, k, n_clusters, seed, n_init, decode, cell_mask)
                  for k in kinds}  # fmt: skip
-        if reference is not None and len(np.unique(reference)) == n_clusters:
-            found["input"] = start_from_labels(z, np.asarray(reference, np.int64), n_clusters)
-            kinds.append("input")
+        voters: list[np.ndarray] = []
+        if inputs is not None:
+            if len(np.unique(inputs.candidate)) == n_clusters:
+                labels = np.asarray(inputs.candidate, np.int64)
+                found["input"] = start_from_labels(z, labels, n_clusters)
+            voters = [np.asarray(v, np.int64) for v in inputs.voters.values()]
         agreement = {
-            k: float(
-                np.mean(
-                    [adjusted_rand_score(found[k].labels, found[j].labels) for j in kinds if j != k]
-                )
-            )  # fmt: skip
-            for k in kinds
-        }
-        chosen = found[max(kinds, key=agreement.get)]
+            k: float(np.mean([adjusted_rand_score(found[k].labels, found[j].labels)
+                              for j in found if j != k]))
+            for k in found
+        }  # fmt: skip
+        ballots = [start.labels for start in found.values()] + voters
+        labels = consensus_partition(ballots, n_clusters, seed, n_init)
+        if len(np.unique(labels)) < n_clusters:  # fewer groups: the most agreed candidate
+            chosen = found[max(agreement, key=agreement.get)]
+        else:
+            chosen = start_from_labels(z, labels, n_clusters, "consensus")
         chosen.agreement = agreement
         return chosen
     base = {"mixture": "latent", "field-mixture": "field"}.get(metric, metric)
@@ -360,7 +366,31 @@ def initial_clusters(
     return Start(metric, shift, scale, centres_t, labels)
 
 
-def start_from_labels(z: torch.Tensor, labels: np.ndarray, n_clusters: int) -> Start:
+@dataclass
+class InputClusters:
+    """Clusterings of the days found on the input, outside the network, for the "consensus"
+    head: ``candidate`` (day,) labels that may start the joint phase (as "input"), ``voters``
+    {name: (day,) labels} that only vote on which candidate does."""
+
+    candidate: np.ndarray
+    voters: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def consensus_partition(
+    partitions: list[np.ndarray], n_clusters: int, seed: int, n_init: int = 10
+) -> np.ndarray:
+    """(day,) labels of the partition that agrees most with all ``partitions`` (each (day,)
+    labels in 0..n_clusters-1): k-means of the days' concatenated one-hot memberships, so that
+    two days fall together when most partitions put them together (a co-association
+    consensus, Strehl & Ghosh 2002, at linear cost)."""
+    memberships = np.hstack([np.eye(n_clusters)[p] for p in partitions])
+    km = KMeans(n_clusters, n_init=n_init, random_state=seed)
+    return km.fit_predict(memberships).astype(np.int64)
+
+
+def start_from_labels(
+    z: torch.Tensor, labels: np.ndarray, n_clusters: int, name: str = "input"
+) -> Start:
     """The joint phase's start from given ``labels`` (day,) of the latent vectors ``z``: the
     metric whitens the pooled within-cluster covariance of the standardized latent (as the
     shared-covariance mixture's does), the centroids are the clusters' means in it."""
@@ -375,7 +405,7 @@ def start_from_labels(z: torch.Tensor, labels: np.ndarray, n_clusters: int) -> S
     whiten /= np.sqrt(((s @ whiten) ** 2).sum(1).mean() / s.shape[1])
     scale = scale @ torch.as_tensor(whiten, dtype=z.dtype, device=z.device)
     centres = torch.as_tensor(means @ whiten, dtype=z.dtype, device=z.device)
-    return Start("input", shift, scale, centres, labels)
+    return Start(name, shift, scale, centres, labels)
 
 
 def tied_mixture(
@@ -472,10 +502,10 @@ class Trainer:
         windows: np.ndarray,
         config: TrainConfig,
         callbacks: Iterable[Callback] = (),
-        reference: np.ndarray | None = None,
+        inputs: InputClusters | None = None,
     ) -> None:
         self.net, self.x, self.mask, self.windows = net, x, mask, windows
-        self.config, self.reference = config, reference
+        self.config, self.inputs = config, inputs
         self.rng = np.random.default_rng(config.seed)
         n = len(x)
         self.has_decoder = net.decoder is not None
@@ -542,7 +572,7 @@ class Trainer:
             decode, cells = (net.decode, self.target_mask) if self.has_decoder else (None, None)
             start = initial_clusters(
                 z, config.metric, config.n_clusters, config.seed, config.kmeans_n_init,
-                decode, cells, self.reference,
+                decode, cells, self.inputs,
             )  # fmt: skip
             net.clustering.set_metric(start.shift, start.scale)
             net.clustering.centroids.copy_(start.centres)
@@ -708,11 +738,11 @@ def train(
     windows: np.ndarray,
     config: TrainConfig,
     callbacks: Iterable[Callback] = (),
-    reference: np.ndarray | None = None,
+    inputs: InputClusters | None = None,
 ) -> TrainResult:
     """Train ``net`` on days ``x`` ``(day, variable, y, x)`` (:class:`~dsc_core.days.Days`).
-    ``reference``: labels of the days found on the input, a candidate start of the consensus
-    (:func:`initial_clusters`).
+    ``inputs``: clusterings of the days found on the input, a candidate start of the consensus
+    and its voters (:func:`initial_clusters`).
 
     ``mask`` (y, x) bool marks valid cells; ``windows`` ``(day, W)`` int holds each day's
     window (rows of ``x``). Returns the final labels (argmax of q), centroids and history.
@@ -722,4 +752,4 @@ def train(
     budget (its share of the epochs) and the joint phase after the epoch that passes the whole
     budget; the history's last row of a phase cut short says ``"budget": 1``.
     """
-    return Trainer(net, x, mask, windows, config, callbacks, reference).run()
+    return Trainer(net, x, mask, windows, config, callbacks, inputs).run()

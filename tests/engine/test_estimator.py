@@ -139,7 +139,7 @@ def test_every_metric_finds_the_patterns(metric):
     if metric == "consensus":
         votes = head["agreement"]
         assert set(votes) == {"latent", "mixture", "field", "field-mixture", "input"}
-        assert head["metric"] == max(votes, key=votes.get)
+        assert head["metric"] == "consensus"
     else:
         assert head == {"metric": metric, "agreement": None}
     with pytest.raises(ConfigError, match="unknown metric"):
@@ -161,6 +161,48 @@ def test_a_start_from_given_labels_whitens_the_within_cluster_spread():
     assert start.metric == "input" and start.centres.shape == (3, 4)
     nearest = ((s[:, None] - start.centres.numpy()[None]) ** 2).sum(-1).argmin(1)
     assert (nearest == labels).mean() > 0.95
+
+
+def test_the_consensus_partition_puts_together_what_most_partitions_do():
+    from sklearn.metrics import adjusted_rand_score
+
+    from dsc_core.training import consensus_partition
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 300)
+    relabelled = (truth + 1) % 3  # the same partition under other names
+    blurred = np.where(rng.random(300) < 0.2, rng.integers(0, 3, 300), truth)
+    unrelated = rng.integers(0, 3, 300)
+    found = consensus_partition([relabelled, blurred, unrelated, truth], 3, seed=0)
+    assert adjusted_rand_score(truth, found) == 1.0
+    assert adjusted_rand_score(truth, blurred) < 0.8  # the consensus is not one of the ballots
+
+
+def test_the_consensus_head_starts_from_the_candidates_and_inputs_partition():
+    from sklearn.metrics import adjusted_rand_score
+
+    from dsc_core.training import InputClusters, initial_clusters
+
+    rng = np.random.default_rng(0)
+    noise_mode, regimes = rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+    # two structures: a large one in dims 0-1 that raw distances follow, a small one in dim 2
+    z = np.c_[8.0 * noise_mode, 8.0 * noise_mode, 2.0 * regimes] + rng.normal(size=(200, 3))
+    z = torch.as_tensor(z, dtype=torch.float32)
+    voters = {"input-kmeans": regimes, "input-gmm": regimes}
+    start = initial_clusters(
+        z, "consensus", 2, 0, inputs=InputClusters(candidate=regimes, voters=voters)
+    )
+    latent = initial_clusters(z, "latent", 2, 0).labels
+    assert adjusted_rand_score(noise_mode, latent) == 1.0  # one candidate follows the noise
+    assert start.metric == "consensus"
+    assert adjusted_rand_score(regimes, start.labels) == 1.0  # the majority wins
+    votes = start.agreement  # the candidates' agreement with each other: the trust check's
+    assert set(votes) == {"latent", "mixture", "input"}
+    candidates = {"latent": latent, "mixture": initial_clusters(z, "mixture", 2, 0).labels,
+                  "input": regimes}  # fmt: skip
+    for k, vote in votes.items():
+        others = [adjusted_rand_score(candidates[k], v) for j, v in candidates.items() if j != k]
+        assert vote == pytest.approx(np.mean(others))
 
 
 @pytest.mark.parametrize("variant", ["cnn-encoder", "cnn-ae", "cnn-rnn-encoder", "cnn-rnn-ae"])
