@@ -53,8 +53,8 @@ class Thresholds:
     nearly all red noise)."""
 
     structure: float = 95.0
-    head: float = 0.45
-    structure_head: float = 0.45
+    head: float = 0.4
+    structure_head: float = 0.4
     structure_floor: float = 5.0
     references_agree: float = 0.5
     odd_one_out: float = 0.35

@@ -187,7 +187,7 @@ def test_calibration_rereads_stored_checks_under_other_thresholds():
 
 
 def test_dsc_s_heads_warn_when_they_disagree_and_vouch_for_regimes_k_means_cannot_see():
-    """DSC's candidate heads agreeing below 0.45 warn by themselves; agreeing heads silence
+    """DSC's candidate heads agreeing below 0.4 warn by themselves; agreeing heads silence
     the data's red-noise warning, unless the data are less clustered than 95 % of red noise."""
     structure = {"percentile": 50.0, "n_components": 10, "n_surrogates": 39}
 
