@@ -143,10 +143,10 @@ def input_clusters(X: np.ndarray, mask: np.ndarray, n_clusters: int, seed: int) 
                           random_state=seed)  # fmt: skip
     return InputClusters(
         candidate=tied_mixture(pcs, n_clusters, seed, n_init=10)[2],
-        voters={
-            "input-kmeans": KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(pcs),
-            "input-gmm": gmm.fit_predict(pcs),
-        },
+        voters=[
+            KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(pcs),
+            gmm.fit_predict(pcs),
+        ],
     )
 
 

@@ -337,7 +337,7 @@ def initial_clusters(
             if len(np.unique(inputs.candidate)) == n_clusters:
                 labels = np.asarray(inputs.candidate, np.int64)
                 found["input"] = start_from_labels(z, labels, n_clusters)
-            voters = [np.asarray(v, np.int64) for v in inputs.voters.values()]
+            voters = [np.asarray(v, np.int64) for v in inputs.voters]
         agreement = {
             k: float(np.mean([adjusted_rand_score(found[k].labels, found[j].labels)
                               for j in found if j != k]))
@@ -369,11 +369,11 @@ def initial_clusters(
 @dataclass
 class InputClusters:
     """Clusterings of the days found on the input, outside the network, for the "consensus"
-    head: ``candidate`` (day,) labels that may start the joint phase (as "input"), ``voters``
-    {name: (day,) labels} that only vote on which candidate does."""
+    head: ``candidate`` (day,) labels, a candidate head of its own ("input"); ``voters``
+    [(day,) labels] that only add their ballots to the shared partition."""
 
     candidate: np.ndarray
-    voters: dict[str, np.ndarray] = field(default_factory=dict)
+    voters: list[np.ndarray] = field(default_factory=list)
 
 
 def consensus_partition(

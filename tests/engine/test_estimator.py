@@ -188,7 +188,7 @@ def test_the_consensus_head_starts_from_the_candidates_and_inputs_partition():
     # two structures: a large one in dims 0-1 that raw distances follow, a small one in dim 2
     z = np.c_[8.0 * noise_mode, 8.0 * noise_mode, 2.0 * regimes] + rng.normal(size=(200, 3))
     z = torch.as_tensor(z, dtype=torch.float32)
-    voters = {"input-kmeans": regimes, "input-gmm": regimes}
+    voters = [regimes, regimes.copy()]
     start = initial_clusters(
         z, "consensus", 2, 0, inputs=InputClusters(candidate=regimes, voters=voters)
     )
