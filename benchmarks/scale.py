@@ -1,6 +1,6 @@
 """How a run scales with the length of the record and the grid: peak memory and time.
 
-    python benchmarks/scale.py [--years 1,10,40] [--euro-atlantic 40] [--max-minutes M]
+    python benchmarks/scale.py [--years 1,10,40] [--euro-atlantic 40] [--max-minutes M] [--keep DIR]
 
 For each length, writes that many years of the built-in sample (41 × 41, 7 variables) to
 NetCDF; with ``--euro-atlantic N``, also N years of a 1° Euro-Atlantic grid (20–80N, 90W–40E,
@@ -115,6 +115,7 @@ def main() -> None:
     p.add_argument("--euro-atlantic", type=int, default=0, metavar="YEARS")
     p.add_argument("--method", default="dsc")
     p.add_argument("--max-minutes", default=None, help="time budget of each training")
+    p.add_argument("--keep", type=Path, help="keep the runs in this folder (for open_run.py)")
     args = p.parse_args()
     extra = [] if args.max_minutes is None else ["--max-minutes", args.max_minutes]
     print("| data | days | data MB | load + preprocess s | fit s | s / epoch | "
@@ -123,14 +124,15 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        runs = args.keep or folder
         for years in (int(y) for y in args.years.split(",") if y):
             data = sample_file(years, folder)
-            r = train(data, folder / f"run-{years}y", args.method, extra)
+            r = train(data, runs / f"run-{years}y", args.method, extra)
             print(row(f"sample, {years} y", data, r), flush=True)
             data.unlink()
         if args.euro_atlantic:
             data = euro_atlantic_store(args.euro_atlantic, folder)
-            r = train(data, folder / "run-ea", args.method, extra)
+            r = train(data, runs / "run-ea", args.method, extra)
             print(row(f"1° Euro-Atlantic × 5, {args.euro_atlantic} y", data, r), flush=True)
 
 

@@ -28,6 +28,14 @@ def latent_frame(results: Results) -> pd.DataFrame:
     )
 
 
+def latent_limits(results: Results) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x and y ranges of the projection, padded by a tenth of its span on each side."""
+    from holoviews.core.util import range_pad
+
+    xy = results.embedding
+    return tuple(range_pad(float(v.min()), float(v.max()), 0.1) for v in xy.T)
+
+
 def ring_columns(results: Results) -> dict[str, np.ndarray]:
     """x, y of the highlighted days (the rings' data source)."""
     xy = results.embedding[results.days] if results.days is not None else np.empty((0, 2))
@@ -41,6 +49,7 @@ def latent_plot(results: Results, live: Live, width: int = 380, height: int = 34
 
     df = latent_frame(results)
     kind = results.embedding_kind
+    xlim, ylim = latent_limits(results)
     points = hv.Points(df, ["x", "y"], ["cluster", "date", "color", "certainty"]).opts(
         color="color",
         size=6,
@@ -52,6 +61,8 @@ def latent_plot(results: Results, live: Live, width: int = 380, height: int = 34
         width=width,
         height=height,
         title=f"Latent space: {kind}",
+        xlim=xlim,
+        ylim=ylim,
         xaxis=None,
         yaxis=None,
         hooks=[live.hook("points")],
@@ -80,9 +91,18 @@ def follow(results: Results, live: Live) -> None:
         live.clear_selection("points")
 
 
+def replace(results: Results, live: Live) -> None:
+    """Show another run, or another projection of the run, on the drawn plot: its days, their
+    ranges and the projection's name."""
+    df = latent_frame(results)
+    live.set_data("points", {column: df[column].to_numpy() for column in df})
+    live.set_ranges("points", *latent_limits(results))
+    live.set_title("points", f"Latent space: {results.embedding_kind}")
+
+
 def latent_view(results: Results) -> pn.viewable.Viewable:
-    """Panel of :func:`latent_plot`, drawn again when the run or its projection change and
-    updated in place when the selection changes."""
+    """Panel of :func:`latent_plot`, drawn once and updated in place when the run, its
+    projection or the selection change."""
 
     def draw(live: Live):
         if results.run is None or results.embedding is None:
@@ -92,4 +112,5 @@ def latent_view(results: Results) -> pn.viewable.Viewable:
     return live_view(
         results, draw, lambda live: follow(results, live),
         redraw=["run", "embedding"], update=["version"], sizing_mode="fixed",
+        shape=lambda: None, replace=lambda live: replace(results, live),  # any run in place
     )  # fmt: skip

@@ -138,6 +138,35 @@ def test_a_run_of_the_same_grid_and_k_is_shown_in_place_as_if_drawn_anew():
     assert sum("% of days" in t for t in titles(cluster_root)) == 4
 
 
+def test_another_run_replaces_the_latent_space_and_timeline_in_place_as_if_drawn_anew():
+    from bokeh.models import Range1d
+
+    from tests.engine.test_runs import make_run
+
+    def drawn(root) -> tuple[list, list]:
+        """The root's data sources (data as lists) and ranges (start, end)."""
+        data = [{k: [str(v) for v in s.data[k]] for k in sorted(s.data)} for s in sources(root)]
+        ranges = [(r.start, r.end) for r in root.select({"type": Range1d})]
+        return sorted(data, key=str), sorted(ranges, key=str)
+
+    results = Results()
+    results.set_run(make_run(seed=0))
+    roots = {"latent": latent.latent_view(results).get_root(),
+             "timeline": timeline.timeline_view(results).get_root()}  # fmt: skip
+    models = {name: sources(root) for name, root in roots.items()}
+    results.select_cluster(1)
+    results.set_run(make_run(n_time=55, k=4, seed=1))  # another length and K, the same models
+    fresh = {"latent": render(latent.latent_plot(results, Live())),
+             "timeline": render(timeline.timeline_plot(results, Live()))}  # fmt: skip
+    for name, root in roots.items():
+        assert sources(root) == models[name]
+        assert drawn(root) == drawn(fresh[name]), name
+    assert "Latent space: PCA (UMAP is being computed)" in titles(roots["latent"])
+    results.param.update(embedding=results.embedding * 3, embedding_kind="UMAP")  # in place too
+    assert drawn(roots["latent"]) == drawn(render(latent.latent_plot(results, Live())))
+    assert "Latent space: UMAP" in titles(roots["latent"])
+
+
 def test_latent_and_timeline_follow_the_selection(results):
     lat_root = latent.latent_view(results).get_root()
     tl_root = timeline.timeline_view(results).get_root()
