@@ -45,6 +45,7 @@ import pandas as pd
 import xarray as xr
 
 from dsc_core import __version__
+from dsc_core.blocks import BLOCK_BYTES
 from dsc_core.composites import FieldSums, field_sums, remember_sums
 from dsc_core.data.io import NETCDF_LOCK
 from dsc_core.errors import DataError
@@ -271,6 +272,9 @@ def _write_fields(fields: xr.Dataset, path: Path) -> None:
     day = int(np.prod([fields.sizes[d] for d in ("latitude", "longitude")]))
     days = max(1, min(fields.sizes["time"], FIELD_CHUNK_VALUES // max(day, 1)))
     fields = fields.drop_encoding().assign_attrs(data_variables=list(fields.data_vars))
+    if fields.chunks:  # read lazily (a long record): written in blocks of whole chunks
+        block = days * max(1, BLOCK_BYTES // (4 * days * day * len(fields.data_vars)))
+        fields = fields.chunk({"time": block})
     encoding = {v: {"chunks": (days, *fields[v].shape[1:])} for v in fields.data_vars
                 if fields[v].dims[:1] == ("time",)}  # fmt: skip
     fields.to_zarr(path, mode="w", encoding=encoding, consolidated=False)

@@ -104,6 +104,16 @@ def test_round_trip(tmp_path):
         _ = back.model
 
 
+def test_fields_read_lazily_in_chunks_of_any_length_are_saved(tmp_path):
+    """A long record's fields come dask-backed, chunked as its files were (a year a chunk):
+    they are written in blocks that line up with the store's chunks of days."""
+    run = make_run()
+    eager = run.fields
+    run.fields = eager.chunk({"time": 7})
+    back = load_run(save_run(run, tmp_path / "lazy"))
+    xr.testing.assert_allclose(back.fields, eager)
+
+
 def test_save_replaces_a_run_but_not_other_folders(tmp_path):
     run = make_run()
     save_run(run, tmp_path / "r")
