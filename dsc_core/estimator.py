@@ -37,6 +37,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from dsc_core.data.calendar import year_blocks
 from dsc_core.days import Days, check_window, on_disk, window_indices
 from dsc_core.errors import ConfigError, DataError
 from dsc_core.model import PRESETS, DSCNet, Preset, get_preset, training_settings
@@ -46,12 +47,31 @@ from dsc_core.training import (
     Callback,
     InputClusters,
     TrainConfig,
+    TrainResult,
     encode_all,
     resolve_device,
     seeded,
     tied_mixture,
     train,
 )
+from dsc_core.trust import year_agreement
+
+YEARS_FOLLOWED = 0.5
+"""Clusters that agree this much (ARI) with the years of the record separate one year's
+anomalies from another's (a warm winter, a wet summer), not weather regimes that recur every
+year: DSC then trains again on the days with each year's mean removed."""
+
+
+def without_year_means(X: np.ndarray, time: Any) -> np.ndarray:
+    """``X`` ``(day, variable, y, x)`` less the mean of each year's days (season-years of a
+    season-only record, :func:`~dsc_core.data.calendar.year_blocks`; ``time`` None: one year)."""
+    years = year_blocks(time) if time is not None else np.zeros(len(X), np.int64)
+    out = np.array(X, dtype=np.float32, copy=True)
+    for year in np.unique(years):
+        rows = years == year
+        out[rows] -= out[rows].mean(axis=0, keepdims=True)
+    return out
+
 
 VARIANTS = {
     # name: (use_rnn, use_decoder, joint phase)
@@ -204,7 +224,10 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
 
     Fitted attributes: labels_ ``(day,)``, cluster_centers_ ``(K, latent)``, history_ (list of
     per-epoch dicts), head_ (the metric the clustering used; with "consensus", each candidate's
-    agreement with the others), n_features_in_ (variable·y·x), n_variables_, grid_shape_,
+    agreement with the others), years_removed_ (None, or the ARI between the first training's
+    clusters and the years of ``time`` when it reached :data:`YEARS_FOLLOWED`: the network
+    was then trained again, and labels new days, on days less their year's mean),
+    n_features_in_ (variable·y·x), n_variables_, grid_shape_,
     mask_, window_, seed_, fit_seconds_, model_ (the torch network).
     """
 
@@ -387,6 +410,26 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         device = resolve_device(self.device)
         seed = self._seed()
         start = perf_counter()
+        net, result = self._train(X, mask, time, preset, device, seed)
+        self.years_removed_ = None
+        followed = None if time is None else year_agreement(result.labels, time)
+        if followed is not None and followed >= YEARS_FOLLOWED and not on_disk(X):
+            X_ = without_year_means(X, time)
+            net, result = self._train(X_, mask, time, preset, device, seed)
+            self.years_removed_ = followed
+        self.model_ = net.eval()
+        self.labels_ = result.labels
+        self.cluster_centers_ = result.centroids
+        self.history_ = result.history
+        self.head_ = result.head
+        self._set_shape(X.shape, mask, preset.window, seed, device)
+        self.fit_seconds_ = perf_counter() - start
+        return self
+
+    def _train(
+        self, X: Any, mask: np.ndarray, time: Any, preset: Preset, device: torch.device, seed: int
+    ) -> tuple[nn.Module, TrainResult]:
+        """A new network trained on ``X`` (:func:`dsc_core.training.train`), and the result."""
         windows = window_indices(X.shape[0], preset.window, time)
         with seeded(seed):
             net = self._build(X.shape[1], X.shape[2:], preset).to(device)
@@ -402,14 +445,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                 if config.metric == "consensus" and not on_disk(X)
                 else None,
             )
-        self.model_ = net.eval()
-        self.labels_ = result.labels
-        self.cluster_centers_ = result.centroids
-        self.history_ = result.history
-        self.head_ = result.head
-        self._set_shape(X.shape, mask, preset.window, seed, device)
-        self.fit_seconds_ = perf_counter() - start
-        return self
+        return net, result
 
     def _set_shape(self, shape, mask, window, seed, device) -> None:
         self.n_variables_ = int(shape[1])
@@ -448,6 +484,8 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                 f"X has shape {X.shape[1:]} per day but the model was fitted on "
                 f"{(self.n_variables_, *self.grid_shape_)}: preprocess with the same settings"
             )
+        if getattr(self, "years_removed_", None) is not None:
+            X = without_year_means(X, time)
         windows = window_indices(X.shape[0], self.window_, time)
         mask = torch.from_numpy(self.mask_).to(self.device_)
         return encode_all(self.model_, Days(X, self.device_), mask, windows)
@@ -482,6 +520,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
                 "labels": self.labels_.tolist(),
                 "history": self.history_,
                 "head": self.head_,
+                "years_removed": self.years_removed_,
                 "fit_seconds": self.fit_seconds_,
             },
         }
@@ -523,6 +562,7 @@ class DSC(ClusterMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseE
         est.cluster_centers_ = blob["state_dict"]["clustering.centroids"].numpy().copy()
         est.history_ = fitted["history"]
         est.head_ = fitted.get("head", {})
+        est.years_removed_ = fitted.get("years_removed")
         mask = blob["mask"].numpy()
         shape = (len(est.labels_), fitted["n_variables"], *fitted["grid_shape"])
         est._set_shape(shape, mask, fitted["window"], fitted["seed"], device)

@@ -402,6 +402,8 @@ def _trust(
         again,
         truth=truth,
         head=getattr(estimator, "head_", None),
+        time=prepared.days,
+        years_removed=getattr(estimator, "years_removed_", None),
     )
 
 

@@ -1,4 +1,4 @@
-"""Can a run's clusters be trusted? Two checks that run by default, one on request.
+"""Can a run's clusters be trusted? Four checks that run by default, one on request.
 
 - **Structure against red noise** (:func:`structure_test`, every run): does the data hold
   clusters at all? k-means on the leading principal components is ranked among the same
@@ -16,6 +16,11 @@
   and disagree on noise. Low agreement warns by itself; high agreement silences the red-noise
   test's warning: where DSC's windows find regimes the data's k-means does not (regimes below
   larger noise modes, short records) that test fails on real regimes.
+- **Years** (every run with dates over at least three years): regimes recur every year, so
+  clusters that coincide with the years (a warm winter against a cold one) are not regimes.
+  DSC itself trains again on the days less each year's mean when its first clusters do
+  (:data:`dsc_core.estimator.YEARS_FOLLOWED`); a run whose clusters still follow the years
+  warns.
 - **Seed agreement** (``check_stability``): the run refitted with another seed, beside the
   references' own seed agreement.
 
@@ -32,7 +37,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from dsc_core.data.calendar import day_blocks
+from dsc_core.data.calendar import day_blocks, year_blocks
 from dsc_core.significance import explained_share, red_noise
 
 STRUCTURE_SURROGATES = 39
@@ -50,7 +55,8 @@ class Thresholds:
     candidate heads agreeing less than this (mean ARI of the chosen one with the others)
     warn; ``structure_head``: at or above this agreement the red-noise test does not warn,
     unless the data rank below ``structure_floor`` % of the surrogates (less clustered than
-    nearly all red noise)."""
+    nearly all red noise). ``years``: clusters agreeing at least this much with the years of
+    the record (:func:`year_agreement`) warn."""
 
     structure: float = 95.0
     head: float = 0.4
@@ -61,6 +67,7 @@ class Thresholds:
     unstable: float = 0.6
     unstable_margin: float = 0.15
     truth: float = 0.05
+    years: float = 0.5
 
 
 THRESHOLDS = Thresholds()
@@ -124,6 +131,22 @@ def _ari(a: Any, b: Any) -> float:
     return float(adjusted_rand_score(np.asarray(a), np.asarray(b)))
 
 
+MIN_YEARS = 3
+"""Records of fewer years (season-years of a season-only record) are not checked against
+their years."""
+
+
+def year_agreement(labels: Any, time: Any) -> float | None:
+    """ARI between clusters ``labels`` (day,) and the year of each day of ``time`` (its
+    season-year in a season-only record: :func:`~dsc_core.data.calendar.year_blocks`); None
+    with fewer than :data:`MIN_YEARS` years. Regimes recur every year: clusters that follow
+    the years separate one year's anomalies from another's."""
+    years = year_blocks(time)
+    if len(np.unique(years)) < MIN_YEARS:
+        return None
+    return _ari(years, labels)
+
+
 def head_agreement(head: dict | None) -> float | None:
     """The chosen clustering head's mean agreement (ARI) with the other candidates, from a
     DSC estimator's ``head_`` (None when its head was not chosen by consensus)."""
@@ -141,19 +164,23 @@ def trust_checks(
     truth: Any = None,
     thresholds: Thresholds = THRESHOLDS,
     head: dict | None = None,
+    time: Any = None,
+    years_removed: float | None = None,
 ) -> dict:
     """Whether a run's clusters can be trusted (module docstring).
 
     labels: the run's (day,); references: {method: labels} of classical references fitted
     on the same data (k-means first); structure: a :func:`structure_test` result;
     seed_labels / reference_seed_labels: the same methods refitted with another seed
-    (optional); truth: planted regimes (synthetic data); head: the DSC estimator's ``head_``.
+    (optional); truth: planted regimes (synthetic data); head: the DSC estimator's ``head_``;
+    time: the days' dates; years_removed: the DSC estimator's ``years_removed_``.
 
     Returns {"agreement": {reference: ARI with the run}, "references_agree" (ARI between
     the first two references), "agreement_with_kmeans", "seed_agreement",
     "reference_seed_agreement": {reference: ARI}, "kmeans_seed_agreement", "truth_ari":
     {method or reference: ARI} (with a truth), "structure", "head_agreement"
-    (:func:`head_agreement`), "warnings": [plain sentences]
+    (:func:`head_agreement`), "year_agreement" (:func:`year_agreement`, None without
+    ``time``), "years_removed", "warnings": [plain sentences]
     (:func:`warnings_for`)}.
     """
     names = [n for n in references if n != method]
@@ -167,6 +194,8 @@ def trust_checks(
         "truth_ari": None,
         "structure": structure,
         "head_agreement": head_agreement(head),
+        "year_agreement": None if time is None else year_agreement(labels, time),
+        "years_removed": years_removed,
     }
     out["agreement_with_kmeans"] = out["agreement"].get("kmeans")
     if len(names) >= 2:
@@ -207,6 +236,14 @@ def warnings_for(method: str, checks: dict, thresholds: Thresholds = THRESHOLDS)
             f"surrogates; {t.structure:.0f} % needed): there may be no regimes in this "
             "selection, and the clusters may be noise. Try other variables, a season, or "
             "fewer clusters."
+        )
+    years = checks.get("year_agreement")
+    if years is not None and years >= t.years:
+        warnings.append(
+            f"{method}'s clusters follow the years of the record (ARI {years:.2f} between "
+            f"clusters and years; below {t.years:.2f} needed): they separate one year's "
+            "anomalies from another's, not regimes that recur every year. Try a longer record, "
+            "other variables, or fewer clusters."
         )
     agreement = checks.get("agreement") or {}
     both = checks.get("references_agree")

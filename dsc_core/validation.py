@@ -105,7 +105,8 @@ def run_case(
     On a case without regimes only ``deep`` is fitted: what matters there is its warnings.
     Returns {"case", "description", "half", "shape", "regimes" (planted count, 0: none),
     "ceiling" (None without regimes), "methods": {method: {"runs": [{"seed", "ari",
-    "seconds", "head" (DSC: the clustering head's votes)}], "ari", "ari_std", "agreement",
+    "seconds", "head" (DSC: the clustering head's votes), "years_removed" (DSC, when it
+    retrained without each year's mean)}], "ari", "ari_std", "agreement",
     "seconds"}} (ARIs None without regimes),
     "trust": the run's checks as :func:`dsc_core.trust.trust_checks` makes them for ``deep``'s
     first seed (k-means and PCA + GMM as references, their second seeds when there are
@@ -135,6 +136,8 @@ def run_case(
             if getattr(est, "head_", None):
                 run["head"] = est.head_
                 heads.setdefault(method, est.head_)
+            if getattr(est, "years_removed_", None) is not None:
+                run["years_removed"] = est.years_removed_
             runs.append(run)
             for cb in callbacks:
                 cb(data.case.name, method, seed, run)
@@ -154,8 +157,10 @@ def run_case(
         refs = {m: first[m][0] for m in ("kmeans", "pca-gmm")}
         again = {m: first[m][1] for m in (deep, *refs) if len(first[m]) > 1}
         structure = data_structure(data)
+        removed = methods_out.get(deep, {}).get("runs", [{}])[0].get("years_removed")
         trust = trust_checks(deep, first[deep][0], refs, structure, again.get(deep), again,
-                             head=heads.get(deep))  # fmt: skip
+                             head=heads.get(deep), time=data.time,
+                             years_removed=removed)  # fmt: skip
     return {
         "case": data.case.name,
         "description": data.case.description,

@@ -51,6 +51,12 @@ def trust_table(metrics: dict) -> pd.DataFrame:
     rows["k-means seed agreement (ARI)"] = trust.get("kmeans_seed_agreement")
     if trust.get("head_agreement") is not None:
         rows["DSC's candidate heads agree (ARI) ↑"] = trust["head_agreement"]
+    if trust.get("year_agreement") is not None:
+        rows["Agreement with the years (ARI) ↓"] = trust["year_agreement"]
+    if trust.get("years_removed") is not None:
+        rows["DSC's first clusters vs years (ARI; retrained without each year's mean)"] = trust[
+            "years_removed"
+        ]
     values = ["—" if v is None else f"{v:.2f}" for v in rows.values()]
     names = list(rows)
     structure = trust.get("structure")

@@ -232,7 +232,14 @@ def summary_text(run) -> str:
         )
     if trust.get("head_agreement") is not None:
         rows.append(("candidate heads agree ↑", trust["head_agreement"], None))
+    if trust.get("year_agreement") is not None:
+        rows.append(("agreement with years ↓", trust["year_agreement"], None))
     lines += [f"  {label:24s} {_fmt(a):>10s} {_fmt(b):>10s}" for label, a, b in rows]
+    if trust.get("years_removed") is not None:
+        lines.append(
+            f"  DSC's first clusters followed the years (ARI {trust['years_removed']:.2f}): it "
+            "trained again on the days less each year's mean"
+        )
     structure = trust.get("structure")
     if structure:
         lines.append(

@@ -126,6 +126,31 @@ def test_an_xarray_input_s_dates_stop_the_windows_at_its_gaps():
     assert not np.allclose(model.transform(da), model.transform(x))  # x alone: no gaps
 
 
+def test_clusters_that_follow_the_years_make_dsc_train_again_without_each_year_s_mean(tmp_path):
+    """Three winters, each with a large anomaly of its own over two recurring patterns: the
+    first clusters are the winters; DSC trains again on the days less each winter's mean,
+    labels new days the same way, and keeps that through save / load."""
+    from dsc_core.trust import year_agreement
+
+    x, mask, truth = tiny_days(n=60)
+    time = np.concatenate(
+        [np.arange(f"{y}-12-01", f"{y}-12-21", dtype="datetime64[D]") for y in (2000, 2001, 2002)]
+    )
+    winters = np.repeat(np.arange(3), 20)
+    offsets = 6 * np.random.default_rng(1).normal(size=(3, 3, 16, 16)).astype(np.float32)
+    warm = x + offsets[winters] * mask
+    model = DSC(3, window=3, random_state=0, **FAST).fit(warm, mask=mask, time=time)
+    assert model.years_removed_ >= 0.5  # the first clusters were the winters
+    assert year_agreement(model.labels_, time) < 0.5
+    np.testing.assert_array_equal(model.predict(warm, time=time), model.labels_)
+    model.save(tmp_path / "m")
+    loaded = DSC.load(tmp_path / "m")
+    assert loaded.years_removed_ == model.years_removed_
+    np.testing.assert_array_equal(loaded.predict(warm, time=time), model.labels_)
+    plain = DSC(3, window=3, random_state=0, **FAST).fit(x, mask=mask, time=time)
+    assert plain.years_removed_ is None  # clusters that do not follow the winters stay
+
+
 @pytest.mark.parametrize("metric", ["field", "mixture", "field-mixture", "consensus"])
 def test_every_metric_finds_the_patterns(metric):
     from sklearn.metrics import adjusted_rand_score

@@ -202,3 +202,19 @@ def test_dsc_s_heads_warn_when_they_disagree_and_vouch_for_regimes_k_means_canno
     assert warned(0.60, 2.0) == ["data's"]  # the floor
     good = trust_checks("dsc", [0, 1] * 10, {}, None, head={"agreement": {"a": 0.8, "b": 0.7}})
     assert good["head_agreement"] == 0.8 and good["warnings"] == []
+
+
+def test_clusters_that_follow_the_years_warn():
+    from dsc_core.trust import year_agreement
+
+    time = np.concatenate(
+        [np.arange(f"{y}-12-01", f"{y}-12-11", dtype="datetime64[D]") for y in (2000, 2001, 2002)]
+    )
+    winters = np.repeat([0, 1, 2], 10)
+    assert year_agreement(winters, time) == 1.0
+    assert year_agreement(winters[:20], time[:20]) is None  # two winters: not checked
+    recurring = np.tile([0, 0, 1, 1, 2], 6)
+    checks = trust_checks("dsc", winters, {}, None, time=time, years_removed=0.9)
+    assert checks["years_removed"] == 0.9
+    assert any("follow the years" in w for w in checks["warnings"])
+    assert trust_checks("dsc", recurring, {}, None, time=time)["warnings"] == []
