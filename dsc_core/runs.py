@@ -272,9 +272,9 @@ def _write_fields(fields: xr.Dataset, path: Path) -> None:
     day = int(np.prod([fields.sizes[d] for d in ("latitude", "longitude")]))
     days = max(1, min(fields.sizes["time"], FIELD_CHUNK_VALUES // max(day, 1)))
     fields = fields.drop_encoding().assign_attrs(data_variables=list(fields.data_vars))
-    if fields.chunks:  # read lazily (a long record): written in blocks of whole chunks
+    if any(v.chunks for v in fields.data_vars.values()):  # read lazily (a long record):
         block = days * max(1, BLOCK_BYTES // (4 * days * day * len(fields.data_vars)))
-        fields = fields.chunk({"time": block})
+        fields = fields.chunk({"time": block})  # written in blocks of whole chunks
     encoding = {v: {"chunks": (days, *fields[v].shape[1:])} for v in fields.data_vars
                 if fields[v].dims[:1] == ("time",)}  # fmt: skip
     fields.to_zarr(path, mode="w", encoding=encoding, consolidated=False)

@@ -105,11 +105,12 @@ def test_round_trip(tmp_path):
 
 
 def test_fields_read_lazily_in_chunks_of_any_length_are_saved(tmp_path):
-    """A long record's fields come dask-backed, chunked as its files were (a year a chunk):
-    they are written in blocks that line up with the store's chunks of days."""
+    """A long record's fields come dask-backed, chunked as its files were (a year a chunk,
+    each variable its own way): they are written in blocks that line up with the store's
+    chunks of days."""
     run = make_run()
     eager = run.fields
-    run.fields = eager.chunk({"time": 7})
+    run.fields = eager.chunk({"time": 7}).assign(u10=eager["u10"].chunk({"time": 11}))
     back = load_run(save_run(run, tmp_path / "lazy"))
     xr.testing.assert_allclose(back.fields, eager)
 
