@@ -273,8 +273,9 @@ def _write_fields(fields: xr.Dataset, path: Path) -> None:
     days = max(1, min(fields.sizes["time"], FIELD_CHUNK_VALUES // max(day, 1)))
     fields = fields.drop_encoding().assign_attrs(data_variables=list(fields.data_vars))
     if any(v.chunks for v in fields.data_vars.values()):  # read lazily (a long record):
+        # written in blocks of whole chunks of the store
         block = days * max(1, BLOCK_BYTES // (4 * days * day * len(fields.data_vars)))
-        fields = fields.chunk({"time": block})  # written in blocks of whole chunks
+        fields = fields.chunk({"time": block, "latitude": -1, "longitude": -1})
     encoding = {v: {"chunks": (days, *fields[v].shape[1:])} for v in fields.data_vars
                 if fields[v].dims[:1] == ("time",)}  # fmt: skip
     fields.to_zarr(path, mode="w", encoding=encoding, consolidated=False)

@@ -105,12 +105,13 @@ def test_round_trip(tmp_path):
 
 
 def test_fields_read_lazily_in_chunks_of_any_length_are_saved(tmp_path):
-    """A long record's fields come dask-backed, chunked as its files were (a year a chunk,
-    each variable its own way): they are written in blocks that line up with the store's
-    chunks of days."""
+    """A long record's fields come dask-backed, chunked as its files were (a year and a part
+    of the grid a chunk, each variable its own way): they are written in blocks that line up
+    with the store's chunks of days."""
     run = make_run()
     eager = run.fields
-    run.fields = eager.chunk({"time": 7}).assign(u10=eager["u10"].chunk({"time": 11}))
+    lazy = eager.chunk({"time": 7, "latitude": 2})
+    run.fields = lazy.assign(u10=eager["u10"].chunk({"time": 11, "longitude": 4}))
     back = load_run(save_run(run, tmp_path / "lazy"))
     xr.testing.assert_allclose(back.fields, eager)
 
