@@ -218,3 +218,7 @@ def test_clusters_that_follow_the_years_warn():
     assert checks["years_removed"] == 0.9
     assert any("follow the years" in w for w in checks["warnings"])
     assert trust_checks("dsc", recurring, {}, None, time=time)["warnings"] == []
+    # references that agree on the years DSC removed do not make it the odd one out
+    refs = {"kmeans": winters, "pca-gmm": winters}
+    assert "agree with each other" in trust_checks("dsc", recurring, refs)["warnings"][0]
+    assert trust_checks("dsc", recurring, refs, years_removed=0.9)["warnings"] == []
