@@ -11,7 +11,6 @@ allowed folders (``dsc_core.data.io.confine``).
 # ruff: noqa: E402  (the path set-up below must run before the package imports)
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -43,7 +42,6 @@ from dsc_core.errors import DSCError
 
 CSS = (ROOT / "assets" / "app.css").read_text()
 POLL_MS = 300
-log = logging.getLogger(__name__)
 
 
 def _store(root):
@@ -148,15 +146,6 @@ def build(session: Session) -> pn.template.BaseTemplate:
     return template
 
 
-def _next_tick(doc, callback) -> None:
-    """Run ``callback`` on ``doc``'s event loop soon (Bokeh's one Document method that is safe
-    from other threads); nothing once the page has closed."""
-    try:
-        doc.add_next_tick_callback(callback)
-    except Exception:  # the session ended meanwhile: the result has no page to reach
-        log.debug("page closed before a background result arrived", exc_info=True)
-
-
 def main() -> pn.viewable.Viewable:
     """Create the session, its page and its callbacks; start the process-wide warm-up. A bad
     environment (DSC_* variables) stops the server's start-up run (``--warm``) with a
@@ -191,7 +180,6 @@ def main() -> pn.viewable.Viewable:
     if in_session:
         session.results.batch = doc.models.freeze
         session.results.in_place = pn.io.unlocked
-        session.wake = lambda: _next_tick(doc, session.poll)
         pn.state.onload(session.open)
         pn.state.add_periodic_callback(session.poll, period=POLL_MS)
         pn.state.on_session_destroyed(lambda _ctx: session.close())

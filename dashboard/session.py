@@ -141,10 +141,6 @@ class Session(param.Parameterized):
         self._comparing: futures.Future | None = None
         self._assigning: futures.Future | None = None
         self._embedding = None
-        self.wake: Callable[[], None] = lambda: None
-        """Called from the worker thread when a background action's result is ready: the app
-        makes it schedule :meth:`poll` on the page's event loop at once, so that a loaded run
-        is shown without waiting for the next periodic poll."""
         self._train_when_ready = False
         self._replay: str | None = None  # the interrupted run "Start again" is training
         self.refresh_runs()
@@ -186,7 +182,7 @@ class Session(param.Parameterized):
 
     def load_run(self, name: str) -> None:
         """Show the stored run ``name`` (no retraining) once an I/O thread has read it."""
-        self._loading = self._woken(io_pool().submit(load_run_cached, self.store, name))
+        self._loading = io_pool().submit(load_run_cached, self.store, name)
         self._working("load", f"reading run {name}")
 
     def show(self, run) -> None:
@@ -255,9 +251,7 @@ class Session(param.Parameterized):
         if self.results.run is None or not name:
             self.message = "load or train a run first, then choose another run to compare with"
             return
-        self._comparing = self._woken(
-            io_pool().submit(_comparison, self.results.run, self.store, name)
-        )
+        self._comparing = io_pool().submit(_comparison, self.results.run, self.store, name)
         self._working("compare", f"comparing with run {name}")
 
     def assign(self, source: str) -> None:
@@ -285,9 +279,7 @@ class Session(param.Parameterized):
             return
         start, end = (d.isoformat() if d else None for d in (self.assign_start, self.assign_end))
         self.assigned = None
-        self._assigning = self._woken(
-            assign_pool().submit(_assignment, run, source, start, end, self.server)
-        )
+        self._assigning = assign_pool().submit(_assignment, run, source, start, end, self.server)
         self._assigning.add_done_callback(lambda _: _assign_slots.release())
         self._working("assign", "labelling the days")
 
@@ -392,11 +384,6 @@ class Session(param.Parameterized):
 
     FUTURES = {"load": "_loading", "compare": "_comparing", "assign": "_assigning"}
     """The attribute holding each background action's future."""
-
-    def _woken(self, future: futures.Future) -> futures.Future:
-        """``future``, which calls :attr:`wake` once done."""
-        future.add_done_callback(lambda _done: self.wake())
-        return future
 
     def _working(self, action: str, words: str) -> None:
         """The page's note for ``action`` says ``words`` until its future is applied."""

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -375,20 +374,6 @@ def test_session_opens_the_newest_stored_run_off_the_event_loop(server_config, t
     assert s.run_name == s.runs[0]["name"]
     wait(lambda: s.results.embedding_kind == "UMAP", 120, s.poll)
     assert (s.results.run.path / jobs.UMAP_FILE).exists()  # cached in the run folder
-
-
-def test_a_loaded_run_wakes_the_page_without_waiting_for_its_poll(
-    server_config, tiny_run, tmp_path
-):
-    shutil.copytree(tiny_run.path, tmp_path / "r")
-    store = RunStore(tmp_path)
-    s = Session(server_config, jobs.JobManager(store, 1), store)
-    woken = threading.Event()
-    s.wake = woken.set
-    s.load_run("r")
-    assert woken.wait(30)  # the app schedules a poll at this moment
-    s.poll()
-    assert s.results.run is not None and s.run_name == s.results.run.name
 
 
 def test_a_damaged_run_folder_is_a_message(server_config, tiny_run, tmp_path):
