@@ -126,8 +126,9 @@ def replace(results: Results, live: Live) -> None:
     live.set_data("cells", cells)
     live.clear_selection("cells")
     live.set_data("certainty", {"date": cells["date"], "certainty": cells["certainty"]})
-    live.set_ranges("cells", x=timeline_limits(results))
-    live.set_ranges("certainty", x=timeline_limits(results))
+    xlim = timeline_limits(results)
+    live.set_ranges("cells", x=xlim)
+    live.set_ranges("certainty", x=xlim)
 
 
 def timeline_view(results: Results) -> pn.viewable.Viewable:
